@@ -1,0 +1,113 @@
+"""Atomic writes and manifests (DESIGN.md "Data contracts").
+
+Every artefact is written to a temporary file in the destination folder and renamed into place, so a crash
+never leaves a half-written file under the final name. A manifest records the resolved config, the git commit
+and the inputs an artefact was made from; ``is_up_to_date`` compares them so that a stage can be skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .paths import PROJ_ROOT
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
+    """``np.savez`` (uncompressed: decoding speed matters more than disk here), atomically."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return write_bytes(path, buf.getvalue())
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def git_commit(root: Path = PROJ_ROOT) -> str:
+    """The current commit (``+dirty`` when the tree has changes), or ``"unknown"`` outside git."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """Cheap identity of an input file: size and mtime (ns). Content hashing 4,000 videos is too slow."""
+    st = Path(path).stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def digest(obj: Any) -> str:
+    """Stable short hash of a JSON-able object."""
+    blob = json.dumps(obj, sort_keys=True, default=_json_default).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def make_manifest(config: dict[str, Any], inputs: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {"config": config, "config_digest": digest(config), "inputs": inputs,
+            "inputs_digest": digest(inputs), "commit": git_commit(), **extra}
+
+
+def is_up_to_date(manifest_path: str | Path, config: dict[str, Any], inputs: dict[str, str]) -> bool:
+    """True when a manifest exists and records the same config and inputs (the commit is not compared)."""
+    path = Path(manifest_path)
+    if not path.exists():
+        return False
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return old.get("config_digest") == digest(config) and old.get("inputs_digest") == digest(inputs)

@@ -1,0 +1,217 @@
+"""Typed, frozen configuration: one object per run, three profiles (``smoke``, ``demo``, ``paper``).
+
+Every number the paper states is in the ``paper`` profile with the section it comes from; the CPU
+profiles (``smoke``, ``demo``) differ only where a comment says why. Overrides are dotted keys,
+``load_profile("demo", **{"train.epochs": 2})`` or ``--set train.epochs=2`` on the command line.
+
+Sources: paper §4.2 (sizes, batches, SGD 1e-3), ``reference/original_code_audit.md`` §8 (everything the
+paper leaves out), ``../shared/DESIGN.md`` fidelity table (which default we take).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+PROFILES = ("smoke", "demo", "paper")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """The synthetic audio-visual world (DESIGN.md, "The synthetic world")."""
+
+    num_classes: int = 6  # K categories (AVE has 28)
+    clips_per_class: dict = field(default_factory=lambda: {"train": 10, "val": 2, "test": 2})
+    clip_seconds: float = 4.0
+    video_fps: float = 12.0  # encoding fps of the AVE-layout mp4 files
+    width: int = 160  # AVE-layout mp4 size
+    height: int = 120
+    sample_rate: int = 22050  # written sample rate; the reader resamples to 16 kHz
+    mismatched_audio_fraction: float = 0.25  # clips whose audio does not match the tag (switch truth)
+    distractors: int = 2  # silent objects of other categories per clip
+    # STAViS-layout test databases: name -> (width, height, fps, videos, frames per video)
+    test_dbs: dict = field(
+        default_factory=lambda: {
+            "SynthAV_a": (160, 90, 25.0, 6, 40),
+            "SynthAV_b": (128, 96, 15.0, 6, 30),
+        }
+    )
+    folds: int = 3
+    observers: int = 8  # simulated eye-tracking subjects
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """Decoding: frames chosen by timestamp at ``fps``, resized (aspect not kept, as the paper's code) to a
+    square ``cache_size`` canvas; audio resampled to ``sample_rate`` mono."""
+
+    fps: float = 4.0  # frames per second taken from AVE clips (the released code took every frame)
+    cache_size: int = 128  # square canvas the fine-stage crops are cut from (paper code: 356)
+    sample_rate: int = 16000  # audiostft.py: 16 kHz mono
+    use_event_span: bool = True  # keep only frames inside the AVE event [start, end)
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Per-frame audio features. ``kind="logmel"``: 1 s window centred on the frame (paper §3.7, "1 frame and
+    1 s audio"); ``kind="stft"``: the released code's features (audit §1.3: 0.5 s, scipy spectrogram
+    nperseg 512 / noverlap 353, log(x+1e-7), z-score) -> 257 x 48."""
+
+    kind: str = "logmel"
+    window_s: float = 1.0
+    n_fft: int = 512
+    win_length: int = 400  # 25 ms at 16 kHz
+    hop_length: int = 160  # 10 ms
+    n_mels: int = 64
+    f_min: float = 0.0
+    f_max: float = 8000.0
+    log_offset: float = 1e-6
+    stft_window_s: float = 0.5
+    stft_nperseg: int = 512
+    stft_noverlap: int = 353
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network sizes. ``width`` multiplies VGG16's channel counts (1.0 = torchvision vgg16)."""
+
+    width: float = 0.125
+    coarse_size: int = 64  # paper §4.2: 256
+    fine_size: int = 64  # paper §4.2: 356
+    sta_size: int = 64  # paper §4.2: 356
+    audio_channels: int = 32
+    imagenet_weights: str = ""  # path to a torchvision vgg16 state_dict; empty = random init
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """SGD as in paper §4.2 (lr 1e-3); momentum 0.9 from the released code (audit §8)."""
+
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    epochs: int = 6
+    batch_coarse: int = 20  # paper §4.2
+    batch_fine: int = 3  # paper §4.2
+    batch_sta: int = 3  # paper §4.2
+    num_workers: int = 0
+    checkpoint_every: int = 1  # epochs
+    amp: bool = True  # bf16 autocast, CUDA only (never on the CPU)
+
+
+@dataclass(frozen=True)
+class ScamConfig:
+    """SCAM (Eq. 2-3) and the coarse-to-fine box (paper §3.6)."""
+
+    lam: float = 1e-4  # Eq. 2 lambda, Coarse_Fine_crop.m
+    box_factor: float = 2.0  # "2 x average"
+    temporal_smoothing: bool = False  # released code: 5-frame recursive mean (option)
+    mean_floor: float = 0.0  # released code: 3.0 (zero below 3 x mean) (option)
+    hard_filter: bool = False  # released code: top-1 == tag and p > 0.99 (option)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """STAViS protocol (evaluation_protocol_and_datasets.md §1.2)."""
+
+    blur_sigma: float = 2.0
+    sauc_splits: int = 100
+    sauc_step: float = 0.1
+    every_nth: int = 1  # the released STANet test code scored every 30th frame
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str = "demo"
+    seed: int = 0
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    scam: ScamConfig = field(default_factory=ScamConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def override(self, **dotted: Any) -> Config:
+        """Return a copy with ``section.field=value`` overrides applied (unknown keys raise)."""
+        cfg = self
+        for key, value in dotted.items():
+            section, _, name = key.partition(".")
+            if not name:
+                if section not in {f.name for f in dataclasses.fields(cfg)}:
+                    raise KeyError(f"unknown config key {key!r}")
+                cfg = dataclasses.replace(cfg, **{section: value})
+                continue
+            sub = getattr(cfg, section, None)
+            if sub is None or not dataclasses.is_dataclass(sub):
+                raise KeyError(f"unknown config section {section!r} in {key!r}")
+            if name not in {f.name for f in dataclasses.fields(sub)}:
+                raise KeyError(f"unknown config key {key!r}")
+            cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(sub, **{name: value})})
+        return cfg
+
+
+def _smoke() -> Config:
+    # Tiny: every stage runs in seconds; numbers mean nothing.
+    return Config(
+        profile="smoke",
+        synth=SynthConfig(
+            num_classes=3,
+            clips_per_class={"train": 3, "val": 1, "test": 1},
+            clip_seconds=2.0,
+            width=96,
+            height=72,
+            test_dbs={"SynthAV_a": (96, 54, 25.0, 3, 12), "SynthAV_b": (80, 60, 15.0, 3, 10)},
+            observers=4,
+        ),
+        media=MediaConfig(fps=4.0, cache_size=64),
+        model=ModelConfig(width=0.0625, coarse_size=32, fine_size=32, sta_size=32, audio_channels=8),
+        train=TrainConfig(epochs=1, batch_coarse=8, batch_fine=4, batch_sta=4),
+    )
+
+
+def _demo() -> Config:
+    # CPU budget (issues 2, 4, 5): data < 2 min, stages 02-04 < 8 min, whole pipeline < 15 min on 2 cores.
+    # Batch sizes are larger than the paper's 3 because the nets are ~60x smaller (width 1/8).
+    return Config(profile="demo", train=TrainConfig(epochs=6, batch_coarse=20, batch_fine=12, batch_sta=12))
+
+
+def _paper() -> Config:
+    # Paper §4.2: coarse 256 / batch 20; fine and STA 356 / batch 3; SGD lr 1e-3. Real data (AVE, STAViS).
+    return Config(
+        profile="paper",
+        media=MediaConfig(fps=4.0, cache_size=356),
+        model=ModelConfig(width=1.0, coarse_size=256, fine_size=356, sta_size=356, audio_channels=128),
+        train=TrainConfig(epochs=15, batch_coarse=20, batch_fine=3, batch_sta=3, num_workers=8),
+    )
+
+
+def load_profile(name: str = "demo", **overrides: Any) -> Config:
+    """The resolved config of a profile, with dotted overrides (``"train.epochs": 2``)."""
+    builders = {"smoke": _smoke, "demo": _demo, "paper": _paper}
+    if name not in builders:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return builders[name]().override(**overrides)
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``["train.epochs=2", "scam.lam=1e-3"]`` -> ``{"train.epochs": 2, "scam.lam": 0.001}`` (JSON values)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not key=value")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
