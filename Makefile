@@ -8,9 +8,9 @@ PROFILE ?= demo
 
 .PHONY: venv reproduce test bench lint clean-data notebooks
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt -c requirements-lock.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
 	touch $(STAMP)
 

@@ -7,8 +7,10 @@ Layout (``reference/evaluation_protocol_and_datasets.md`` §2.1)::
     <root>/trainSet.txt valSet.txt testSet.txt   same line format, no header
 
 Facts the reader handles explicitly (checked in ``tests/test_ave.py`` on the real metadata):
-4,143 rows, 28 categories, split 3,339 / 402 / 402; 45 video ids carry two rows (one video, two events, in
-general of two categories); one row has a zero-length event (``Church bell&VWi2ENBuTbw&good&0&0``).
+4,143 rows, 28 categories, split 3,339 / 402 / 402; 4,097 distinct video ids: 45 ids carry more than one row
+(one video, several events of different categories: 44 ids with two rows, ``0f_iTO5t3hU`` with three), and 18 of
+them have rows in two splits (``cross_split_id``); one row has a zero-length event
+(``Church bell&VWi2ENBuTbw&good&0&0``).
 """
 
 from __future__ import annotations
@@ -107,6 +109,9 @@ def read_ave(root: str | Path) -> AVEIndex:
             raise AnnotationError(f"{path}: rows already assigned to another split: {merged[clash.values].head()}")
         ann.loc[merged["index"], "split"] = name
     ann["duplicate_id"] = ann.duplicated("video_id", keep=False)
+    # The official split is by row, not by video: some two-event videos have rows in two splits (18 of the
+    # 45 in the real metadata), so the same frames appear in train and val/test. Flagged, not changed.
+    ann["cross_split_id"] = ann.groupby("video_id")["split"].transform("nunique") > 1
     ann["zero_length"] = ann["end"] <= ann["start"]
     return AVEIndex(rows=ann, categories=cats)
 
