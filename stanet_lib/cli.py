@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prep": ("stanet_lib.cache", "decode videos and audio into the cache (the data stage)"),
     "evaluate": ("stanet_lib.evaluation", "score predictions with the STAViS protocol"),
     "bench": ("stanet_lib.bench", "run benchmarks, write JSON to reports/benchmarks/"),
+    "run": ("stanet_lib.pipeline", "execute the stage notebooks in order with papermill, into reports/"),
 }
 
 
