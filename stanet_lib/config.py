@@ -40,6 +40,19 @@ class SynthConfig:
     )
     folds: int = 3
     observers: int = 8  # simulated eye-tracking subjects
+    # Rendering (stanet_lib/synth.py). Sizes are fractions of min(height, width): all resolutions look alike.
+    body_families: int = 3  # body shapes (disc, square, triangle) shared by several categories
+    object_scale: float = 0.2  # sounding object's body half-size / min(H, W)
+    distractor_scale: float = 0.7  # distractor size / sounding object's (the tagged object dominates)
+    part_scale: float = 0.4  # discriminative part radius / body half-size
+    frame_noise: float = 5.0  # per-pixel temporal noise std (grey levels)
+    full_event_fraction: float = 0.66  # AVE: 2,750 of 4,143 events span the whole clip
+    # Simulated eye tracking: share of fixation episodes per target, mean episode length (s), GT map blur.
+    fixation_mix: dict = field(
+        default_factory=lambda: {"part": 0.65, "body": 0.15, "distractor": 0.12, "centre": 0.08}
+    )
+    fixation_dwell_s: float = 0.3
+    gt_sigma_frac: float = 0.03  # continuous map: Gaussian sigma / frame diagonal (~1 degree)
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,8 @@ class MediaConfig:
     cache_size: int = 128  # square canvas the fine-stage crops are cut from (paper code: 356)
     sample_rate: int = 16000  # audiostft.py: 16 kHz mono
     use_event_span: bool = True  # keep only frames inside the AVE event [start, end)
+    on_truncated: str = "error"  # a truncated video that still decodes in part: "error" (skip it) or "keep"
+    prep_workers: int = 2  # processes decoding videos in the data stage (1 = in the calling process)
 
 
 @dataclass(frozen=True)
@@ -68,9 +83,15 @@ class AudioConfig:
     f_min: float = 0.0
     f_max: float = 8000.0
     log_offset: float = 1e-6
+    power: float = 2.0  # torchaudio MelSpectrogram: power spectrogram
+    center: bool = True
+    pad_mode: str = "reflect"
+    mel_norm: str = ""  # "" (None) or "slaney"
+    mel_scale: str = "htk"
     stft_window_s: float = 0.5
     stft_nperseg: int = 512
     stft_noverlap: int = 353
+    stft_placement: str = "centred"  # "centred" on frame times, or "spread": audiostft.py's IoU formula
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,9 @@ class ModelConfig:
     sta_size: int = 64  # paper §4.2: 356
     audio_channels: int = 32
     imagenet_weights: str = ""  # path to a torchvision vgg16 state_dict; empty = random init
+    output_stride: int = 8  # 8: dilated VGG16-D1 of the released "+" code; 16: no pool5; 32: plain VGG16
+    batch_norm: bool = False  # True: torchvision vgg16_bn layout (and names)
+    hard_switch: bool = False  # SA gate: soft p_switch (G1 code); True: p_switch > 0.5 (option)
 
 
 @dataclass(frozen=True)
@@ -99,6 +123,9 @@ class TrainConfig:
     num_workers: int = 0
     checkpoint_every: int = 1  # epochs
     amp: bool = True  # bf16 autocast, CUDA only (never on the CPU)
+    deterministic: bool = True  # deterministic kernels (always on the CPU); False on CUDA = cuDNN autotuning
+    channels_last: bool = True  # CUDA only: 2D convs in channels-last memory format
+    progress: bool = True  # tqdm bars (rank 0 only)
 
 
 @dataclass(frozen=True)

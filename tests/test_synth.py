@@ -1,0 +1,280 @@
+"""The synthetic world (stanet_lib/synth.py): layouts read by the real readers, truth consistent, determinism,
+decodable media, mismatch fraction, atomic writes, CLI. Smoke profile, even smaller where possible."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+from stanet_lib import ave, stavis, synth
+from stanet_lib.cli import main
+from stanet_lib.config import load_profile
+
+TINY = {
+    "synth.num_classes": 2,
+    "synth.clips_per_class": {"train": 1, "val": 1, "test": 1},
+    "synth.test_dbs": {"DbA": (48, 32, 25.0, 2, 6), "DbB": (40, 30, 10.0, 2, 5)},
+    "synth.folds": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    cfg = load_profile("smoke")
+    out = synth.generate(cfg, tmp_path_factory.mktemp("w") / "smoke", seed=0, progress=False)
+    return out, cfg
+
+
+def _npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_categories_share_bodies_but_not_parts() -> None:
+    cats = [synth.category(i) for i in range(len(synth.CATEGORY_NAMES))]
+    names = synth.CATEGORY_NAMES
+    assert len(set(names)) == 28 and all(n.islower() and " " not in n for n in names)
+    assert len({(c.part_colour, c.pattern) for c in cats}) == 28  # the part identifies the category
+    assert max(sum(c.family == f for c in cats) for f in synth.FAMILIES) >= 2  # bodies are shared
+    assert len({round(c.f0) for c in cats}) == 28
+
+
+def test_ave_layout_read_by_reader(smoke) -> None:
+    world, cfg = smoke
+    s = cfg.synth
+    idx = ave.read_ave(world / "ave")
+    n = {k: v * s.num_classes for k, v in s.clips_per_class.items()}
+    assert len(idx.rows) == sum(n.values())
+    assert idx.categories == synth.CATEGORY_NAMES[: s.num_classes]
+    assert {k: len(idx.split(k)) for k in n} == n
+    assert (world / "ave" / "Annotations.txt").read_text().splitlines()[0] == "&".join(ave.HEADER)
+    assert all(len(v) == 11 for v in idx.rows["video_id"]) and not idx.rows["duplicate_id"].any()
+    assert all(ave.video_path(world / "ave", v).is_file() for v in idx.rows["video_id"])
+    truth = synth.read_truth(world).query("source == 'ave'").set_index("video")
+    rows = idx.rows.set_index("video_id")
+    assert (rows["label"] == truth.loc[rows.index, "label"]).all()
+    assert (rows["split"] == truth.loc[rows.index, "split"]).all()
+    assert ((rows["start"] % 1 == 0) & (rows["start"] < rows["end"]) & (rows["end"] <= s.clip_seconds)).all()
+
+
+def test_event_spans_are_ave_like() -> None:
+    specs = [x for x in synth.plan_world(load_profile("demo"), 5) if x.source == "ave"]
+    dur = specs[0].n_frames / specs[0].fps
+    full = np.mean([x.event_start == 0 and x.event_end == dur for x in specs])
+    assert 0.4 < full < 0.9  # most whole-length, some shorter (AVE: 66 %)
+    part = [x for x in specs if x.event_end - x.event_start < dur]
+    assert part and all(x.event_start % 1 == 0 and x.event_end % 1 == 0 and x.event_end <= dur for x in part)
+
+
+def test_stavis_layout_read_by_reader(smoke) -> None:
+    world, cfg = smoke
+    root = stavis.StavisRoot(world / "stavis")
+    assert root.databases() == sorted(cfg.synth.test_dbs)
+    assert len({tuple(v[:3]) for v in cfg.synth.test_dbs.values()}) >= 2  # different size / fps
+    splits = tuple(range(1, cfg.synth.folds + 1))
+    for db, (w, h, fps, n_videos, n_frames) in cfg.synth.test_dbs.items():
+        folds = root.test_folds(db, splits)
+        names = [e.name for k in splits for e in folds[k]]
+        assert len(names) == len(set(names)) == n_videos  # the test folds partition the videos
+        for k in splits:
+            train = stavis.read_fold_list(root.fold_dir / f"{db}_list_train_{k}_fps.txt")
+            assert {e.name for e in train} == set(names) - {e.name for e in folds[k]}
+        assert f"{fps:.6f}" in (root.fold_dir / f"{db}_list_test_1_fps.txt").read_text()
+        entry = folds[1][0]
+        assert (entry.nframes, entry.fps) == (n_frames, fps)
+        _, missing = root.check_videos(db, [e for k in splits for e in folds[k]])
+        assert not missing
+        v = entry.name
+        with wave.open(str(root.audio_path(db, v))) as wf:
+            assert abs(wf.getnframes() / wf.getframerate() - n_frames / fps) < 1e-3
+        truth = _npz(synth.truth_path(world, "stavis", db, v))
+        for i in (1, n_frames):
+            with Image.open(root.frame_path(db, v, i)) as im:
+                assert im.size == (w, h)
+            fix = stavis.load_fixation_map(root.fixation_path(db, v, i))
+            gt = stavis.load_gt_map(root.map_path(db, v, i))
+            assert fix.shape == gt.shape == (h, w)
+            pts = truth["fixations"][truth["fixations"][:, 0] == i]
+            assert fix.sum() == len({(y, x) for _, y, x in pts}) > 0
+            assert gt.max() > 0.9 and gt[fix].mean() > gt.mean()  # blurred map peaks at the fixations
+        assert not root.fixation_path(db, v, n_frames + 1).exists()
+
+
+def test_truth_consistent(smoke) -> None:
+    world, cfg = smoke
+    table = synth.read_truth(world)
+    assert list(table.columns) == synth.CLIP_COLUMNS
+    assert (table["db"][table["source"] == "ave"] == "").all()
+    near = []
+    for r in table.itertuples():
+        tr = _npz(synth.truth_path(world, r.source, r.db, r.video))
+        t = r.n_frames
+        np.testing.assert_allclose(tr["times"], np.arange(t) / r.fps)
+        y0, y1, x0, x1 = tr["box"].T
+        assert tr["box"].dtype == np.int32 and tr["box"].shape == (t, 4)
+        assert (0 <= y0).all() and (y0 <= y1).all() and (y1 < r.height).all()
+        assert (0 <= x0).all() and (x0 <= x1).all() and (x1 < r.width).all()
+        py, px = np.round(tr["part_center"]).T
+        assert tr["part_center"].dtype == np.float32
+        assert ((y0 <= py) & (py <= y1) & (x0 <= px) & (px <= x1)).all()
+        in_event = (tr["times"] >= r.event_start) & (tr["times"] < r.event_end)
+        np.testing.assert_array_equal(tr["sounding"], in_event & r.audio_matches_tag)
+        if r.source == "stavis":
+            fx = tr["fixations"]
+            assert fx.shape == (t * cfg.synth.observers, 3)
+            assert fx[:, 0].min() == 1 and fx[:, 0].max() == t
+            assert (fx[:, 1] >= 0).all() and (fx[:, 1] < r.height).all()
+            assert (fx[:, 2] >= 0).all() and (fx[:, 2] < r.width).all()
+            d = np.hypot(*(fx[:, 1:] - tr["part_center"][fx[:, 0] - 1]).T)
+            near.append(np.mean(d <= 2.5 * tr["part_radius"]))
+    assert np.mean(near) > 0.5  # most fixations on the discriminative part
+
+
+def test_mismatched_audio_fraction() -> None:
+    cfg = load_profile("demo")
+    specs = [x for x in synth.plan_world(cfg, 1) if x.source == "ave"]
+    for split in ("train", "val", "test"):
+        sub = [x for x in specs if x.split == split]
+        bad = [x for x in sub if x.audio_kind != "tag"]
+        assert len(bad) == round(cfg.synth.mismatched_audio_fraction * len(sub))
+    kinds = {x.audio_kind.split(":")[0] for x in specs}
+    assert kinds == {"tag", "noise", "silence", "other"}
+    for x in specs:
+        if x.audio_kind.startswith("other:"):
+            assert x.audio_kind != f"other:{synth.CATEGORY_NAMES[x.category]}"
+            assert synth.CATEGORY_NAMES[x.audio_category] == x.audio_kind[6:]
+
+
+def _spec(cfg, kind: str = "tag", seed: int = 0) -> synth.ClipSpec:
+    x = next(s for s in synth.plan_world(cfg, seed) if s.source == "ave")
+    whole = x.n_frames / x.fps
+    return dataclasses.replace(x, audio_kind=kind, audio_category=-1, event_start=0.0, event_end=whole)
+
+
+def test_render_clip_pure_and_seeded() -> None:
+    cfg = load_profile("smoke")
+    spec = _spec(cfg)
+    f1, a1, t1 = synth.render_clip(spec, cfg.synth)
+    f2, a2, t2 = synth.render_clip(spec, cfg.synth)
+    assert f1.shape == (spec.n_frames, spec.height, spec.width, 3) and f1.dtype == np.uint8
+    assert a1.shape == (round(spec.n_frames / spec.fps * spec.sample_rate),) and np.abs(a1).max() <= 1
+    assert np.array_equal(f1, f2) and np.array_equal(a1, a2)
+    assert all(np.array_equal(t1[k], t2[k]) for k in t1)
+    f3, a3, t3 = synth.render_clip(dataclasses.replace(spec, entropy=(1, 1, 0)), cfg.synth)
+    assert not np.array_equal(f1, f3) and not np.array_equal(a1, a3)
+    assert not np.array_equal(t1["part_center"], t3["part_center"])
+
+
+def test_audio_kinds_and_synchrony() -> None:
+    cfg = load_profile("demo")
+    spec = _spec(cfg)
+    frames, audio, truth = synth.render_clip(spec, cfg.synth)
+    # the part pulses with the audio envelope: part brightness vs audio RMS around each frame time
+    py, px = np.round(truth["part_center"]).astype(int).T
+    bright = frames[np.arange(spec.n_frames), py, px].astype(float).max(1)
+    half = int(spec.sample_rate / spec.fps) // 4
+    centres = (truth["times"] * spec.sample_rate).astype(int)
+    rms = [np.sqrt(np.mean(audio[max(0, c - half) : c + half] ** 2)) for c in centres]
+    assert np.corrcoef(bright, rms)[0, 1] > 0.5
+    assert truth["sounding"].all()
+    _, silent, tr_s = synth.render_clip(dataclasses.replace(spec, audio_kind="silence"), cfg.synth)
+    _, noise, tr_n = synth.render_clip(dataclasses.replace(spec, audio_kind="noise"), cfg.synth)
+    assert not silent.any() and np.sqrt(np.mean(noise**2)) > 0.05
+    assert not tr_s["sounding"].any() and not tr_n["sounding"].any()
+
+
+def test_same_seed_same_world_different_seed_different(tmp_path: Path) -> None:
+    cfg = load_profile("smoke", **TINY)
+    a = synth.generate(cfg, tmp_path / "a", seed=7, progress=False)
+    b = synth.generate(cfg, tmp_path / "b", seed=7, progress=False)
+    c = synth.generate(cfg, tmp_path / "c", seed=8, progress=False)
+    def listing(w: Path) -> list[Path]:
+        return sorted(p.relative_to(w) for p in w.rglob("*") if p.is_file() and p.name != "manifest.json")
+
+    files = listing(a)
+    assert files == listing(b) and len(files) > 20
+    for rel in files:
+        pa, pb = a / rel, b / rel
+        if rel.suffix == ".npz":
+            za, zb = _npz(pa), _npz(pb)
+            assert za.keys() == zb.keys() and all(np.array_equal(za[k], zb[k]) for k in za), rel
+        elif rel.suffix == ".mat":
+            assert np.array_equal(scipy.io.loadmat(pa)["eyeMap"], scipy.io.loadmat(pb)["eyeMap"]), rel
+        elif rel.suffix != ".mp4":  # jpg, wav, txt, csv: same bytes (mp4 container metadata may differ)
+            assert pa.read_bytes() == pb.read_bytes(), rel
+    assert (a / "truth" / "clips.csv").read_text() != (c / "truth" / "clips.csv").read_text()
+    v_a, v_c = (synth.read_truth(w).query("db == 'DbA'")["video"].iloc[0] for w in (a, c))
+    t_a = _npz(synth.truth_path(a, "stavis", "DbA", v_a))
+    t_c = _npz(synth.truth_path(c, "stavis", "DbA", v_c))
+    assert not np.array_equal(t_a["part_center"], t_c["part_center"])
+
+
+def test_mp4_decodes_with_video_and_audio(smoke) -> None:
+    import av
+
+    world, cfg = smoke
+    s = cfg.synth
+    specs = {x.video: x for x in synth.plan_world(cfg, 0) if x.source == "ave"}
+    for vid in list(specs)[:3]:
+        with av.open(str(ave.video_path(world / "ave", vid))) as box:
+            assert box.streams.video and box.streams.audio
+            frames = [f.to_ndarray(format="rgb24") for f in box.decode(video=0)]
+        with av.open(str(ave.video_path(world / "ave", vid))) as box:
+            a_stream = box.streams.audio[0]
+            n_samples = sum(f.samples for f in box.decode(audio=0))
+            assert a_stream.rate == s.sample_rate
+        assert len(frames) == round(s.clip_seconds * s.video_fps)
+        assert frames[0].shape == (s.height, s.width, 3)
+        assert abs(n_samples / s.sample_rate - s.clip_seconds) < 0.1
+        rendered, _, _ = synth.render_clip(specs[vid], s)
+        # the encoded clip is the rendered one (h264 at crf 18 loses a few grey levels)
+        assert np.abs(np.stack(frames).astype(float) - rendered).mean() < 12
+
+
+def test_atomic_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = load_profile("smoke", **TINY)
+    calls = []
+
+    def boom(world, spec, s):
+        calls.append(spec)
+        if len(calls) == 3:
+            raise RuntimeError("crash mid-world")
+        return orig(world, spec, s)
+
+    orig = synth._write_clip
+    monkeypatch.setattr(synth, "_write_clip", boom)
+    with pytest.raises(RuntimeError, match="crash"):
+        synth.generate(cfg, tmp_path / "w", seed=0, progress=False)
+    assert list(tmp_path.iterdir()) == []  # neither the world nor its temporary folder
+
+
+def test_bad_config_named() -> None:
+    with pytest.raises(ValueError, match="synth.width/height"):
+        synth.plan_world(load_profile("smoke", **{"synth.width": 95}), 0)
+    with pytest.raises(ValueError, match="test_dbs"):
+        synth.plan_world(load_profile("smoke", **{"synth.test_dbs": {"X": (32, 32, 25.0, 1, 4)}}), 0)
+    with pytest.raises(ValueError, match="seed"):
+        synth.plan_world(load_profile("smoke"), -1)
+
+
+def test_cli_runs_skips_and_forces(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "world"
+    sets = [x for k, v in TINY.items() for x in ("--set", f"{k}={json.dumps(v)}")]
+    argv = ["synth", "--profile", "smoke", "--seed", "3", "--out", str(out), *sets]
+    assert main(argv) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 3 and manifest["config"]["synth"]["num_classes"] == 2
+    assert manifest["counts"] == {"ave": 6, "stavis": 4} and "commit" in manifest
+    assert len(ave.read_ave(out / "ave").rows) == 6
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    assert main(argv) == 0 and "up to date" in capsys.readouterr().out
+    assert (out / "manifest.json").stat().st_mtime_ns == stamp
+    assert main([*argv, "--force"]) == 0 and (out / "manifest.json").stat().st_mtime_ns != stamp
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]
