@@ -1,0 +1,534 @@
+"""One training loop for every net (classifiers, audio switch, tagger, later the STA net), and inference.
+
+:func:`fit` = SGD (paper §4.2: lr 1e-3; momentum 0.9 from the released code, audit §8), a validation metric
+for model selection (the best epoch is kept in ``best.pt``), seeded and deterministic on the CPU,
+checkpoints (model, optimizer, RNG states, epoch, history) written atomically every
+``TrainConfig.checkpoint_every`` epochs to ``last.pt``, resume from ``last.pt`` to the same weights as an
+uninterrupted run, tqdm progress bars, a CSV log (``log.csv``, rewritten atomically every epoch), bf16
+autocast on CUDA only (never on the CPU), and DistributedDataParallel when ``torch.distributed`` is
+initialised (``torchrun``): same code path, DistributedSampler, rank 0 writes.
+
+What a net needs is a ``step_fn(model, batch) -> StepResult``; :func:`classification_step` (cross entropy,
+accuracy) serves every classifier. Batches are dicts; :func:`model_inputs` passes the keys that the model's
+``forward`` names (``frames``, ``audio``, ``switch``) and ``"target"`` is the label.
+
+Why resume is exact: the shuffling order comes either from :class:`EpochSampler` / DistributedSampler
+(a function of seed and epoch) or from the global torch RNG (a plain ``shuffle=True`` loader), and the
+global python / numpy / torch (and CUDA) RNG states are saved with every checkpoint and restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import inspect
+import io
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler
+from tqdm import tqdm
+
+from .artefacts import atomic_path, write_text
+from .config import TrainConfig
+from .paths import RUNS_DIR
+
+CHECKPOINT_FORMAT = 1
+
+
+class StepResult(NamedTuple):
+    """loss: scalar batch mean (back-propagated); n: samples in the batch; sums: per-batch metric sums,
+    reported per epoch as sum / n (e.g. ``{"acc": number correct}``)."""
+
+    loss: Tensor
+    n: int
+    sums: dict[str, Tensor | float]
+
+
+StepFn = Callable[[nn.Module, Any], StepResult]
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did. ``history`` has one dict per completed epoch (the CSV rows)."""
+
+    out_dir: Path
+    monitor: str
+    best_epoch: int
+    best_value: float
+    epochs_done: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped: bool = False  # stopped by max_epochs_this_call before cfg.epochs
+    resumed_from: int = 0  # epochs already done when this call started
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / "best.pt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def set_seed(seed: int) -> None:
+    """Seed python, numpy and torch (every device)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def init_distributed() -> bool:
+    """Initialise the process group from ``torchrun``'s environment (WORLD_SIZE > 1); True if distributed."""
+    if is_distributed():
+        return True
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return True
+
+
+def select_device(prefer: str = "auto") -> torch.device:
+    """``"auto"``: ``cuda:LOCAL_RANK`` when a GPU is visible, else the CPU; or ``"cpu"`` / ``"cuda"``."""
+    if prefer not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {prefer!r}")
+    if prefer == "cpu" or (prefer == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; a no-op on the CPU (bf16 is much slower there, DESIGN.md "Performance")."""
+    if enabled and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def deterministic_mode(enabled: bool, device: torch.device) -> Iterator[None]:
+    """Deterministic kernels while the block runs; the previous global settings come back afterwards.
+
+    CPU: ``torch.use_deterministic_algorithms(True, warn_only=True)``. CUDA: the same plus cuDNN
+    deterministic when ``enabled``; cuDNN autotuning (benchmark) when not.
+    """
+    prev = (torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    if enabled or device.type == "cpu":
+        if device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = enabled
+        torch.backends.cudnn.benchmark = not enabled
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev[2], prev[3]
+
+
+def to_device(obj: Any, device: torch.device) -> Any:
+    """Move every tensor in nested dicts / lists / tuples to ``device``."""
+    if isinstance(obj, Tensor):
+        return obj.to(device, non_blocking=device.type == "cuda")
+    if isinstance(obj, Mapping):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(to_device(v, device) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device) for v in obj)
+    return obj
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel (or ``torch.compile``) wrapper."""
+    while True:
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def model_inputs(model: nn.Module, batch: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a dict batch that ``model.forward`` takes as parameters (by name)."""
+    if not isinstance(batch, Mapping):
+        raise TypeError(f"batches must be dicts (frames/audio/switch/target), got {type(batch).__name__}")
+    params = inspect.signature(unwrap(model).forward).parameters
+    kwargs = {k: batch[k] for k in params if k in batch}
+    if not kwargs:
+        raise KeyError(f"batch keys {sorted(batch)} name none of the model's inputs {list(params)}")
+    return kwargs
+
+
+def classification_step(model: nn.Module, batch: Mapping[str, Any]) -> StepResult:
+    """Cross entropy (paper Fig. 6 "Loss1") on ``batch["target"]`` (B,) long; sums ``acc`` = correct."""
+    out = model(**model_inputs(model, batch))
+    logits = out.logits if hasattr(out, "logits") else out
+    target = batch["target"]
+    loss = F.cross_entropy(logits.float(), target)
+    return StepResult(loss, int(target.shape[0]), {"acc": (logits.argmax(-1) == target).sum()})
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffled order fixed by ``seed + epoch`` (the same permutation as DistributedSampler on one replica),
+    so an epoch's order does not depend on what ran before it."""
+
+    def __init__(self, size: int, shuffle: bool = True, seed: int = 0) -> None:
+        self.size, self.shuffle, self.seed, self.epoch = size, shuffle, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        if not self.shuffle:
+            return iter(range(self.size))
+        g = torch.Generator()
+        g.manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.size, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _seed_worker(worker_id: int) -> None:
+    s = torch.initial_seed() % 2**32  # base_seed + worker_id, drawn from the (checkpointed) torch RNG
+    np.random.seed(s)
+    random.seed(s)
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: int = 0, num_workers: int = 0,
+                drop_last: bool = False, collate_fn: Callable | None = None) -> DataLoader:
+    """A DataLoader with a seeded per-epoch order (:class:`EpochSampler`, or DistributedSampler when
+    ``torch.distributed`` is initialised), worker seeding, and pinned memory when a GPU is visible."""
+    if is_distributed():
+        sampler: Sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    else:
+        sampler = EpochSampler(len(dataset), shuffle, seed)  # type: ignore[arg-type]
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      drop_last=drop_last, collate_fn=collate_fn, worker_init_fn=_seed_worker,
+                      pin_memory=torch.cuda.is_available())  # workers re-seeded every epoch: exact resume
+
+
+def _distribute(loader: DataLoader, seed: int) -> DataLoader:
+    """Rebuild a plain loader with a DistributedSampler (same batch size, workers, collate)."""
+    if not is_distributed() or isinstance(loader.sampler, DistributedSampler):
+        return loader
+    if loader.batch_size is None:
+        raise ValueError("cannot distribute a DataLoader with a custom batch_sampler; use make_loader")
+    shuffle = isinstance(loader.sampler, RandomSampler) or getattr(loader.sampler, "shuffle", False)
+    sampler = DistributedSampler(loader.dataset, shuffle=shuffle, seed=seed, drop_last=loader.drop_last)
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler,
+                      num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+                      drop_last=loader.drop_last,
+                      worker_init_fn=loader.worker_init_fn, pin_memory=loader.pin_memory)
+
+
+def _channels_last(model: nn.Module) -> None:
+    # Module.to(memory_format=...) refuses the ST net's 5D Conv3d weight, so convert the 2D convs only.
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.to(memory_format=torch.channels_last)
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+
+
+def _rng_state() -> dict[str, Any]:
+    py = random.getstate()
+    np_state = np.random.get_state()
+    state = {"python": [py[0], list(py[1]), py[2]],
+             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    npy = state["numpy"]
+    np.random.set_state((npy[0], npy[1].numpy().astype(np.uint32), *npy[2:]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`fit` (tensors and plain data only: ``weights_only``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the file name
+        raise ValueError(f"{path}: not a readable checkpoint ({exc})") from exc
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load the ``model`` state of ``best.pt`` / ``last.pt`` into ``model`` (strict)."""
+    ckpt = load_checkpoint(path)
+    if "model" not in ckpt:
+        raise ValueError(f"{path}: no 'model' entry (keys {sorted(ckpt)})")
+    unwrap(model).load_state_dict(ckpt["model"], strict=True)
+    return model
+
+
+def _write_csv(path: Path, history: Sequence[Mapping[str, Any]]) -> None:
+    cols: list[str] = []
+    for row in history:
+        cols += [k for k in row if k not in cols]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    write_text(path, buf.getvalue())
+
+
+# ------------------------------------------------------------------------------------------------- loop
+
+
+def _run_epoch(model: nn.Module, loader: DataLoader, step_fn: StepFn, device: torch.device, amp: bool,
+               optimizer: torch.optim.Optimizer | None, desc: str, progress: bool) -> dict[str, float]:
+    """One pass; trains when ``optimizer`` is given. Returns ``{"loss": mean, <metric>: sum / n}``."""
+    train = optimizer is not None
+    model.train(train)
+    totals: dict[str, Tensor] = {}
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    n_sum = torch.zeros((), dtype=torch.float64, device=device)
+    bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not progress)
+    with torch.set_grad_enabled(train):
+        for i, batch in enumerate(bar):
+            batch = to_device(batch, device)
+            with autocast(device, amp):
+                res = step_fn(model, batch)
+            if device.type == "cpu" and not torch.isfinite(res.loss):  # on CUDA: checked per epoch (no sync)
+                raise FloatingPointError(f"{desc}: loss is {res.loss.item()} at batch {i}")
+            if train:
+                optimizer.zero_grad(set_to_none=True)
+                res.loss.backward()
+                optimizer.step()
+            loss_sum += res.loss.detach().double() * res.n
+            n_sum += res.n
+            for k, v in res.sums.items():
+                v = torch.as_tensor(v, device=device).detach().double()
+                totals[k] = totals[k] + v if k in totals else v
+            if progress and i % 10 == 0:
+                bar.set_postfix(loss=f"{res.loss.item():.4f}")
+    keys = sorted(totals)
+    vec = torch.stack([loss_sum, n_sum, *[totals[k] for k in keys]])
+    if is_distributed():
+        dist.all_reduce(vec)
+    if not torch.isfinite(vec[0]):
+        raise FloatingPointError(f"{desc}: the epoch's loss is not finite")
+    n = max(vec[1].item(), 1.0)
+    return {"loss": vec[0].item() / n, **{k: vec[2 + j].item() / n for j, k in enumerate(keys)}}
+
+
+def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None,
+        step_fn: StepFn = classification_step, cfg: TrainConfig | None = None,
+        out_dir: str | Path = RUNS_DIR / "fit", seed: int = 0, *, monitor: str = "val_loss", mode: str = "min",
+        device: torch.device | str | None = None, resume: bool = True,
+        max_epochs_this_call: int | None = None,
+        callbacks: Sequence[Callable[[dict[str, Any]], None]] = (), restore_best: bool = True,
+        desc: str = "") -> FitResult:
+    """Train ``model`` for ``cfg.epochs`` epochs with SGD, keep the best epoch, checkpoint and resume.
+
+    Args:
+        model: built by the caller (seed with :func:`set_seed` first for a reproducible initialisation).
+        train_loader, val_loader: dict batches; ``val_loader=None`` selects on the training metrics.
+        step_fn: ``(model, batch) -> StepResult``.
+        cfg: lr, momentum, weight_decay, epochs, checkpoint_every, amp, deterministic, channels_last,
+            progress.
+        out_dir: ``last.pt`` (resume state), ``best.pt`` (weights of the best epoch), ``log.csv``.
+        seed: seeds the RNGs at a fresh start; a checkpoint from another seed is refused.
+        monitor, mode: the history column that selects the best epoch (``"val_acc"``, ``"max"`` for the
+            classifiers); strict improvement, so ties keep the earlier epoch.
+        device: default :func:`select_device`.
+        resume: continue from ``out_dir/last.pt`` when it exists (False: start over).
+        max_epochs_this_call: stop after this many epochs of this call (checkpoint written first).
+        callbacks: called with each epoch's row after its checkpoint; an exception aborts the run.
+        restore_best: load the best epoch's weights into ``model`` when training is complete.
+        desc: prefix of the progress bars.
+
+    Returns:
+        A :class:`FitResult`; ``model`` holds the best weights (or the last ones when stopped early).
+    """
+    cfg = cfg or TrainConfig()
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    device = select_device() if device is None else torch.device(device)
+    out_dir = Path(out_dir)
+    last_path, best_path, csv_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "log.csv"
+    writer = rank() == 0
+    progress = cfg.progress and writer
+
+    net = unwrap(model).to(device)
+    if cfg.channels_last and device.type == "cuda":
+        _channels_last(net)
+    optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=cfg.lr,
+                                momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    start, history = 0, []
+    best = {"epoch": 0, "value": float("inf") if mode == "min" else float("-inf")}
+    if resume and last_path.is_file():
+        ckpt = load_checkpoint(last_path)
+        if ckpt.get("seed") != seed or ckpt.get("monitor") != monitor:
+            raise ValueError(f"{last_path} was written with seed={ckpt.get('seed')}, monitor="
+                             f"{ckpt.get('monitor')!r}; this run has seed={seed}, monitor={monitor!r}. "
+                             "Use another out_dir or resume=False.")
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start, history, best = int(ckpt["epoch"]), list(ckpt["history"]), dict(ckpt["best"])
+        _set_rng_state(ckpt["rng"])
+    else:
+        set_seed(seed)
+    resumed_from = start
+    run_model: nn.Module = net
+    if is_distributed():
+        ids = [device.index] if device.type == "cuda" else None
+        run_model = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        train_loader = _distribute(train_loader, seed)
+        val_loader = _distribute(val_loader, seed) if val_loader is not None else None
+
+    stopped = False
+    with deterministic_mode(cfg.deterministic, device):
+        for epoch in range(start, cfg.epochs):
+            t0 = time.perf_counter()
+            for loader in (train_loader, val_loader):
+                if loader is not None and hasattr(loader.sampler, "set_epoch"):
+                    loader.sampler.set_epoch(epoch)
+            tag = f"{desc} epoch {epoch + 1}/{cfg.epochs}".strip()
+            tr = _run_epoch(run_model, train_loader, step_fn, device, cfg.amp, optimizer, f"{tag} train",
+                            progress)
+            row: dict[str, Any] = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in tr.items()}}
+            if val_loader is not None:
+                va = _run_epoch(run_model, val_loader, step_fn, device, cfg.amp, None, f"{tag} val", progress)
+                row.update({f"val_{k}": v for k, v in va.items()})
+            if monitor not in row:
+                raise KeyError(f"monitor {monitor!r} is not among the logged columns {sorted(row)}")
+            value = float(row[monitor])
+            improved = value < best["value"] if mode == "min" else value > best["value"]
+            row.update(lr=optimizer.param_groups[0]["lr"], seconds=round(time.perf_counter() - t0, 3),
+                       best=bool(improved))
+            history.append(row)
+            if improved:
+                best = {"epoch": epoch + 1, "value": value}
+                if writer:
+                    _save({"format": CHECKPOINT_FORMAT, "model": net.state_dict(), "epoch": epoch + 1,
+                           "monitor": monitor, "value": value}, best_path)
+            done_now = epoch + 1 - start
+            final = epoch + 1 == cfg.epochs
+            stop = max_epochs_this_call is not None and done_now >= max_epochs_this_call and not final
+            if writer and ((epoch + 1) % max(cfg.checkpoint_every, 1) == 0 or final or stop):
+                _save({"format": CHECKPOINT_FORMAT, "model": net.state_dict(),
+                       "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "rng": _rng_state(),
+                       "best": best, "history": history, "seed": seed, "monitor": monitor}, last_path)
+            if writer:
+                _write_csv(csv_path, history)
+            if is_distributed():
+                dist.barrier()
+            for cb in callbacks:
+                cb(row)
+            if stop:
+                stopped = True
+                break
+    epochs_done = len(history)
+    if restore_best and not stopped and best_path.is_file():
+        load_weights(net, best_path)
+    return FitResult(out_dir, monitor, int(best["epoch"]), float(best["value"]), epochs_done, history,
+                     stopped, resumed_from)
+
+
+# --------------------------------------------------------------------------------------------- inference
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, Tensor):
+        t = obj.detach().cpu()
+        return t.float() if t.is_floating_point() else t
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(_to_cpu(v) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    if isinstance(obj, Mapping):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    return obj
+
+
+def _concat(items: list[Any]) -> Any:
+    first = items[0]
+    if isinstance(first, Tensor):
+        return torch.cat(items, dim=0)
+    if first is None:
+        return None
+    if isinstance(first, tuple) and hasattr(first, "_fields"):
+        return type(first)(*(_concat(list(v)) for v in zip(*items)))
+    if isinstance(first, (list, tuple)):
+        return type(first)(_concat(list(v)) for v in zip(*items))
+    if isinstance(first, Mapping):
+        return {k: _concat([it[k] for it in items]) for k in first}
+    return items
+
+
+def iter_predict(model: nn.Module, loader: DataLoader, forward: Callable[[nn.Module, Any], Any] | None = None,
+                 device: torch.device | str | None = None, amp: bool = True) -> Iterator[tuple[Any, Any]]:
+    """Yield ``(batch, output)`` over ``loader`` in eval mode, under no_grad (+ bf16 autocast on CUDA).
+
+    ``output`` = ``forward(model, batch)`` (default: ``model(**model_inputs(model, batch))``), moved to the
+    CPU in float32; ``batch`` is the loader's batch as it came (on the CPU).
+    """
+    device = select_device() if device is None else torch.device(device)
+    net = unwrap(model).to(device)
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                moved = to_device(batch, device)
+                with autocast(device, amp):
+                    out = forward(net, moved) if forward is not None else net(**model_inputs(net, moved))
+                yield batch, _to_cpu(out)
+    finally:
+        net.train(was_training)
+
+
+def predict(model: nn.Module, loader: DataLoader, forward: Callable[[nn.Module, Any], Any] | None = None,
+            device: torch.device | str | None = None, amp: bool = True) -> Any:
+    """:func:`iter_predict` with the outputs concatenated along dim 0 (same structure as one output)."""
+    outs = [out for _, out in iter_predict(model, loader, forward, device, amp)]
+    if not outs:
+        raise ValueError("predict: the loader yielded no batch")
+    return _concat(outs)

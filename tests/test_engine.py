@@ -1,0 +1,219 @@
+"""stanet_lib.engine: resume to the same weights, model selection, CSV log, determinism, DDP path,
+inference."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from stanet_lib import engine
+from stanet_lib.config import ModelConfig, TrainConfig
+from stanet_lib.models import Classifier
+
+MCFG = ModelConfig(width=1 / 16, audio_channels=8)
+TCFG = TrainConfig(epochs=3, lr=1e-2, momentum=0.9, checkpoint_every=1, progress=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny nets on a shared 2-core machine: one intra-op thread is ~7x faster than two contended ones.
+    Scoped to this module and restored afterwards (the library leaves threading alone)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class Toy(Dataset):
+    """Class k = a bright square in quadrant k on noise (learnable in a few epochs)."""
+
+    def __init__(self, n: int, seed: int, size: int = 32) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.rand(n, 3, size, size, generator=g) * 0.5
+        self.y = torch.randint(0, 3, (n,), generator=g)
+        h = size // 2
+        for i, k in enumerate(self.y.tolist()):
+            r, c = divmod(k, 2)
+            self.x[i, :, r * h + 4:r * h + 12, c * h + 4:c * h + 12] = 1.0
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"frames": self.x[i], "target": self.y[i]}
+
+
+TRAIN, VAL = Toy(24, 0), Toy(8, 1)
+
+
+def new_model(seed: int = 0) -> Classifier:
+    engine.set_seed(seed)
+    return Classifier("S", 3, MCFG)
+
+
+def loaders(kind: str) -> tuple[DataLoader, DataLoader]:
+    if kind == "epoch_sampler":
+        return engine.make_loader(TRAIN, 8, shuffle=True, seed=5), engine.make_loader(VAL, 8, shuffle=False)
+    return DataLoader(TRAIN, batch_size=8, shuffle=True), DataLoader(VAL, batch_size=8)  # global torch RNG
+
+
+def run(out_dir, kind: str = "epoch_sampler", model_seed: int = 0, **kw):
+    model = new_model(model_seed)
+    tr, va = loaders(kind)
+    kw.setdefault("cfg", TCFG)
+    res = engine.fit(model, tr, va, out_dir=out_dir, seed=11, monitor="val_acc", mode="max", device="cpu",
+                     **kw)
+    return model, res
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    assert list(a) == list(b)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("kind", ["epoch_sampler", "plain_shuffle"])
+def test_resume_after_stop_gives_same_final_weights(tmp_path, kind: str) -> None:
+    _, full = run(tmp_path / "full", kind)
+    _, first = run(tmp_path / "split", kind, max_epochs_this_call=1)
+    assert first.stopped and first.epochs_done == 1
+    assert engine.load_checkpoint(tmp_path / "split" / "last.pt")["epoch"] == 1
+    _, rest = run(tmp_path / "split", kind, model_seed=99)  # another init: the checkpoint must win
+    assert rest.resumed_from == 1 and rest.epochs_done == 3 and not rest.stopped
+    a = engine.load_checkpoint(tmp_path / "full" / "last.pt")
+    b = engine.load_checkpoint(tmp_path / "split" / "last.pt")
+    assert_same_state(a["model"], b["model"])
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in full.history]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in rest.history]
+    # and training did something: the weights moved from their initialisation
+    assert not torch.equal(a["model"]["classifier.weight"], new_model(0).state_dict()["classifier.weight"])
+
+
+def test_resume_after_crash_in_callback(tmp_path) -> None:
+    _, full = run(tmp_path / "full")
+
+    def crash(row: dict) -> None:
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "crash", callbacks=[crash])
+    assert engine.load_checkpoint(tmp_path / "crash" / "last.pt")["epoch"] == 2
+    assert not list((tmp_path / "crash").glob("*.tmp*"))  # nothing half-written
+    model, res = run(tmp_path / "crash", model_seed=7)
+    assert res.resumed_from == 2
+    assert_same_state(engine.load_checkpoint(tmp_path / "full" / "last.pt")["model"],
+                      engine.load_checkpoint(tmp_path / "crash" / "last.pt")["model"])
+
+
+def test_best_epoch_selected_restored_and_logged(tmp_path) -> None:
+    cfg = dataclasses.replace(TCFG, epochs=4)
+    model, res = run(tmp_path, cfg=cfg)
+    accs = [r["val_acc"] for r in res.history]
+    assert res.best_epoch == 1 + accs.index(max(accs)) and res.best_value == max(accs)
+    best = engine.load_checkpoint(res.best_path)
+    assert best["epoch"] == res.best_epoch
+    assert_same_state(model.state_dict(), best["model"])  # restore_best
+    with open(tmp_path / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "best"} <= set(rows[0])
+    assert [r["best"] == "True" for r in rows] == [r["best"] for r in res.history]
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]  # it learns
+
+
+def test_refuses_checkpoint_of_another_seed(tmp_path) -> None:
+    run(tmp_path, max_epochs_this_call=1)
+    tr, va = loaders("epoch_sampler")
+    with pytest.raises(ValueError, match="seed=11"):
+        engine.fit(new_model(), tr, va, cfg=TCFG, out_dir=tmp_path, seed=12, monitor="val_acc", mode="max",
+                   device="cpu")
+    res = engine.fit(new_model(), tr, va, cfg=TCFG, out_dir=tmp_path, seed=12, monitor="val_acc", mode="max",
+                     device="cpu", resume=False)
+    assert res.resumed_from == 0 and res.epochs_done == 3
+
+
+def test_non_finite_loss_fails_loudly(tmp_path) -> None:
+    def bad_step(model, batch):
+        res = engine.classification_step(model, batch)
+        return engine.StepResult(res.loss * float("nan"), res.n, res.sums)
+
+    tr, va = loaders("epoch_sampler")
+    with pytest.raises(FloatingPointError, match="loss"):
+        engine.fit(new_model(), tr, va, bad_step, TCFG, tmp_path, device="cpu")
+
+
+def test_unknown_monitor_and_non_dict_batch(tmp_path) -> None:
+    tr, va = loaders("epoch_sampler")
+    with pytest.raises(KeyError, match="monitor"):
+        engine.fit(new_model(), tr, va, cfg=TCFG, out_dir=tmp_path, monitor="val_auc", device="cpu")
+    with pytest.raises(TypeError, match="dicts"):
+        engine.model_inputs(new_model(), (torch.zeros(1),))
+
+
+def test_deterministic_mode_restores_global_flags() -> None:
+    before = torch.are_deterministic_algorithms_enabled()
+    with engine.deterministic_mode(True, torch.device("cpu")):
+        assert torch.are_deterministic_algorithms_enabled()
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_cpu_never_autocasts() -> None:
+    assert isinstance(engine.autocast(torch.device("cpu"), True), contextlib.nullcontext)
+    assert engine.select_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="device"):
+        engine.select_device("tpu")
+
+
+def test_epoch_sampler_order_depends_on_seed_and_epoch_only() -> None:
+    s = engine.EpochSampler(10, shuffle=True, seed=3)
+    s.set_epoch(2)
+    first = list(s)
+    s.set_epoch(0)
+    list(s)
+    s.set_epoch(2)
+    assert list(s) == first and sorted(first) == list(range(10))
+    d = DistributedSampler(range(10), num_replicas=1, rank=0, shuffle=True, seed=3)
+    d.set_epoch(2)
+    assert list(d) == first  # the same permutation as DistributedSampler on one replica
+
+
+def test_predict_concatenates_and_matches_forward() -> None:
+    model = new_model().train()
+    out = engine.predict(model, DataLoader(VAL, batch_size=3), device="cpu")
+    assert model.training  # mode restored
+    assert out.logits.shape == (8, 3) and out.cams.shape == (8, 3, 4, 4) and out.gate is None
+    assert out.logits.dtype == torch.float32
+    with torch.no_grad():
+        ref = model.eval()(VAL.x)
+    torch.testing.assert_close(out.logits, ref.logits)
+    pairs = list(engine.iter_predict(model, DataLoader(VAL, batch_size=5), device="cpu"))
+    assert [b["target"].shape[0] for b, _ in pairs] == [5, 3]
+
+
+def test_ddp_path_matches_single_process(tmp_path) -> None:
+    """torchrun path in one process (gloo, world size 1): DDP wrapping + DistributedSampler give the same
+    weights as the plain run with EpochSampler (same permutation, all-reduce over one rank)."""
+    cfg = dataclasses.replace(TCFG, epochs=2)
+    _, plain = run(tmp_path / "plain", cfg=cfg)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        assert engine.is_distributed() and engine.init_distributed()
+        tr = engine.make_loader(TRAIN, 8, shuffle=True, seed=5)
+        assert isinstance(tr.sampler, DistributedSampler)
+        model = new_model(0)
+        res = engine.fit(model, tr, DataLoader(VAL, batch_size=8), cfg=cfg, out_dir=tmp_path / "ddp", seed=11,
+                         monitor="val_acc", mode="max", device="cpu")
+    finally:
+        dist.destroy_process_group()
+    assert res.epochs_done == 2
+    assert_same_state(engine.load_checkpoint(tmp_path / "plain" / "last.pt")["model"],
+                      engine.load_checkpoint(tmp_path / "ddp" / "last.pt")["model"])
