@@ -17,8 +17,7 @@ $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 venv: $(STAMP)
 
 reproduce: $(STAMP)
-	$(PY) -m stanet_lib synth --profile $(PROFILE) --seed 0
-	$(PY) -m stanet_lib prep --profile $(PROFILE)
+	$(PY) -m stanet_lib run --profile $(PROFILE)
 
 test: $(STAMP)
 	$(PY) -m pytest

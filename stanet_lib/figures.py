@@ -1,0 +1,103 @@
+"""Figures of the stage notebooks: one function per figure, each returning a matplotlib Figure and saving a PNG
+under ``reports/figures/`` when given a path (STYLE.md P11). Images come from :mod:`stanet_lib.viz`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from . import cache as cache_mod
+from . import viz
+from .artefacts import atomic_path
+from .stavis import StavisRoot, load_fixation_map
+
+
+def save(fig: plt.Figure, path: str | Path | None, dpi: int = 110) -> plt.Figure:
+    """Save ``fig`` as PNG atomically when ``path`` is given; return it."""
+    if path is not None:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    return fig
+
+
+def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], cols: int = 4, size: float = 2.2,
+               suptitle: str = "") -> plt.Figure:
+    rows = (len(images) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles):
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        ax.set_title(title, fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def cache_frames(cache: str | Path, n: int = 8, path: str | Path | None = None) -> plt.Figure:
+    """The middle frame of the first ``n`` cached AVE clips, titled with their tag."""
+    index = cache_mod.load_index(cache)
+    rows = index[index["source"] == "ave"].groupby("label", sort=True).head(2).head(n)
+    images, titles = [], []
+    for _, row in rows.iterrows():
+        clip = cache_mod.load_clip(cache, row)
+        images.append(clip["frames"][len(clip["frames"]) // 2])
+        titles.append(f"{row['category']} ({row['split']})")
+    return save(image_grid(images, titles, suptitle="AVE-layout clips (cache canvas)"), path)
+
+
+def spectrogram(cache: str | Path, path: str | Path | None = None) -> plt.Figure:
+    """Per-frame audio features of one clip, side by side, with the frame times."""
+    index = cache_mod.load_index(cache)
+    clip = cache_mod.load_clip(cache, index[index["source"] == "ave"].iloc[0])
+    feats = clip["audio"].astype(np.float32)  # (T, F, S)
+    fig, ax = plt.subplots(figsize=(9, 2.6))
+    ax.imshow(np.concatenate(list(feats), axis=1), origin="lower", aspect="auto", cmap="magma")
+    ax.set_title(f"{clip['video']} ({index.iloc[0]['category']}): per-frame log-mel windows "
+                 f"({feats.shape[1]} bands x {feats.shape[2]} steps each), frames at "
+                 f"{', '.join(f'{t:.2f}' for t in clip['times'][:6])} s ...", fontsize=8)
+    ax.set_xlabel("frame windows, concatenated")
+    ax.set_ylabel("mel band")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def fixations(stavis_root: str | Path, db: str, video: str, frames: Sequence[int],
+              path: str | Path | None = None) -> plt.Figure:
+    """Frames of a test video with the ground-truth map overlaid and the binary fixations as points."""
+    from PIL import Image
+
+    root = StavisRoot(stavis_root)
+    images, titles = [], []
+    for i in frames:
+        with Image.open(root.frame_path(db, video, i)) as im:
+            frame = np.asarray(im.convert("RGB"))
+        with Image.open(root.map_path(db, video, i)) as im:
+            gt = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+        fix = load_fixation_map(root.fixation_path(db, video, i))
+        img = viz.draw_points(viz.overlay(frame, gt, alpha=0.45), viz.points_from_map(fix, frame.shape[:2]),
+                              radius=1)
+        images.append(img)
+        titles.append(f"{db}/{video} #{i}: {int(fix.sum())} fixations")
+    return save(image_grid(images, titles, cols=len(images), size=3.0,
+                           suptitle="Simulated eye tracking: continuous map and fixations"), path)
+
+
+def table_bars(df: pd.DataFrame, metrics: Sequence[str], by: str, title: str = "",
+               path: str | Path | None = None, quoted: Mapping[str, pd.DataFrame] | None = None) -> plt.Figure:
+    """Bar plot of metric columns per row label ``by`` (one panel per metric)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 2.8), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        ax.bar(range(len(df)), df[m].to_numpy(dtype=float), color="tab:blue")
+        ax.set_xticks(range(len(df)), df[by].astype(str), rotation=60, ha="right", fontsize=7)
+        ax.set_title(m, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)

@@ -1,0 +1,141 @@
+"""Coarse-to-fine SCAM pseudo-fixations (paper §3.4-3.6, Fig. 4): the S, ST and SA classification nets, their
+tag-class CAMs, selective fusion (Eq. 2-3), the 2 x mean box, crops, the fine-stage nets, recovery into the
+frame. The tensor maths is in :mod:`stanet_lib.scam`; this module wires nets, data and artefacts.
+
+Conventions (``../shared/DESIGN.md`` fidelity table):
+
+* CAM of a frame = the class map of the **tag** class, :math:`\\xi`-normalised (Eq. 1); confidence
+  :math:`C^v` = softmax probability of the tag class; Eq. 3's soft filter zeroes a source whose top-1 is not
+  the tag. For synthetic test clips the tag is the generator's category; for real test sets (no tags) the
+  coarse S net's top-1 class stands in (said in the tables).
+* The coarse SCAM is resized to the cache canvas (frame resolution) before the box is taken; crops of frames
+  t-1, t, t+1 are cut with frame t's box and resized to the fine size; fine maps are pasted back into a zero
+  canvas (zero outside the box is inherent to the method).
+* The released code's extra behaviours (5-frame smoothing, 3 x mean floor, p > 0.99 hard filter) are applied to
+  the final pseudo-fixations only when :class:`~stanet_lib.config.ScamConfig` asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import engine, scam
+from .artefacts import write_npz
+from .config import Config
+from .datasets import FrameDataset, FrameSet
+from .models import build_model
+
+SOURCES = ("S", "ST", "SA")
+
+
+def classifier_dataset(kind: str, fs: FrameSet, images: Tensor, targets: Tensor | None = None,
+                       switch: np.ndarray | None = None, prev_images: Tensor | None = None,
+                       next_images: Tensor | None = None, tags: Tensor | None = None) -> FrameDataset:
+    """Samples for a classification net of branch ``kind`` over the frames of ``fs``."""
+    sw = None if switch is None else torch.as_tensor(switch, dtype=torch.float32)
+    extra = {"tag": tags} if tags is not None else None
+    return FrameDataset(kind, images, audio=fs.audio if kind == "SA" else None, targets=targets,
+                        prev_images=prev_images, next_images=next_images, prev=fs.prev, next=fs.next,
+                        switch=sw, extra=extra)
+
+
+def train_classifier(kind: str, train: FrameDataset, val: FrameDataset, num_classes: int, cfg: Config,
+                     out_dir: str | Path, batch_size: int, seed: int = 0) -> torch.nn.Module:
+    """Train one S / ST / SA net with the shared loop (cross entropy, SGD, best val accuracy kept)."""
+    engine.set_seed(seed)
+    model = build_model(kind, num_classes, cfg.model)
+    tl = engine.make_loader(train, batch_size, True, seed, cfg.train.num_workers)
+    vl = engine.make_loader(val, max(64, batch_size), False, seed, cfg.train.num_workers)
+    engine.fit(model, tl, vl, cfg=cfg.train, out_dir=out_dir, seed=seed, monitor="val_acc", mode="max",
+               desc=Path(out_dir).name)
+    return model
+
+
+@dataclass
+class CamResult:
+    """Per frame: class probabilities (N, K) and the tag-class CAM, :math:`\\xi`-normalised (N, h, w)."""
+
+    probs: Tensor
+    cams: Tensor
+
+    @property
+    def top1(self) -> Tensor:
+        return self.probs.argmax(-1)
+
+
+def tag_cams(model: torch.nn.Module, ds: FrameDataset, batch_size: int = 128) -> CamResult:
+    """Run a classifier over ``ds`` (which carries ``tag`` per sample) and keep the tag-class CAM (Eq. 1)."""
+    if "tag" not in ds.extra:
+        raise ValueError("tag_cams needs a dataset built with tags=")
+
+    def forward(net: torch.nn.Module, batch: dict) -> tuple[Tensor, Tensor]:
+        out = net(**engine.model_inputs(net, batch))
+        probs = torch.softmax(out.logits.float(), -1)
+        return probs, scam.select_class(out.cams.float(), batch["tag"])
+
+    probs, cams = engine.predict(model, engine.make_loader(ds, batch_size, shuffle=False), forward=forward)
+    return CamResult(probs, scam.normalize(cams))
+
+
+def fuse(results: Mapping[str, CamResult], tags: Tensor, lam: float = 1e-4) -> dict[str, Tensor]:
+    """SCAM (Eq. 2 with the soft filter Eq. 3) and SCAM_avg over the sources in ``results``.
+
+    Returns:
+        ``{"SCAM": (N, h, w), "SCAM_avg": (N, h, w), "weights": (N, n_sources)}``.
+    """
+    names = list(results)
+    cams = torch.stack([results[n].cams for n in names], 1)  # (N, n, h, w)
+    probs = torch.stack([results[n].probs for n in names], 1)  # (N, n, K)
+    weights = scam.soft_filter(probs, tags)  # (N, n)
+    return {"SCAM": scam.selective_fusion(cams, weights, lam), "SCAM_avg": scam.average_fusion(cams),
+            "weights": weights}
+
+
+def boxes_from(maps: Tensor, canvas: int, factor: float = 2.0) -> Tensor:
+    """Paper §3.6: maps resized to the frame (canvas) first, then the tight box over > factor x mean."""
+    return scam.coarse_box(scam.resize_maps(maps.float(), canvas), factor)
+
+
+def postprocess(pseudo: Tensor, fs: FrameSet, cfg: Config, probs: Mapping[str, Tensor] | None = None,
+                tags: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The released code's optional post-processing of the fine SCAM, per clip (audit §4.3-4.4).
+
+    Returns:
+        (maps (N, H, W), valid (N,) bool): ``valid`` is False for frames the hard filter drops.
+    """
+    out = pseudo.clone()
+    valid = torch.ones(len(fs), dtype=torch.bool)
+    if cfg.scam.temporal_smoothing:
+        for _, idx in fs.clips():
+            sel = torch.as_tensor(idx)
+            out[sel] = scam.temporal_smooth(out[sel], window=5, recursive=True)
+    if cfg.scam.mean_floor > 0:
+        out = scam.mean_floor(out, cfg.scam.mean_floor)
+    if cfg.scam.hard_filter and probs is not None and tags is not None:
+        for p in probs.values():
+            valid &= scam.hard_filter(p, tags, 0.99)
+    return out, valid
+
+
+def save_maps(path: str | Path, fs: FrameSet, maps: Mapping[str, Tensor]) -> Path:
+    """Maps of one frame set (float16) with the frames' identity (video, number), atomically."""
+    arrays = {k: v.detach().cpu().numpy() for k, v in maps.items()}
+    arrays = {k: (a.astype(np.float16) if a.dtype.kind == "f" else a) for k, a in arrays.items()}
+    arrays["video"] = np.array(fs.meta["video"].astype(str).tolist(), dtype=str)
+    arrays["db"] = np.array(fs.meta["db"].astype(str).tolist(), dtype=str)
+    arrays["number"] = fs.meta["number"].to_numpy().astype(np.int64)
+    return write_npz(path, **arrays)
+
+
+def load_maps(path: str | Path) -> dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: maps not found (run the stage that writes them first)")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}

@@ -1,0 +1,298 @@
+"""The work of notebooks 02-04, as functions (the notebooks hold parameters, figures and tables only).
+
+* :func:`stage_classifiers` (02): audio-switch labels from the tagger, the switch net, the coarse S / ST / SA nets
+  (and the SA net without the switch, for the Table 3 analogue);
+* :func:`stage_coarse_scam` (03): tag-class CAMs of the coarse nets on every frame set, SCAM and SCAM_avg, the
+  2 x mean boxes;
+* :func:`stage_fine` (04): the fine nets on the crops, fine CAMs and SCAM recovered into the frame, the
+  pseudo-fixations.
+
+Artefacts go under ``runs/<profile>/`` (see :class:`World`): ``nets/<name>/`` (``best.pt``, ``last.pt``,
+``log.csv``), ``switch.npz``, ``maps/coarse_<set>.npz``, ``maps/fine_<set>.npz``, and a manifest per stage.
+Frame sets are ``train`` and ``val`` (AVE) and ``test:<DB>`` for each STAViS-layout test database.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from . import cache as cache_mod
+from . import engine, pseudo, scam
+from . import switch as switch_mod
+from .artefacts import make_manifest, write_json, write_npz
+from .config import Config
+from .datasets import FrameSet, crop_window, load_frameset, resized_frames
+from .models import build_model
+from .paths import profile_dirs
+
+
+@dataclass
+class World:
+    """Where one profile's data and artefacts live, and what is known about its clips."""
+
+    cfg: Config
+    synth: Path
+    cache: Path
+    runs: Path
+    categories: list[str]
+    truth: pd.DataFrame | None = None  # synthetic world only
+    sets: dict[str, FrameSet] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.categories)
+
+    @property
+    def stavis_root(self) -> Path:
+        import json
+
+        root = json.loads((self.cache / "manifest.json").read_text()).get("stavis_root")
+        return Path(root) if root else self.synth / "stavis"
+
+    def net_dir(self, name: str) -> Path:
+        return self.runs / "nets" / name
+
+    def maps_path(self, stage: str, set_name: str) -> Path:
+        return self.runs / "maps" / f"{stage}_{set_name.replace(':', '_')}.npz"
+
+    def test_sets(self) -> list[str]:
+        return [s for s in self.sets if s.startswith("test:")]
+
+
+def open_world(cfg: Config, data_root: str | Path | None = None, load: bool = True) -> World:
+    """Locate the profile's cache and runs folders, read categories and (synthetic) truth, load frame sets."""
+    dirs = profile_dirs(cfg.profile, Path(data_root) if data_root else None)
+    index = cache_mod.load_index(dirs["cache"])
+    ave = index[index["source"] == "ave"]
+    categories = ave.drop_duplicates("label").sort_values("label")["category"].tolist()
+    truth = None
+    if (dirs["synth"] / "truth" / "clips.csv").exists():
+        from .synth import read_truth
+
+        truth = read_truth(dirs["synth"])
+    world = World(cfg, dirs["synth"], dirs["cache"], dirs["runs"], categories, truth)
+    if load:
+        world.sets["train"] = load_frameset(dirs["cache"], "ave", ("train",))
+        world.sets["val"] = load_frameset(dirs["cache"], "ave", ("val",))
+        for db in sorted(index.loc[index["source"] == "stavis", "db"].unique()):
+            world.sets[f"test:{db}"] = load_frameset(dirs["cache"], "stavis", db=db)
+    return world
+
+
+def truth_tags(world: World, set_name: str) -> Tensor | None:
+    """Tags of a test set's frames from the generator's truth (None when there is no truth)."""
+    fs = world.sets[set_name]
+    if not set_name.startswith("test:"):
+        return fs.labels
+    if world.truth is None:
+        return None
+    t = world.truth[world.truth["source"] == "stavis"].set_index(["db", "video"])["label"]
+    keys = list(zip(fs.meta["db"], fs.meta["video"]))
+    return torch.as_tensor([int(t[k]) for k in keys], dtype=torch.long)
+
+
+def audio_truth(world: World, set_name: str) -> np.ndarray | None:
+    """Per frame: does the clip's audio match its tag (the generator's truth for the switch)."""
+    if world.truth is None:
+        return None
+    fs = world.sets[set_name]
+    tr = world.truth
+    t = dict(zip(zip(tr["source"], tr["db"].where(tr["source"] == "stavis", ""), tr["video"]),
+                 tr["audio_matches_tag"]))
+    keys = zip(fs.meta["source"], fs.meta["db"].where(fs.meta["source"] == "stavis", ""), fs.meta["video"])
+    return np.array([bool(t[k]) for k in keys])
+
+
+def _manifest(world: World, stage: str, seconds: float, **extra) -> None:
+    write_json(world.runs / f"{stage}.manifest.json",
+               make_manifest(world.cfg.to_dict(), {"cache": str(world.cache)}, seconds=seconds, **extra))
+
+
+# --------------------------------------------------------------------------------------------- stage 02
+def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]:
+    """Notebook 02: switch labels, switch net, coarse S / ST / SA (+ SA without switch). Returns tables."""
+    cfg, t0 = world.cfg, time.perf_counter()
+    size = cfg.model.coarse_size
+    images = {name: resized_frames(fs, size) for name, fs in world.sets.items()}
+    train, val = world.sets["train"], world.sets["val"]
+
+    # Audio switch labels (paper §3.7): default tagger, out-of-fold on the training clips.
+    log("tagger (out-of-fold) ...")
+    oof, tagger = switch_mod.default_tagger_oof(train, world.num_classes, cfg, world.net_dir("tagger"), seed=seed)
+    tg = switch_mod.Tagger(switch_mod.tagger_fn(tagger), world.categories)
+    match = tg.matches(world.categories)
+    labels = {"train": switch_mod.switch_labels(oof, train.labels.numpy(), match),
+              "val": switch_mod.switch_labels(tg.fn(val.audio.float().numpy()), val.labels.numpy(), match)}
+    log("switch net ...")
+    net = switch_mod.train_switch(train, images["train"], labels["train"], val, images["val"], labels["val"], cfg,
+                                  world.net_dir("switch"), seed)
+    p_switch = {name: switch_mod.switch_probabilities(net, fs, images[name]) for name, fs in world.sets.items()}
+    write_npz(world.runs / "switch.npz", **{k.replace(":", "__"): v for k, v in p_switch.items()},
+              **{f"label__{k}": v for k, v in labels.items()})
+    switch_rows = []
+    for name in ("train", "val"):
+        truth = audio_truth(world, name)
+        row = {"set": name, "frames": len(world.sets[name]), "label_positive_rate": labels[name].mean(),
+               "switch_agrees_with_labels": ((p_switch[name] > 0.5) == labels[name]).mean()}
+        if truth is not None:
+            row["labels_vs_truth_acc"] = (labels[name].astype(bool) == truth).mean()
+            row["switch_vs_truth_acc"] = ((p_switch[name] > 0.5) == truth).mean()
+        switch_rows.append(row)
+
+    # Coarse classification nets (paper §4.2: 256 px, batch 20; here the profile's sizes).
+    acc_rows = []
+    variants = [("S", "S", None), ("ST", "ST", None), ("SA", "SA", p_switch), ("SA_noswitch", "SA", None)]
+    for name, kind, sw in variants:
+        log(f"coarse {name} ...")
+        tr = pseudo.classifier_dataset(kind, train, images["train"], train.labels,
+                                       None if sw is None else sw["train"])
+        va = pseudo.classifier_dataset(kind, val, images["val"], val.labels, None if sw is None else sw["val"])
+        t1 = time.perf_counter()
+        pseudo.train_classifier(kind, tr, va, world.num_classes, cfg, world.net_dir(f"coarse_{name}"),
+                                cfg.train.batch_coarse, seed)
+        log_df = pd.read_csv(world.net_dir(f"coarse_{name}") / "log.csv")
+        best = log_df.loc[log_df["val_acc"].idxmax()]
+        acc_rows.append({"net": f"coarse {name}", "epochs": len(log_df), "best_epoch": int(best["epoch"]),
+                         "train_acc": best["train_acc"], "val_acc": best["val_acc"],
+                         "seconds": round(time.perf_counter() - t1, 1)})
+    tables = {"switch": pd.DataFrame(switch_rows), "accuracy": pd.DataFrame(acc_rows)}
+    _manifest(world, "stage02", time.perf_counter() - t0, tables={k: v.to_dict("records") for k, v in tables.items()})
+    return tables
+
+
+def load_net(world: World, name: str, kind: str) -> torch.nn.Module:
+    """A trained net from ``nets/<name>/best.pt``."""
+    model = build_model(kind, 2 if kind == "switch" else world.num_classes, world.cfg.model)
+    return engine.load_weights(model, world.net_dir(name) / "best.pt")
+
+
+def load_switch(world: World) -> dict[str, np.ndarray]:
+    path = world.runs / "switch.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: run notebook 02 first")
+    with np.load(path) as z:
+        return {k.replace("__", ":"): z[k] for k in z.files if not k.startswith("label__")}
+
+
+# --------------------------------------------------------------------------------------------- stage 03
+SA_VARIANTS = {"SA": True, "SA_noswitch": False}  # net name -> fed with p_switch
+
+
+def _cams_for_set(world: World, set_name: str, stage: str, images: Tensor, tags: Tensor,
+                  p_switch: np.ndarray, window: tuple[Tensor, Tensor] | None = None) -> dict[str, pseudo.CamResult]:
+    fs = world.sets[set_name]
+    out = {}
+    for name, kind in (("S", "S"), ("ST", "ST"), ("SA", "SA"), ("SA_noswitch", "SA")):
+        net = load_net(world, f"{stage}_{name}", kind)
+        sw = p_switch if SA_VARIANTS.get(name) else None
+        prev_i, next_i = window if window is not None else (None, None)
+        ds = pseudo.classifier_dataset(kind, fs, images, switch=sw, prev_images=prev_i, next_images=next_i,
+                                       tags=tags)
+        out[name] = pseudo.tag_cams(net, ds)
+    return out
+
+
+def _fused(cams: dict[str, pseudo.CamResult], tags: Tensor, lam: float) -> dict[str, Tensor]:
+    with_switch = pseudo.fuse({k: cams[k] for k in ("S", "ST", "SA")}, tags, lam)
+    without = pseudo.fuse({"S": cams["S"], "ST": cams["ST"], "SA": cams["SA_noswitch"]}, tags, lam)
+    maps = {f"CAM_{k}": v.cams for k, v in cams.items()}
+    maps.update(SCAM=with_switch["SCAM"], SCAM_avg=with_switch["SCAM_avg"], SCAM_noswitch=without["SCAM"],
+                weights=with_switch["weights"])
+    maps.update({f"probs_{k}": v.probs for k, v in cams.items()})
+    return maps
+
+
+def set_tags(world: World, set_name: str, images: Tensor) -> tuple[Tensor, str]:
+    """Tags for CAMs: AVE labels, the generator's category for synthetic test clips, else the coarse S net's
+    top-1 class (real test sets have no tags)."""
+    tags = truth_tags(world, set_name)
+    if tags is not None:
+        return tags, "tag"
+    fs = world.sets[set_name]
+    net = load_net(world, "coarse_S", "S")
+    probe = pseudo.classifier_dataset("S", fs, images, tags=torch.zeros(len(fs), dtype=torch.long))
+    return pseudo.tag_cams(net, probe).top1, "S top-1"
+
+
+def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:
+    """Notebook 03: coarse CAMs, SCAM, SCAM_avg, boxes, for every frame set. Returns per-set summaries."""
+    cfg, t0 = world.cfg, time.perf_counter()
+    p_switch = load_switch(world)
+    rows = []
+    for name, fs in world.sets.items():
+        images = resized_frames(fs, cfg.model.coarse_size)
+        tags, tag_source = set_tags(world, name, images)
+        log(f"coarse CAMs {name} ({len(fs)} frames) ...")
+        maps = _fused(_cams_for_set(world, name, "coarse", images, tags, p_switch[name]), tags, cfg.scam.lam)
+        maps["boxes"] = pseudo.boxes_from(maps["SCAM"], fs.canvas, cfg.scam.box_factor)
+        maps["tags"] = tags
+        pseudo.save_maps(world.maps_path("coarse", name), fs, maps)
+        area = ((maps["boxes"][:, 1] - maps["boxes"][:, 0] + 1) * (maps["boxes"][:, 3] - maps["boxes"][:, 2] + 1))
+        rows.append({"set": name, "frames": len(fs), "tags": tag_source,
+                     "box_area_fraction": float(area.float().mean() / fs.canvas ** 2),
+                     **{f"top1_acc_{k}": float((maps[f"probs_{k}"].argmax(-1) == tags).float().mean())
+                        for k in ("S", "ST", "SA", "SA_noswitch")}})
+    df = pd.DataFrame(rows)
+    _manifest(world, "stage03", time.perf_counter() - t0, summary=df.to_dict("records"))
+    return df
+
+
+# --------------------------------------------------------------------------------------------- stage 04
+def _boxes(world: World, set_name: str) -> Tensor:
+    m = pseudo.load_maps(world.maps_path("coarse", set_name))
+    return torch.as_tensor(m["boxes"]).long()
+
+
+def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]:
+    """Notebook 04: fine nets on the crops, fine CAMs and SCAM recovered into the frame, pseudo-fixations."""
+    cfg, t0 = world.cfg, time.perf_counter()
+    size = cfg.model.fine_size
+    p_switch = load_switch(world)
+    crops = {name: crop_window(fs, _boxes(world, name), size) for name, fs in world.sets.items()}
+    train, val = world.sets["train"], world.sets["val"]
+    acc_rows = []
+    for name, kind in (("S", "S"), ("ST", "ST"), ("SA", "SA"), ("SA_noswitch", "SA")):
+        sw = p_switch if SA_VARIANTS.get(name) else None
+
+        def ds(set_name: str, fs: FrameSet):
+            p, c, n = crops[set_name]
+            return pseudo.classifier_dataset(kind, fs, c, fs.labels, None if sw is None else sw[set_name], p, n)
+
+        log(f"fine {name} ...")
+        t1 = time.perf_counter()
+        pseudo.train_classifier(kind, ds("train", train), ds("val", val), world.num_classes, cfg,
+                                world.net_dir(f"fine_{name}"), cfg.train.batch_fine, seed)
+        log_df = pd.read_csv(world.net_dir(f"fine_{name}") / "log.csv")
+        best = log_df.loc[log_df["val_acc"].idxmax()]
+        acc_rows.append({"net": f"fine {name}", "epochs": len(log_df), "best_epoch": int(best["epoch"]),
+                         "train_acc": best["train_acc"], "val_acc": best["val_acc"],
+                         "seconds": round(time.perf_counter() - t1, 1)})
+    rows = []
+    for name, fs in world.sets.items():
+        coarse = pseudo.load_maps(world.maps_path("coarse", name))
+        tags = torch.as_tensor(coarse["tags"]).long()
+        boxes = torch.as_tensor(coarse["boxes"]).long()
+        p, c, n = crops[name]
+        log(f"fine CAMs {name} ...")
+        cams = _cams_for_set(world, name, "fine", c, tags, p_switch[name], window=(p, n))
+        fine = _fused(cams, tags, cfg.scam.lam)
+        recovered = {k: scam.recover(scam.resize_maps(v.float(), size), boxes, fs.canvas)
+                     for k, v in fine.items() if k.startswith(("CAM_", "SCAM"))}
+        probs = {k: v.probs for k, v in cams.items() if k in ("S", "ST", "SA")}
+        pseudo_maps, valid = pseudo.postprocess(recovered["SCAM"], fs, cfg, probs, tags)
+        out = {**recovered, "pseudo": pseudo_maps, "valid": valid, "boxes": boxes, "tags": tags,
+               "weights": fine["weights"], **{k: v for k, v in fine.items() if k.startswith("probs_")}}
+        pseudo.save_maps(world.maps_path("fine", name), fs, out)
+        rows.append({"set": name, "frames": len(fs), "valid_frames": int(valid.sum()),
+                     **{f"top1_acc_{k}": float((fine[f"probs_{k}"].argmax(-1) == tags).float().mean())
+                        for k in ("S", "ST", "SA", "SA_noswitch")}})
+    tables = {"accuracy": pd.DataFrame(acc_rows), "summary": pd.DataFrame(rows)}
+    _manifest(world, "stage04", time.perf_counter() - t0, tables={k: v.to_dict("records") for k, v in tables.items()})
+    return tables
