@@ -30,13 +30,13 @@ from stanet_lib.config import load_profile, parse_overrides
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
 SEED: int = 0  # seed of the synthetic world
-DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/; "" = the project's data/
-AVE_ROOT: str = ""  # real AVE root; "" = the synthetic world
-STAVIS_ROOT: str = ""  # real STAViS data root; "" = the synthetic world
-REPORTS_DIR: str = ""  # "" = the project's reports/
-OVERRIDES: str = ""  # space-separated config overrides, e.g. "media.fps=2 media.cache_size=96"
-FPS: float = 0.0  # frames per second taken from AVE clips; 0 = the profile's value
-CACHE_SIZE: int = 0  # square cache canvas in pixels; 0 = the profile's value
+DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/ (empty: the project data folder)
+AVE_ROOT: str = ""  # real AVE root (empty: the synthetic world)
+STAVIS_ROOT: str = ""  # real STAViS data root (empty: the synthetic world)
+REPORTS_DIR: str = ""  # empty: the project reports folder
+OVERRIDES: str = ""  # space-separated config overrides, e.g. media.fps=2 media.cache_size=96
+FPS: float = 0.0  # frames per second taken from AVE clips; 0 = the profile value
+CACHE_SIZE: int = 0  # square cache canvas in pixels; 0 = the profile value
 SMOKE: bool = False  # tiny run (tests)
 
 # %%

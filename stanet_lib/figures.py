@@ -101,3 +101,49 @@ def table_bars(df: pd.DataFrame, metrics: Sequence[str], by: str, title: str = "
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return save(fig, path)
+
+
+def training_curves(log_csvs: Mapping[str, str | Path], metric: str = "val_acc",
+                    path: str | Path | None = None) -> plt.Figure:
+    """One line per net: ``metric`` per epoch from each ``log.csv`` of :func:`stanet_lib.engine.fit`."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for name, csv in log_csvs.items():
+        if Path(csv).exists():
+            df = pd.read_csv(csv)
+            if metric in df:
+                ax.plot(df["epoch"], df[metric], marker="o", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def map_samples(frames: np.ndarray, layers: Mapping[str, np.ndarray], boxes: np.ndarray | None = None,
+                titles: Sequence[str] | None = None, path: str | Path | None = None,
+                points: Sequence[np.ndarray] | None = None) -> plt.Figure:
+    """Rows = sample frames, columns = the frame (with the box and fixations) then each map layer overlaid.
+
+    Args:
+        frames: (n, H, W, 3) uint8; layers: name -> (n, h, w) maps (resized to the frame by :func:`viz.overlay`);
+        boxes: (n, 4) boxes (y0, y1, x0, x1) in frame pixels, drawn on the first column; points: per frame
+        (k, 2) fixation points.
+    """
+    rows = []
+    for i, frame in enumerate(frames):
+        first = frame
+        if boxes is not None:
+            first = viz.draw_box(first, boxes[i], color=(255, 255, 0), thickness=1)
+        if points is not None:
+            first = viz.draw_points(first, points[i], radius=1)
+        rows.append([first] + [viz.overlay(frame, np.asarray(m[i], np.float32), alpha=0.55) for m in layers.values()])
+    labels = ["frame (+box, fixations)"] + list(layers)
+    fig = image_grid([im for r in rows for im in r], [labels[j] if i == 0 else "" for i, r in enumerate(rows)
+                                                       for j in range(len(r))], cols=len(labels), size=1.9)
+    if titles is not None:
+        for ax, t in zip(fig.axes[:: len(labels)], titles):
+            ax.set_ylabel(t, fontsize=7)
+            ax.axis("on")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return save(fig, path)

@@ -23,6 +23,9 @@ from .paths import NOTEBOOKS_DIR, PROJ_ROOT, REPORTS_DIR
 # Stage notebooks in execution order, with the stages whose artefacts each one reads (DESIGN.md "Stages").
 STAGES: dict[str, tuple[str, ...]] = {
     "01_data_prep": (),
+    "02_coarse_classifiers": ("01_data_prep",),
+    "03_coarse_scam": ("02_coarse_classifiers",),
+    "04_fine_pseudo_fixations": ("03_coarse_scam",),
 }
 
 

@@ -35,21 +35,27 @@ def test_pair_in_sync_without_outputs(src):
 
 
 @pytest.mark.slow
-def test_stage_01_runs_under_papermill_and_skips_when_unchanged(tmp_path):
-    params = {"SMOKE": True, "DATA_ROOT": str(tmp_path / "data"), "REPORTS_DIR": str(tmp_path / "reports")}
-    logs = []
-    report = pipeline.run("smoke", params, tmp_path / "reports", stages=["01_data_prep"], log=logs.append)
-    assert report.ok, report.stages
-    executed = tmp_path / "reports" / "executed" / "01_data_prep.ipynb"
-    nb = json.loads(executed.read_text())
-    errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert errors == []
-    assert (tmp_path / "reports" / "html" / "01_data_prep.html").stat().st_size > 10_000
-    assert (tmp_path / "data" / "cache" / "smoke" / "index.csv").exists()
-    summary = (tmp_path / "reports" / "README.md").read_text()
-    assert "01_data_prep | ran" in summary
-    again = pipeline.run("smoke", params, tmp_path / "reports", stages=["01_data_prep"], log=logs.append)
+def test_whole_pipeline_runs_under_papermill_and_skips_when_unchanged(smoke_pipeline):
+    from stanet_lib.config import load_profile
+
+    report = smoke_pipeline.report
+    assert report.ok, [s.message for s in report.stages if s.status == "failed"]
+    assert [s.stage for s in report.stages] == list(pipeline.STAGES)
+    reports = smoke_pipeline.reports
+    for stage in pipeline.STAGES:
+        nb = json.loads((reports / "executed" / f"{stage}.ipynb").read_text())
+        errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert errors == [], stage
+        assert (reports / "html" / f"{stage}.html").stat().st_size > 10_000, stage
+    assert (smoke_pipeline.data_root / "cache" / "smoke" / "index.csv").exists()
+    summary = (reports / "README.md").read_text()
+    for stage in pipeline.STAGES:
+        assert f"| {stage} | ran |" in summary
+    params = {"SMOKE": True, "DATA_ROOT": str(smoke_pipeline.data_root), "REPORTS_DIR": str(reports),
+              "OVERRIDES": "train.progress=false"}
+    again = pipeline.run("smoke", params, reports, stages=["01_data_prep"], log=lambda m: None)
     assert [s.status for s in again.stages] == ["skipped"]
+    assert load_profile("smoke").profile == "smoke"
 
 
 def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):

@@ -1,0 +1,30 @@
+"""Shared fixtures. ``smoke_pipeline`` runs every stage notebook once per test session at the ``smoke``
+profile through papermill (the same path as ``make reproduce``), into a temporary data root and reports folder;
+tests of later stages read its artefacts instead of training again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class SmokePipeline:
+    data_root: Path
+    reports: Path
+    report: object  # pipeline.RunReport
+    logs: list
+
+
+@pytest.fixture(scope="session")
+def smoke_pipeline(tmp_path_factory) -> SmokePipeline:
+    from stanet_lib import pipeline
+
+    base = tmp_path_factory.mktemp("smoke_pipeline")
+    params = {"SMOKE": True, "DATA_ROOT": str(base / "data"), "REPORTS_DIR": str(base / "reports"),
+              "OVERRIDES": "train.progress=false"}
+    logs: list = []
+    report = pipeline.run("smoke", params, base / "reports", log=logs.append)
+    return SmokePipeline(base / "data", base / "reports", report, logs)

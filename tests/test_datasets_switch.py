@@ -1,0 +1,69 @@
+"""FrameSet / FrameDataset shapes, fine-stage crops, and the audio-switch labelling (paper §3.7)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from stanet_lib.datasets import FrameDataset, FrameSet, crop_window, resized_frames, to_float
+from stanet_lib.switch import Tagger, switch_labels
+
+
+def _frameset(n_clips=2, t=3, size=16):
+    n = n_clips * t
+    frames = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, size, size, 3).contiguous() * 10
+    pos = np.tile(np.arange(t), n_clips)
+    offset = np.repeat(np.arange(n_clips) * t, t)
+    meta = pd.DataFrame({"source": "ave", "db": "AVE", "video": np.repeat([f"v{i}" for i in range(n_clips)], t),
+                         "row": np.repeat(np.arange(n_clips), t), "split": "train",
+                         "clip": np.repeat(np.arange(n_clips), t), "pos": pos, "time": pos / 4.0, "number": pos + 1})
+    return FrameSet(frames, torch.rand(n, 4, 5).half(), torch.tensor(np.repeat(np.arange(n_clips), t)),
+                    torch.as_tensor(offset + np.maximum(pos - 1, 0)), torch.as_tensor(offset + np.minimum(pos + 1, t - 1)),
+                    torch.ones(n, dtype=torch.bool), meta)
+
+
+def test_frame_dataset_kinds():
+    fs = _frameset()
+    imgs = resized_frames(fs, 8)
+    assert imgs.shape == (6, 3, 8, 8) and imgs.dtype == torch.uint8
+    st = FrameDataset("ST", imgs, prev=fs.prev, next=fs.next, targets=fs.labels)[3]
+    assert st["frames"].shape == (3, 3, 8, 8)
+    # clip start: frame t-1 clamps to the frame itself; values identify the frames (10 * index / 255)
+    assert torch.allclose(st["frames"][:, 0, 0, 0] * 255, torch.tensor([30.0, 30.0, 40.0]), atol=1)
+    sa = FrameDataset("SA", imgs, audio=fs.audio, switch=torch.full((6,), 0.25))[0]
+    assert sa["frames"].shape == (3, 8, 8) and sa["audio"].shape == (1, 4, 5) and sa["switch"] == 0.25
+    tag = FrameDataset("tagger", None, audio=fs.audio, targets=fs.labels)[5]
+    assert "frames" not in tag and tag["target"] == 1
+    with pytest.raises(ValueError, match="needs audio"):
+        FrameDataset("SA", imgs)
+    with pytest.raises(ValueError, match="prev/next"):
+        FrameDataset("ST", imgs)
+    with pytest.raises(ValueError, match="samples"):
+        FrameDataset("S", imgs, targets=fs.labels[:3])
+
+
+def test_crop_window_uses_the_centre_frames_box():
+    fs = _frameset(size=16)
+    boxes = torch.tensor([[0, 7, 0, 7]] * 6)
+    prev, centre, nxt = crop_window(fs, boxes, 4)
+    assert prev.shape == centre.shape == nxt.shape == (6, 3, 4, 4)
+    # constant frames: each crop keeps its own frame's value, cut with the centre frame's box
+    assert int(prev[4, 0, 0, 0]) == 30 and int(centre[4, 0, 0, 0]) == 40 and int(nxt[4, 0, 0, 0]) == 50
+    with pytest.raises(ValueError, match="boxes must be"):
+        crop_window(fs, boxes[:2], 4)
+
+
+def test_to_float_range_and_size():
+    x = to_float(torch.full((2, 10, 10, 3), 255, dtype=torch.uint8), 5)
+    assert x.shape == (2, 3, 5, 5) and float(x.max()) == 1.0
+
+
+def test_switch_labels_top1_identical_to_tag():
+    tagger = Tagger(lambda a: a, ["dog", "cat", "car"], mapping={"Bark": ["dog"], "Race car": ["car", "cat"]})
+    match = tagger.matches(["Bark", "Race car", "cat"])
+    assert match.tolist() == [[True, False, False], [False, True, True], [False, True, False]]
+    probs = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1], [0.2, 0.5, 0.3]])
+    tags = np.array([0, 1, 2, 2])
+    assert switch_labels(probs, tags, match).tolist() == [1, 1, 0, 1]
+    with pytest.raises(KeyError, match="horse"):
+        Tagger(lambda a: a, ["dog"], {"Horse": ["horse"]}).matches(["Horse"])
