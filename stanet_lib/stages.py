@@ -320,12 +320,12 @@ def evaluate_maps(world: World, stage: str, variants: tuple[str, ...] = MAP_VARI
     """STAViS-protocol metrics of each map variant of ``stage`` ("coarse" | "fine") on every test database.
 
     Returns one row per (db, variant) with the dataset means (AUC_J, SIM, sAUC, CC, NSS); also written to
-    ``runs/<profile>/tables/<stage>_maps.csv``.
+    ``runs/<profile>/tables/<stage>_maps.csv``, and the per-video rows to ``<stage>_maps_per_video.csv``.
     """
     from .evaluation import EvalOptions, evaluate_db
 
     opts = EvalOptions.from_config(world.cfg.eval)
-    rows = []
+    rows, per_video = [], []
     for set_name in world.test_sets():
         db = set_name.split(":", 1)[1]
         maps = pseudo.load_maps(world.maps_path(stage, set_name))
@@ -336,40 +336,11 @@ def evaluate_maps(world: World, stage: str, variants: tuple[str, ...] = MAP_VARI
             if res.missing:
                 log(f"{db} {v}: not scored: {res.missing}")
             rows.append({"db": db, "stage": stage, "variant": v, **res.means.to_dict()})
+            per_video.append(res.per_video.assign(stage=stage, variant=v))
     df = pd.DataFrame(rows)
-    out = world.runs / "tables" / f"{stage}_maps.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
     from .artefacts import write_text
 
-    write_text(out, df.to_csv(index=False))
+    write_text(world.runs / "tables" / f"{stage}_maps.csv", df.to_csv(index=False))
+    write_text(world.runs / "tables" / f"{stage}_maps_per_video.csv",
+               pd.concat(per_video, ignore_index=True).to_csv(index=False))
     return df
-
-
-def sample_rows(world: World, set_name: str, n: int = 4, seed: int = 0) -> np.ndarray:
-    """``n`` frame indices of a set, spread over its clips (for figures)."""
-    fs = world.sets[set_name]
-    clips = fs.clips()
-    rng = np.random.default_rng(seed)
-    picks = [idx[len(idx) // 2] for _, idx in clips]
-    return np.sort(rng.choice(picks, size=min(n, len(picks)), replace=False))
-
-
-def figure_inputs(world: World, stage: str, set_name: str, rows: np.ndarray,
-                  layers: tuple[str, ...] = ("CAM_S", "CAM_ST", "CAM_SA", "SCAM")) -> dict:
-    """Frames, map layers (at the canvas), boxes and GT fixation points of some rows, for figures."""
-    from .stavis import StavisRoot, load_fixation_map
-    from .viz import points_from_map
-
-    fs = world.sets[set_name]
-    maps = pseudo.load_maps(world.maps_path(stage, set_name))
-    frames = fs.frames[torch.as_tensor(rows)].numpy()
-    out = {"frames": frames, "boxes": maps["boxes"][rows] if "boxes" in maps else None,
-           "layers": {k: scam.resize_maps(torch.as_tensor(maps[k][rows].astype(np.float32)), fs.canvas).numpy()
-                      for k in layers if k in maps},
-           "titles": [f"{fs.meta['video'].iloc[r]} #{fs.meta['number'].iloc[r]}" for r in rows], "points": None}
-    if set_name.startswith("test:"):
-        root, db = StavisRoot(world.stavis_root), set_name.split(":", 1)[1]
-        out["points"] = [points_from_map(load_fixation_map(root.fixation_path(db, fs.meta["video"].iloc[r],
-                                                                              int(fs.meta["number"].iloc[r]))),
-                                         frames.shape[1:3]) for r in rows]
-    return out
