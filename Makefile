@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= demo
 
-.PHONY: venv reproduce test bench lint clean-data notebooks
+.PHONY: venv reproduce test bench lint clean-data notebooks browser
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,18 @@ venv: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m stanet_lib run --profile $(PROFILE)
 
-test: $(STAMP)
+# Debian Chromium for tests/test_browser.py (Playwright drives /usr/bin/chromium; it never downloads a browser).
+# Installed with apt-get only when missing and running as root; a failure does not fail `make test`: the browser
+# test then skips and names the reason (last line of $(VENV)/chromium-install.log).
+browser: $(STAMP)
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian chromium for the browser test (apt-get) ..."; \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) >$(VENV)/chromium-install.log 2>&1 \
+	    || echo "chromium could not be installed (see $(VENV)/chromium-install.log): the browser test will skip"; \
+	else echo "no /usr/bin/chromium and not root with apt-get: the browser test will skip"; fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest
 
 bench: $(STAMP)

@@ -26,6 +26,7 @@ from .paths import BENCH_DIR
 TARGETS: dict[str, tuple[str, str]] = {
     "data": ("stanet_lib.cache:bench_data", "data_prep.json"),
     "eval": ("stanet_lib.evaluation:bench_eval", "eval.json"),
+    "viewer": ("stanet_lib.widgets:bench_viewer", "viewer.json"),
 }
 
 

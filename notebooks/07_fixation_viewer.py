@@ -1,0 +1,73 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Fixation viewer
+#
+# Fixation maps are judged by looking at them, frame by frame, with the sound. The viewer shows one test video
+# of the STAViS-layout databases at a time: the ground-truth fixations and map, the coarse CAMs of the S / ST /
+# SA nets (or the fine ones), coarse and fine SCAM, the 2 x mean box, the pseudo-fixations and the STA
+# prediction, with the per-frame AUC-J, SIM, CC and NSS of every prediction shown. A layer that a stage has not
+# produced yet is greyed out with the reason. Below the frame: the clip's spectrogram with a playhead.
+#
+# Run notebook 01 first (the frames and ground truth); notebooks 02-05 add layers.
+
+# %%
+from pathlib import Path
+
+from stanet_lib import layers, paths, viz, widgets
+from stanet_lib.config import load_profile, parse_overrides
+from stanet_lib.stages import open_world
+
+# %% tags=["parameters"]
+PROFILE: str = "demo"  # smoke | demo | paper
+SEED: int = 0  # seed of the AUC-J jitter in the per-frame metrics
+DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/; "" = the project's data/
+AVE_ROOT: str = ""  # unused here (the viewer shows test videos); kept for the same parameters in every notebook
+STAVIS_ROOT: str = ""  # ground truth and audio root; "" = the root the cache was built from
+REPORTS_DIR: str = ""  # "" = the project's reports/
+OVERRIDES: str = ""  # space-separated config overrides, e.g. "media.cache_size=96"
+GRID_VIDEOS: int = 2  # videos in the static grid of sample frames
+GRID_FRAMES: int = 3  # frames per video in the grid
+VIEWER_SIZE: int = 384  # displayed frame size in pixels
+SMOKE: bool = False  # tiny run (tests)
+
+# %%
+cfg = load_profile("smoke" if SMOKE else PROFILE, **parse_overrides(OVERRIDES.split()))
+world = open_world(cfg, Path(DATA_ROOT) if DATA_ROOT else None, load=False)
+fig_dir = (Path(REPORTS_DIR) if REPORTS_DIR else paths.REPORTS_DIR) / "figures"
+stavis_root = STAVIS_ROOT or None
+print(f"profile {cfg.profile}: {len(layers.list_videos(world))} test videos in {world.cache}")
+
+# %% [markdown]
+# ## The viewer
+# Choose a database and video, move the frame slider or press play, switch layers on and off (hover over a
+# greyed-out layer for the reason), or compare two layers side by side. The table under the audio player holds
+# the metrics of the shown predictions on the current frame (STAViS protocol: post-processing, then scored
+# against the frame's ground truth).
+
+# %%
+viewer = widgets.viewer(world, size=VIEWER_SIZE, stavis_root=stavis_root, seed=SEED)
+viewer
+
+# %% [markdown]
+# ## Sample frames, every layer
+# The same layers as a static grid (rows: sample frames; columns: layers, ground-truth fixations dotted on the
+# ground-truth map, the coarse box drawn on the coarse SCAM), saved to `figures/07_viewer_grid.png`, so the
+# batch report shows them without a running kernel.
+
+# %%
+grid = layers.sample_grid(world, videos=GRID_VIDEOS, frames=GRID_FRAMES, size=128, stavis_root=stavis_root)
+viz.save_png(fig_dir / "07_viewer_grid.png", grid)
+viz.to_pil(grid)

@@ -1,0 +1,190 @@
+"""Notebook 07 in a real browser (issue 6): JupyterLab on 127.0.0.1, Debian Chromium driven by Playwright.
+
+The smoke world is prepared in a temporary data root; a copy of notebook 07 with papermill's injected
+parameters cell (``SMOKE``, ``DATA_ROOT``, ``REPORTS_DIR``) is opened in JupyterLab, all cells are run from the
+Run menu, then the frame slider is moved with the keyboard and a layer is toggled with the mouse; each time the
+displayed PNG must change. The browser console must stay free of errors. A screenshot goes to
+``reports/figures/viewer_browser.png``. Only loopback is used: JupyterLab's news and update checks are off and
+Chromium runs without background networking. Chromium comes from Debian (``make browser``, part of ``make
+test``); Playwright never downloads a browser. The test skips only when /usr/bin/chromium is absent.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from stanet_lib import cache, synth
+from stanet_lib.config import load_profile
+from stanet_lib.paths import FIGURES_DIR, NOTEBOOKS_DIR, PROJ_ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+INSTALL_LOG = PROJ_ROOT / ".venv" / "chromium-install.log"  # written by `make browser` when apt-get fails
+IMG = "img.stanet-viewer-image"
+DIGEST_JS = """async () => {
+  const img = document.querySelector('img.stanet-viewer-image');
+  if (!img || !img.src) return null;
+  const buf = await (await fetch(img.src)).arrayBuffer();
+  const h = await crypto.subtle.digest('SHA-256', buf);
+  return [img.src, buf.byteLength, Array.from(new Uint8Array(h)).map(b => b.toString(16).padStart(2, '0')).join('')];
+}"""
+
+
+def _skip_reason() -> str:
+    why = f"Chromium is not installed at {CHROMIUM} and could not be installed (`make browser` installs the " \
+          "Debian package `chromium` with apt-get when run as root)"
+    if INSTALL_LOG.is_file():
+        tail = INSTALL_LOG.read_text(errors="replace").strip().splitlines()[-1:]
+        why += f"; apt-get said: {tail[0] if tail else '(empty log)'}"
+    return why
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _notebook_copy(folder: Path, params: dict) -> Path:
+    """Notebook 07 with papermill's injected-parameters cell: the committed parameters cell stays literal."""
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb = parameterize_notebook(load_notebook_node(str(NOTEBOOKS_DIR / "07_fixation_viewer.ipynb")), params)
+    path = folder / "07_fixation_viewer.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _jupyter_env(tmp: Path) -> dict:
+    """Private Jupyter config/data/runtime folders; no news feed, no update check, no announcements toast."""
+    cfg = tmp / "jupyter_config"
+    (cfg / "labconfig").mkdir(parents=True)
+    (cfg / "jupyter_server_config.py").write_text(
+        "c.LabApp.news_url = None\n"
+        "c.LabApp.check_for_updates_class = 'jupyterlab.NeverCheckForUpdate'\n")
+    (cfg / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_DATA_DIR=str(tmp / "jupyter_data"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "jupyter_runtime"), JUPYTERLAB_SETTINGS_DIR=str(tmp / "lab_settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "lab_workspaces"), JUPYTER_PLATFORM_DIRS="1")
+    env.pop("JUPYTER_TOKEN", None)
+    return env
+
+
+def _start_lab(root: Path, port: int, env: dict, log: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+           "--allow-root", "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.open_browser=False",
+           "--no-browser", f"--ServerApp.root_dir={root}", "--expose-app-in-browser"]
+    proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"JupyterLab did not answer on 127.0.0.1:{port} within 45 s:\n{log.read_text()[-3000:]}")
+
+
+def _stop_lab(proc: subprocess.Popen) -> None:
+    """SIGTERM lets the server shut its kernels down; the process group is killed if it does not exit."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _wait_new_image(page, old_src: str | None, timeout_ms: int = 30_000) -> tuple[str, int, str]:
+    page.wait_for_function(
+        "(old) => { const i = document.querySelector('img.stanet-viewer-image');"
+        " return i && i.src && i.src !== old && i.complete && i.naturalWidth > 0; }",
+        arg=old_src, timeout=timeout_ms)
+    return page.evaluate(DIGEST_JS)
+
+
+@pytest.mark.slow
+def test_notebook_07_viewer_in_chromium(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip(_skip_reason())
+    from playwright.sync_api import sync_playwright
+
+    cfg = load_profile("smoke")
+    data = tmp_path / "data"
+    world = synth.generate(cfg, data / "synthetic" / "smoke", progress=False)
+    cache.prepare(cfg, world / "ave", world / "stavis", data / "cache" / "smoke")
+    nb_dir = tmp_path / "nb"
+    nb_dir.mkdir()
+    _notebook_copy(nb_dir, {"SMOKE": True, "DATA_ROOT": str(data), "REPORTS_DIR": str(tmp_path / "reports"),
+                            "VIEWER_SIZE": 256})
+    env = _jupyter_env(tmp_path)
+    port = _free_port()
+    errors: list[str] = []
+    proc = _start_lab(nb_dir, port, env, tmp_path / "jupyterlab.log")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1400})
+                page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+                page.on("request", lambda r: None if r.url.startswith(
+                    (f"http://127.0.0.1:{port}/", f"ws://127.0.0.1:{port}/", "blob:", "data:"))
+                    else errors.append(f"non-loopback request: {r.url}"))
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/07_fixation_viewer.ipynb", timeout=60_000)
+                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+                page.wait_for_function(  # the notebook's kernel is up and idle
+                    "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                    " const k = w && w.sessionContext && w.sessionContext.session"
+                    " && w.sessionContext.session.kernel; return !!k && k.status === 'idle'; }",
+                    timeout=60_000)
+                page.get_by_role("menuitem", name="Run", exact=True).click()
+                page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+                src0, n0, h0 = _wait_new_image(page, None, timeout_ms=90_000)
+                assert n0 > 1000
+                page.wait_for_function(  # the clip's audio is loaded and playable
+                    "() => { const a = document.querySelector('.stanet-viewer audio');"
+                    " return a && a.readyState >= 1 && a.duration > 0 && !a.error; }", timeout=30_000)
+
+                page.locator(".stanet-frame-slider .noUi-handle").first.focus()
+                t0 = time.perf_counter()
+                page.keyboard.press("ArrowRight")
+                src1, _, h1 = _wait_new_image(page, src0)
+                print(f"slider step to new image in the browser: {(time.perf_counter() - t0) * 1e3:.0f} ms")
+                assert h1 != h0, "moving the frame slider did not change the displayed image"
+                readout = page.locator(".stanet-frame-slider .widget-readout").first.inner_text()
+                assert readout.strip() == "1"
+
+                page.locator("button.stanet-layer-gt_map").first.click()
+                _, _, h2 = _wait_new_image(page, src1)
+                assert h2 not in (h1, h0), "toggling the gt_map layer did not change the displayed image"
+                page.wait_for_function(  # every cell ran: the grid is the notebook's last output
+                    "() => document.querySelectorAll('.jp-OutputArea-output img').length >= 2", timeout=60_000)
+                FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+                page.locator(".stanet-viewer").first.screenshot(path=str(FIGURES_DIR / "viewer_browser.png"))
+                kernel_errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+                tracebacks = [t for t in kernel_errors.all_inner_texts() if "Traceback" in t or "Error" in t]
+                assert tracebacks == [], tracebacks
+            finally:
+                browser.close()
+    finally:
+        _stop_lab(proc)
+    assert (tmp_path / "reports" / "figures" / "07_viewer_grid.png").stat().st_size > 10_000
+    assert errors == [], errors
+    assert list((tmp_path / "jupyter_runtime").glob("kernel-*.json")) == [], "a kernel outlived the server"
