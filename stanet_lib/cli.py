@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("stanet_lib.evaluation", "score predictions with the STAViS protocol"),
     "bench": ("stanet_lib.bench", "run benchmarks, write JSON to reports/benchmarks/"),
     "run": ("stanet_lib.pipeline", "execute the stage notebooks in order with papermill, into reports/"),
+    "predict": ("stanet_lib.predict", "fixation maps and an overlay video for any video file (trained STA net)"),
 }
 
 

@@ -110,6 +110,7 @@ class ModelConfig:
     # False together with a torchvision vgg16 ImageNet file (imagenet_weights).
     batch_norm: bool = True
     hard_switch: bool = False  # SA gate: soft p_switch (G1 code); True: p_switch > 0.5 (option)
+    sta_decoder: str = "deconv"  # STA net: "deconv" (paper: three transposed convs); "skip" (released code)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,10 @@ class TrainConfig:
     deterministic: bool = True  # deterministic kernels (always on the CPU); False on CUDA = cuDNN autotuning
     channels_last: bool = True  # CUDA only: 2D convs in channels-last memory format
     progress: bool = True  # tqdm bars (rank 0 only)
+    sta_noswitch: bool = True  # also train an STA net without the audio switch (Table 3 analogue)
+    # STA encoder initialisation: the encoder of this trained classification net (nets/<name>/best.pt), the
+    # offline stand-in for the paper's ImageNet VGG16; "" = random. model.imagenet_weights, when set, wins.
+    sta_encoder_init: str = "coarse_S"
 
 
 @dataclass(frozen=True)

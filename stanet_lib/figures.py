@@ -147,3 +147,25 @@ def map_samples(frames: np.ndarray, layers: Mapping[str, np.ndarray], boxes: np.
             ax.set_xticks([])
             ax.set_yticks([])
     return save(fig, path)
+
+
+def table4_bars(table: pd.DataFrame, metrics: Sequence[str] = ("AUC-J", "CC", "NSS"),
+                path: str | Path | None = None) -> plt.Figure:
+    """Grouped bars of a Table 4-layout DataFrame (index (source, method), columns (dataset, metric)):
+    one panel per (dataset, metric), one bar per method."""
+    datasets = list(dict.fromkeys(table.columns.get_level_values(0)))
+    methods = [m for _, m in table.index]
+    fig, axes = plt.subplots(len(datasets), len(metrics), figsize=(3.2 * len(metrics), 2.6 * len(datasets)),
+                             squeeze=False)
+    colors = plt.cm.tab10(np.arange(len(methods)) % 10)
+    for i, d in enumerate(datasets):
+        for j, m in enumerate(metrics):
+            ax = axes[i, j]
+            vals = table[(d, m)].to_numpy(dtype=float)
+            ax.bar(range(len(methods)), np.nan_to_num(vals), color=colors)
+            ax.set_title(f"{d}: {m}", fontsize=9)
+            ax.set_xticks([])
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
+    fig.legend(handles, methods, loc="lower center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.02 - 0.03 * len(methods) / 2))
+    fig.tight_layout()
+    return save(fig, path)

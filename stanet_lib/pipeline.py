@@ -26,6 +26,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "02_coarse_classifiers": ("01_data_prep",),
     "03_coarse_scam": ("02_coarse_classifiers",),
     "04_fine_pseudo_fixations": ("03_coarse_scam",),
+    "05_sta_training": ("04_fine_pseudo_fixations",),
 }
 
 

@@ -65,6 +65,21 @@ def table2(world: World) -> pd.DataFrame:
     return tab.ablation_table(_ablation(map_means(world), v, ("coarse", "fine")), published=2)
 
 
+STA_LABELS = {"sta": "STA net", "sta_noswitch": "STA net trained without the audio switch",
+              "sta_gate_open": "STA net, switch forced open at test"}
+
+
+def sta_results(world: World) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Notebook 05's STA results: dataset means (columns db, variant = STA | STA_noswitch | ..., metrics) and
+    per-video results keyed by a readable label."""
+    means = _read(world, "sta_metrics.csv")
+    per_video = _read(world, "sta_per_video.csv")
+    means = means.assign(variant=means["model"].map({"sta": "STA", "sta_noswitch": "STA_noswitch"})
+                         .fillna(means["model"]))
+    pv = {STA_LABELS.get(m, m): g.drop(columns="model") for m, g in per_video.groupby("model", sort=False)}
+    return means, pv
+
+
 def table3(world: World, sta: pd.DataFrame | None = None) -> pd.DataFrame:
     """Fine SCAM and (when given) the STA net, without and with the audio switch."""
     ours = _ablation(map_means(world), {"SCAM_noswitch": "pseudo-fixations w/o. AS",
