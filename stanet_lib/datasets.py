@@ -162,6 +162,12 @@ class FrameDataset(Dataset):
     def __len__(self) -> int:
         return self.n
 
+    def content(self) -> list[Any]:
+        """Everything the samples are made of (for :func:`stanet_lib.engine.tensor_digest` run keys)."""
+        parts = [self.kind, self.images, self.audio, self.targets, self.prev_images, self.next_images,
+                 self.prev, self.next, self.switch]
+        return parts + [x for kv in sorted(self.extra.items()) for x in kv]
+
     def _img(self, t: Tensor) -> Tensor:
         return t.float().div(255.0)
 

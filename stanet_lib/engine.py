@@ -307,6 +307,36 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
+def tensor_digest(*items: Any) -> str:
+    """Short sha256 of tensors / arrays / JSON-able values (the data a run was trained on)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for it in items:
+        if isinstance(it, Tensor):
+            it = it.detach().cpu().contiguous().numpy()
+        if isinstance(it, np.ndarray):
+            h.update(str((it.shape, it.dtype.str)).encode())
+            h.update(np.ascontiguousarray(it).tobytes())
+        else:
+            h.update(repr(it).encode())
+    return h.hexdigest()[:16]
+
+
+def _check_run_key(out_dir: Path, run_key: str) -> bool:
+    """True when ``out_dir`` belongs to the run ``run_key`` (or is new); else clear it. Writes the key."""
+    import json
+
+    stamp = out_dir / "run_key.json"
+    same = stamp.is_file() and json.loads(stamp.read_text()).get("key") == run_key
+    if not same:
+        for old in ("last.pt", "best.pt", "log.csv"):
+            (out_dir / old).unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(stamp, json.dumps({"key": run_key}) + "\n")
+    return same
+
+
 def _write_csv(path: Path, history: Sequence[Mapping[str, Any]]) -> None:
     cols: list[str] = []
     for row in history:
@@ -364,7 +394,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         device: torch.device | str | None = None, resume: bool = True,
         max_epochs_this_call: int | None = None,
         callbacks: Sequence[Callable[[dict[str, Any]], None]] = (), restore_best: bool = True,
-        desc: str = "") -> FitResult:
+        desc: str = "", run_key: str | None = None) -> FitResult:
     """Train ``model`` for ``cfg.epochs`` epochs with SGD, keep the best epoch, checkpoint and resume.
 
     Args:
@@ -382,6 +412,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         max_epochs_this_call: stop after this many epochs of this call (checkpoint written first).
         callbacks: called with each epoch's row after its checkpoint; an exception aborts the run.
         restore_best: load the best epoch's weights into ``model`` when training is complete.
+        run_key: identity of this run's config and data (e.g. :func:`tensor_digest` of the inputs). When
+            ``out_dir`` holds a run with another key, its checkpoints and log are removed and training starts
+            over, so a finished run is never "resumed" on changed inputs.
         desc: prefix of the progress bars.
 
     Returns:
@@ -403,6 +436,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
                                 momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     start, history = 0, []
     best = {"epoch": 0, "value": float("inf") if mode == "min" else float("-inf")}
+    if run_key is not None and writer:
+        resume = _check_run_key(out_dir, run_key) and resume
     if resume and last_path.is_file():
         ckpt = load_checkpoint(last_path)
         if ckpt.get("seed") != seed or ckpt.get("monitor") != monitor:

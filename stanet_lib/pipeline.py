@@ -27,6 +27,8 @@ STAGES: dict[str, tuple[str, ...]] = {
     "03_coarse_scam": ("02_coarse_classifiers",),
     "04_fine_pseudo_fixations": ("03_coarse_scam",),
     "05_sta_training": ("04_fine_pseudo_fixations",),
+    "06_metric_tables": ("05_sta_training",),
+    "07_fixation_viewer": ("05_sta_training",),
 }
 
 

@@ -17,9 +17,11 @@ Conventions (``../shared/DESIGN.md`` fidelity table):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +47,13 @@ def classifier_dataset(kind: str, fs: FrameSet, images: Tensor, targets: Tensor 
                         switch=sw, extra=extra)
 
 
+def run_key(cfg: Config, *parts: Any) -> str:
+    """Identity of a training run: model and training config (less what does not change the result), plus the
+    data and settings in ``parts``. A checkpoint folder of another run key is started over, never resumed."""
+    train = {k: v for k, v in dataclasses.asdict(cfg.train).items() if k not in ("progress", "num_workers")}
+    return engine.tensor_digest(dataclasses.asdict(cfg.model), train, *parts)
+
+
 def train_classifier(kind: str, train: FrameDataset, val: FrameDataset, num_classes: int, cfg: Config,
                      out_dir: str | Path, batch_size: int, seed: int = 0) -> torch.nn.Module:
     """Train one S / ST / SA net with the shared loop (cross entropy, SGD, best val accuracy kept)."""
@@ -52,8 +61,9 @@ def train_classifier(kind: str, train: FrameDataset, val: FrameDataset, num_clas
     model = build_model(kind, num_classes, cfg.model)
     tl = engine.make_loader(train, batch_size, True, seed, cfg.train.num_workers)
     vl = engine.make_loader(val, max(64, batch_size), False, seed, cfg.train.num_workers)
+    key = run_key(cfg, kind, num_classes, batch_size, seed, *train.content(), *val.content())
     engine.fit(model, tl, vl, cfg=cfg.train, out_dir=out_dir, seed=seed, monitor="val_acc", mode="max",
-               desc=Path(out_dir).name)
+               desc=Path(out_dir).name, run_key=key)
     return model
 
 
@@ -124,9 +134,12 @@ def postprocess(pseudo: Tensor, fs: FrameSet, cfg: Config, probs: Mapping[str, T
 
 
 def save_maps(path: str | Path, fs: FrameSet, maps: Mapping[str, Tensor]) -> Path:
-    """Maps of one frame set (float16) with the frames' identity (video, number), atomically."""
+    """Maps of one frame set with the frames' identity (video, db, number), atomically."""
     arrays = {k: v.detach().cpu().numpy() for k, v in maps.items()}
-    arrays = {k: (a.astype(np.float16) if a.dtype.kind == "f" else a) for k, a in arrays.items()}
+    # maps (N, h, w) as float16; per-frame vectors (probabilities, weights) stay float32: the soft filter's
+    # arg-max test must be reproducible from the stored values
+    arrays = {k: (a.astype(np.float16 if a.ndim >= 3 else np.float32) if a.dtype.kind == "f" else a)
+              for k, a in arrays.items()}
     arrays["video"] = np.array(fs.meta["video"].astype(str).tolist(), dtype=str)
     arrays["db"] = np.array(fs.meta["db"].astype(str).tolist(), dtype=str)
     arrays["number"] = fs.meta["number"].to_numpy().astype(np.int64)

@@ -37,7 +37,6 @@ Inference computes each frame's encoder features once and reuses them across the
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -389,7 +388,7 @@ def train_sta(world: stages.World, name: str, use_switch: bool, images: dict[str
     """Train one STA net into ``nets/<name>/`` (frames with ``valid == False`` left out; best val BCE kept).
 
     Resumes ``last.pt`` only when the config, seed and input artefacts are those it was started with
-    (``inputs.json``; otherwise it starts over); writes ``config.json`` (the resolved config, read back by ``predict``).
+    (``run_key.json``; otherwise it starts over); writes ``config.json`` (the resolved config, read back by ``predict``).
     """
     cfg, size, out_dir = world.cfg, world.cfg.model.sta_size, world.net_dir(name)
     p_switch = stages.load_switch(world) if use_switch else None
@@ -402,13 +401,7 @@ def train_sta(world: stages.World, name: str, use_switch: bool, images: dict[str
         if len(idx) == 0:
             raise ValueError(f"{world.maps_path('fine', split)}: no valid pseudo-fixation to train on")
         data[split] = Subset(ds, idx.tolist())
-    key = _fingerprint(world, use_switch, seed)
-    stamp = out_dir / "inputs.json"
-    resume = stamp.is_file() and json.loads(stamp.read_text()).get("key") == key
-    if not resume:  # other config or inputs: nothing of an earlier run may be resumed or kept as "best"
-        for old in ("last.pt", "best.pt", "log.csv"):
-            (out_dir / old).unlink(missing_ok=True)
-    write_json(stamp, {"key": key})
+    key = _fingerprint(world, use_switch, seed)  # other config or inputs: start over (engine.fit run_key)
     write_json(out_dir / "config.json", {"config": cfg.to_dict(), "use_switch": use_switch})
     engine.set_seed(seed)
     model = STANet(cfg.model)
@@ -416,7 +409,7 @@ def train_sta(world: stages.World, name: str, use_switch: bool, images: dict[str
     tl = engine.make_loader(data["train"], cfg.train.batch_sta, True, seed, cfg.train.num_workers)
     vl = engine.make_loader(data["val"], max(64, cfg.train.batch_sta), False, seed, cfg.train.num_workers)
     fit = engine.fit(model, tl, vl, step_fn=sta_step, cfg=cfg.train, out_dir=out_dir, seed=seed,
-                     monitor="val_loss", mode="min", resume=resume, desc=name)
+                     monitor="val_loss", mode="min", desc=name, run_key=key)
     return model, fit
 
 

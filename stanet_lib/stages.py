@@ -344,3 +344,33 @@ def evaluate_maps(world: World, stage: str, variants: tuple[str, ...] = MAP_VARI
     write_text(world.runs / "tables" / f"{stage}_maps_per_video.csv",
                pd.concat(per_video, ignore_index=True).to_csv(index=False))
     return df
+
+
+def sample_rows(world: World, set_name: str, n: int = 4, seed: int = 0) -> np.ndarray:
+    """``n`` frame indices of a set, the middle frames of randomly chosen clips (for figures)."""
+    fs = world.sets[set_name]
+    picks = [idx[len(idx) // 2] for _, idx in fs.clips()]
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(picks, size=min(n, len(picks)), replace=False))
+
+
+def figure_inputs(world: World, stage: str, set_name: str, rows: np.ndarray,
+                  layers: tuple[str, ...] = ("CAM_S", "CAM_ST", "CAM_SA", "SCAM")) -> dict:
+    """Frames, map layers (resized to the canvas), boxes, titles and GT fixation points of some rows: the
+    arguments of :func:`stanet_lib.figures.map_samples`."""
+    from .stavis import StavisRoot, load_fixation_map
+    from .viz import points_from_map
+
+    fs = world.sets[set_name]
+    maps = pseudo.load_maps(world.maps_path(stage, set_name))
+    frames = fs.frames[torch.as_tensor(rows)].numpy()
+    out = {"frames": frames, "boxes": maps["boxes"][rows] if "boxes" in maps else None,
+           "layers": {k: scam.resize_maps(torch.as_tensor(maps[k][rows].astype(np.float32)), fs.canvas).numpy()
+                      for k in layers if k in maps},
+           "titles": [f"{fs.meta['video'].iloc[r]} #{fs.meta['number'].iloc[r]}" for r in rows], "points": None}
+    if set_name.startswith("test:"):
+        root, db = StavisRoot(world.stavis_root), set_name.split(":", 1)[1]
+        out["points"] = [points_from_map(load_fixation_map(root.fixation_path(db, fs.meta["video"].iloc[r],
+                                                                              int(fs.meta["number"].iloc[r]))),
+                                         frames.shape[1:3]) for r in rows]
+    return out

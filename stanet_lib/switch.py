@@ -25,6 +25,7 @@ from . import engine
 from .config import Config
 from .datasets import FrameDataset, FrameSet
 from .models import AudioTagger, audio_switch_net, switch_probability
+from .pseudo import run_key
 
 
 @dataclass
@@ -79,8 +80,9 @@ def _fit_tagger(fs: FrameSet, train_idx: np.ndarray, val_idx: np.ndarray | None,
     model = AudioTagger(num_classes, cfg.model)
     train = engine.make_loader(_tagger_dataset(fs, train_idx), cfg.train.batch_coarse, True, seed)
     val = (engine.make_loader(_tagger_dataset(fs, val_idx), 256, False, seed) if val_idx is not None else None)
+    key = run_key(cfg, "tagger", num_classes, seed, fs.audio, fs.labels, train_idx, val_idx)
     engine.fit(model, train, val, cfg=cfg.train, out_dir=out_dir, seed=seed, monitor="val_acc" if val else "train_acc",
-               mode="max", desc=f"tagger {out_dir.name}")
+               mode="max", desc=f"tagger {out_dir.name}", run_key=key)
     return model
 
 
@@ -155,8 +157,9 @@ def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray
     weights = torch.tensor(counts.sum() / (2 * np.maximum(counts, 1)), dtype=torch.float32)
     tl = engine.make_loader(switch_dataset(train, train_images, train_labels), cfg.train.batch_coarse, True, seed)
     vl = engine.make_loader(switch_dataset(val, val_images, val_labels), 256, False, seed)
+    key = run_key(cfg, "switch", seed, weights, *tl.dataset.content(), *vl.dataset.content())
     engine.fit(model, tl, vl, step_fn=balanced_step(weights), cfg=cfg.train, out_dir=out_dir, seed=seed,
-               monitor="val_acc", mode="max", desc="switch")
+               monitor="val_acc", mode="max", desc="switch", run_key=key)
     return model
 
 

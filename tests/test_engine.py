@@ -217,3 +217,15 @@ def test_ddp_path_matches_single_process(tmp_path) -> None:
     assert res.epochs_done == 2
     assert_same_state(engine.load_checkpoint(tmp_path / "plain" / "last.pt")["model"],
                       engine.load_checkpoint(tmp_path / "ddp" / "last.pt")["model"])
+
+
+def test_run_key_restarts_on_changed_inputs_and_resumes_on_same(tmp_path) -> None:
+    _, first = run(tmp_path / "k", run_key="data-A", max_epochs_this_call=2)
+    assert first.epochs_done == 2
+    _, same = run(tmp_path / "k", run_key="data-A", max_epochs_this_call=1)
+    assert same.resumed_from == 2 and same.epochs_done == 3
+    _, other = run(tmp_path / "k", run_key="data-B", max_epochs_this_call=1)
+    assert other.resumed_from == 0 and other.epochs_done == 1  # a finished run is not reused on new inputs
+    assert (tmp_path / "k" / "run_key.json").read_text().strip() == '{"key": "data-B"}'
+    assert engine.tensor_digest(torch.ones(3)) != engine.tensor_digest(torch.ones(4))
+    assert engine.tensor_digest(torch.ones(3), "a") == engine.tensor_digest(torch.ones(3), "a")
