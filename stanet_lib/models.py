@@ -300,33 +300,53 @@ class Classifier(nn.Module):
         """(h, w) of ``cams`` for (height, width) frames."""
         return self.encoder.output_size(height, width)
 
-    def forward(self, frames: Tensor, audio: Tensor | None = None, switch: Tensor | None = None
-                ) -> ClassifierOutput:
+    def encode(self, frames: Tensor) -> Tensor:
+        """(N, 3, H, W) frames in [0, 1] -> (N, C, h, w) per-frame encoder features (the shared encoder; the ST
+        net's window reuses them: :meth:`forward_features`)."""
+        return self.encoder(frames)
+
+    def forward_features(self, feats: Tensor, audio: Tensor | None = None, switch: Tensor | None = None
+                         ) -> ClassifierOutput:
+        """Fusion and CAM head from precomputed encoder features: (B, C, h, w) for S and SA, (B, 3, C, h, w)
+        (frames t-1, t, t+1) for ST. ``forward(frames)`` = ``forward_features(encode(frames))``, op for op."""
         gate = None
         if self.branch == "ST":
-            if frames.dim() != 5 or frames.shape[1:3] != (3, 3):
-                raise ValueError(f"ST expects frames (B, 3, 3, H, W) = [B, T, C, H, W], got "
-                                 f"{tuple(frames.shape)}")
-            b = frames.shape[0]
-            feats = self.encoder(frames.flatten(0, 1))  # (B*3, C, h, w), one shared encoder
-            x, gate = self.temporal(feats.view(b, 3, *feats.shape[1:]))  # (B, C, h, w)
+            if feats.dim() != 5 or feats.shape[1] != 3:
+                raise ValueError(f"ST features must be (B, 3, C, h, w), got {tuple(feats.shape)}")
+            x, gate = self.temporal(feats)  # (B, C, h, w)
         else:
-            if frames.dim() != 4:
-                raise ValueError(f"{self.branch} expects frames (B, 3, H, W), got {tuple(frames.shape)}")
-            x = self.encoder(frames)  # (B, C, h, w)
+            if feats.dim() != 4:
+                raise ValueError(f"{self.branch} features must be (B, C, h, w), got {tuple(feats.shape)}")
+            x = feats
             if self.branch == "SA":
+                b = x.shape[0]
                 if audio is None:
                     raise ValueError("SA needs audio (B, 1, F, S)")
-                if audio.shape[0] != frames.shape[0]:
-                    raise ValueError(f"audio batch {audio.shape[0]} != frames batch {frames.shape[0]}")
-                p = torch.ones(frames.shape[0], device=x.device) if switch is None else switch
-                if p.shape != (frames.shape[0],):
-                    raise ValueError(f"switch must be (B,) = ({frames.shape[0]},), got {tuple(p.shape)}")
+                if audio.shape[0] != b:
+                    raise ValueError(f"audio batch {audio.shape[0]} != frames batch {b}")
+                p = torch.ones(b, device=x.device) if switch is None else switch
+                if p.shape != (b,):
+                    raise ValueError(f"switch must be (B,) = ({b},), got {tuple(p.shape)}")
                 if self.hard_switch:
                     p = (p > 0.5).to(x.dtype)
                 x, gate = self.audio_gate(x, self.audio.embed(audio), p)
         cams = self.classifier(x)  # (B, K, h, w)
         return ClassifierOutput(cams.mean(dim=(2, 3)), cams, x, gate)
+
+    def forward(self, frames: Tensor, audio: Tensor | None = None, switch: Tensor | None = None
+                ) -> ClassifierOutput:
+        if self.branch == "ST":
+            if frames.dim() != 5 or frames.shape[1:3] != (3, 3):
+                raise ValueError(f"ST expects frames (B, 3, 3, H, W) = [B, T, C, H, W], got "
+                                 f"{tuple(frames.shape)}")
+            b = frames.shape[0]
+            feats = self.encode(frames.flatten(0, 1))  # (B*3, C, h, w), one shared encoder
+            return self.forward_features(feats.view(b, 3, *feats.shape[1:]), audio, switch)
+        if frames.dim() != 4:
+            raise ValueError(f"{self.branch} expects frames (B, 3, H, W), got {tuple(frames.shape)}")
+        if self.branch == "SA" and audio is None:
+            raise ValueError("SA needs audio (B, 1, F, S)")
+        return self.forward_features(self.encode(frames), audio, switch)
 
 
 def audio_switch_net(cfg: ModelConfig | None = None) -> Classifier:
@@ -364,13 +384,19 @@ class AudioTagger(nn.Module):
         return ClassifierOutput(cams.mean(dim=(2, 3)), cams, x, None)
 
 
-def build_model(kind: str, num_classes: int, cfg: ModelConfig | None = None) -> nn.Module:
+def build_model(kind: str, num_classes: int, cfg: ModelConfig | None = None, pretrained: bool = True
+                ) -> nn.Module:
     """``"S"``, ``"ST"``, ``"SA"`` -> :class:`Classifier`; ``"switch"`` -> :func:`audio_switch_net`;
-    ``"tagger"`` -> :class:`AudioTagger`."""
+    ``"tagger"`` -> :class:`AudioTagger`. With ``pretrained`` and ``cfg.imagenet_weights`` set, the visual
+    encoder starts from that torchvision VGG16 file (the paper's classification nets are ImageNet VGG16)."""
     if kind in BRANCHES:
-        return Classifier(kind, num_classes, cfg)
-    if kind == "switch":
-        return audio_switch_net(cfg)
-    if kind == "tagger":
+        model: nn.Module = Classifier(kind, num_classes, cfg)
+    elif kind == "switch":
+        model = audio_switch_net(cfg)
+    elif kind == "tagger":
         return AudioTagger(num_classes, cfg)
-    raise ValueError(f"unknown model kind {kind!r}; choose S, ST, SA, switch or tagger")
+    else:
+        raise ValueError(f"unknown model kind {kind!r}; choose S, ST, SA, switch or tagger")
+    if pretrained and cfg is not None and cfg.imagenet_weights:
+        load_imagenet(model.encoder, cfg.imagenet_weights)
+    return model

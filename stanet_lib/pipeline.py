@@ -156,7 +156,13 @@ def write_summary(report: RunReport, params: dict[str, Any], reports: Path) -> P
     headline = reports / "tables" / "table4.md"
     if headline.exists():
         lines += ["", "## Headline table (STA net vs baselines, synthetic test sets)", "", headline.read_text()]
-    lines += ["", "The synthetic world shows that the mechanics work; it is not a claim about real data."]
+    lines += ["", "The synthetic world shows that the mechanics work; it is not a claim about real data.", "",
+              "## What is in this folder", "",
+              "| folder | what |", "|---|---|",
+              "| `executed/`, `html/` | the executed notebooks of this run and their HTML (git-ignored) |",
+              "| `tables/` | metric tables as CSV, Markdown and LaTeX (notebook 06) |",
+              "| `figures/` | PNG figures of the notebooks (git-ignored) |",
+              "| `benchmarks/` | JSON of `python -m stanet_lib bench <target>`: device, commit, measures |"]
     return write_text(reports / "README.md", "\n".join(lines) + "\n")
 
 

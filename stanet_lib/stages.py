@@ -125,8 +125,8 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
 
     # Audio switch labels (paper §3.7): default tagger, out-of-fold on the training clips.
     log("tagger (out-of-fold) ...")
-    oof, tagger = switch_mod.default_tagger_oof(train, world.num_classes, cfg, world.net_dir("tagger"), seed=seed)
-    tg = switch_mod.Tagger(switch_mod.tagger_fn(tagger), world.categories)
+    oof, taggers = switch_mod.default_tagger_oof(train, world.num_classes, cfg, world.net_dir("tagger"), seed=seed)
+    tg = switch_mod.Tagger(switch_mod.tagger_fn(taggers), world.categories)
     match = tg.matches(world.categories)
     labels = {"train": switch_mod.switch_labels(oof, train.labels.numpy(), match),
               "val": switch_mod.switch_labels(tg.fn(val.audio.float().numpy()), val.labels.numpy(), match)}
@@ -169,7 +169,7 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
 
 def load_net(world: World, name: str, kind: str) -> torch.nn.Module:
     """A trained net from ``nets/<name>/best.pt``."""
-    model = build_model(kind, 2 if kind == "switch" else world.num_classes, world.cfg.model)
+    model = build_model(kind, 2 if kind == "switch" else world.num_classes, world.cfg.model, pretrained=False)
     return engine.load_weights(model, world.net_dir(name) / "best.pt")
 
 

@@ -24,7 +24,7 @@ from torch import Tensor
 from . import engine
 from .config import Config
 from .datasets import FrameDataset, FrameSet
-from .models import AudioTagger, audio_switch_net, switch_probability
+from .models import AudioTagger, build_model, switch_probability
 from .pseudo import run_key
 
 
@@ -92,14 +92,15 @@ def _predict_probs(model: torch.nn.Module, ds: FrameDataset, batch: int = 256) -
 
 
 def default_tagger_oof(train: FrameSet, num_classes: int, cfg: Config, out_dir: str | Path, folds: int = 2,
-                       seed: int = 0) -> tuple[np.ndarray, AudioTagger]:
-    """Out-of-fold tagger probabilities for every training frame, and a tagger trained on all of them.
+                       seed: int = 0) -> tuple[np.ndarray, list[AudioTagger]]:
+    """Out-of-fold tagger probabilities for every training frame, and the fold models.
 
-    Folds are made of whole clips (frames of one clip never straddle train and held-out parts).
+    Folds are made of whole clips (frames of one clip never straddle train and held-out parts). Audio outside
+    the training split (validation, test) is tagged by the average of the fold models (:func:`tagger_fn`).
 
     Returns:
         probs (N, K) for the frames of ``train`` (each from the fold model that did not see its clip) and the
-        all-data tagger (for validation and test audio).
+        ``folds`` models.
     """
     out_dir = Path(out_dir)
     clips = train.meta["clip"].to_numpy()
@@ -108,22 +109,23 @@ def default_tagger_oof(train: FrameSet, num_classes: int, cfg: Config, out_dir: 
     fold_of_clip = dict(zip(rng.permutation(uniq), np.arange(len(uniq)) % folds))
     fold = np.array([fold_of_clip[c] for c in clips])
     probs = np.zeros((len(train), num_classes), np.float32)
+    models = []
     for f in range(folds):
         held = np.flatnonzero(fold == f)
         fit_idx = np.flatnonzero(fold != f)
         model = _fit_tagger(train, fit_idx, held, num_classes, cfg, out_dir / f"fold{f}", seed + f)
         probs[held] = _predict_probs(model, _tagger_dataset(train, held))
-    full = _fit_tagger(train, np.arange(len(train)), None, num_classes, cfg, out_dir / "all", seed + folds)
-    return probs, full
+        models.append(model)
+    return probs, models
 
 
-def tagger_fn(model: AudioTagger) -> Callable[[np.ndarray], np.ndarray]:
-    """Wrap a trained :class:`AudioTagger` as a :class:`Tagger` callable."""
+def tagger_fn(models: AudioTagger | list[AudioTagger]) -> Callable[[np.ndarray], np.ndarray]:
+    """Wrap trained :class:`AudioTagger` (s) as a :class:`Tagger` callable (probabilities averaged)."""
+    models = models if isinstance(models, list) else [models]
 
     def fn(audio: np.ndarray) -> np.ndarray:
-        feats = torch.as_tensor(np.asarray(audio, np.float32))
-        ds = FrameDataset("tagger", None, audio=feats)
-        return _predict_probs(model, ds)
+        ds = FrameDataset("tagger", None, audio=torch.as_tensor(np.asarray(audio, np.float32)))
+        return np.mean([_predict_probs(m, ds) for m in models], axis=0)
 
     return fn
 
@@ -152,7 +154,7 @@ def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray
                  ) -> torch.nn.Module:
     """The switch net (SA structure, 2 classes) on (frame, audio) with the tagger's labels."""
     engine.set_seed(seed)
-    model = audio_switch_net(cfg.model)
+    model = build_model("switch", 2, cfg.model)  # ImageNet encoder when model.imagenet_weights is set
     counts = np.bincount(train_labels, minlength=2).astype(np.float64)
     weights = torch.tensor(counts.sum() / (2 * np.maximum(counts, 1)), dtype=torch.float32)
     tl = engine.make_loader(switch_dataset(train, train_images, train_labels), cfg.train.batch_coarse, True, seed)

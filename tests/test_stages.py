@@ -19,7 +19,7 @@ def world(smoke_pipeline):
 
 
 def test_nets_and_switch_written(world):
-    for name in ("tagger/all", "switch", "coarse_S", "coarse_ST", "coarse_SA", "coarse_SA_noswitch",
+    for name in ("tagger/fold0", "tagger/fold1", "switch", "coarse_S", "coarse_ST", "coarse_SA", "coarse_SA_noswitch",
                  "fine_S", "fine_ST", "fine_SA", "fine_SA_noswitch"):
         assert (world.net_dir(name) / "best.pt").exists(), name
         assert (world.net_dir(name) / "log.csv").exists(), name
