@@ -34,7 +34,7 @@ DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/ (empty: the project dat
 AVE_ROOT: str = ""  # real AVE root (empty: the synthetic world)
 STAVIS_ROOT: str = ""  # real STAViS data root (empty: the synthetic world)
 REPORTS_DIR: str = ""  # empty: the project reports folder
-OVERRIDES: str = ""  # space-separated config overrides, e.g. media.fps=2 media.cache_size=96
+OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 FPS: float = 0.0  # frames per second taken from AVE clips; 0 = the profile value
 CACHE_SIZE: int = 0  # square cache canvas in pixels; 0 = the profile value
 SMOKE: bool = False  # tiny run (tests)

@@ -35,7 +35,7 @@ DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/ (empty: the project dat
 AVE_ROOT: str = ""  # unused here (notebook 01 reads the data); kept so one parameter set serves every stage
 STAVIS_ROOT: str = ""  # unused here (the cache manifest records it)
 REPORTS_DIR: str = ""  # empty: the project reports folder
-OVERRIDES: str = ""  # space-separated config overrides, e.g. train.epochs=4 train.lr=0.01
+OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 SMOKE: bool = False  # tiny run (tests)
 
 # %%

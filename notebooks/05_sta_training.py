@@ -39,7 +39,7 @@ DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/ (empty: the project dat
 AVE_ROOT: str = ""  # real AVE root (read by notebook 01, recorded in the cache)
 STAVIS_ROOT: str = ""  # real STAViS data root (read by notebook 01, recorded in the cache)
 REPORTS_DIR: str = ""  # empty: the project reports folder
-OVERRIDES: str = ""  # space-separated config overrides, e.g. model.sta_decoder=skip train.sta_noswitch=false
+OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 SMOKE: bool = False  # tiny run (tests)
 
 # %%

@@ -34,7 +34,7 @@ DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/ (empty: the project dat
 AVE_ROOT: str = ""  # unused here
 STAVIS_ROOT: str = ""  # unused here (the cache manifest records it)
 REPORTS_DIR: str = ""  # empty: the project reports folder
-OVERRIDES: str = ""  # space-separated config overrides
+OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 SMOKE: bool = False  # tiny run (tests)
 
 # %%

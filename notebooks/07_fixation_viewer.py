@@ -37,7 +37,7 @@ DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/; "" = the project's dat
 AVE_ROOT: str = ""  # unused here (the viewer shows test videos); kept for the same parameters in every notebook
 STAVIS_ROOT: str = ""  # ground truth and audio root; "" = the root the cache was built from
 REPORTS_DIR: str = ""  # "" = the project's reports/
-OVERRIDES: str = ""  # space-separated config overrides, e.g. "media.cache_size=96"
+OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 GRID_VIDEOS: int = 2  # videos in the static grid of sample frames
 GRID_FRAMES: int = 3  # frames per video in the grid
 VIEWER_SIZE: int = 384  # displayed frame size in pixels

@@ -216,7 +216,7 @@ def _smoke() -> Config:
 
 def _demo() -> Config:
     # CPU budget (issues 2, 4, 5): data < 2 min, stages 02-04 < 8 min, whole pipeline < 15 min on 2 cores
-    # (measured: README). 7 epochs: 8 took stages 02-04 to 8.9 min.
+    # (measured: README). 6 epochs: 8 took stages 02-04 to 8.9 min, 7 to 8.3 min.
     # Deviations from the paper, all because the nets start from scratch (no ImageNet weights offline) and are
     # ~60x smaller (width 1/8): batch norm (ModelConfig default) and lr 0.02 (at 1e-3 nothing learns within the
     # CPU budget: measured, README); batches of 20 in every stage. More, shorter training clips generalise
@@ -224,7 +224,7 @@ def _demo() -> Config:
     return Config(
         profile="demo",
         synth=SynthConfig(clips_per_class={"train": 24, "val": 4, "test": 2}, clip_seconds=3.0),
-        train=TrainConfig(lr=0.02, epochs=7, batch_coarse=20, batch_fine=20, batch_sta=20),
+        train=TrainConfig(lr=0.02, epochs=6, batch_coarse=20, batch_fine=20, batch_sta=20),
     )
 
 

@@ -66,14 +66,30 @@ class World:
         return [s for s in self.sets if s.startswith("test:")]
 
 
-def open_world(cfg: Config, data_root: str | Path | None = None, load: bool = True) -> World:
-    """Locate the profile's cache and runs folders, read categories and (synthetic) truth, load frame sets."""
+def open_world(cfg: Config, data_root: str | Path | None = None, load: bool = True, build: bool = True,
+               log=print) -> World:
+    """Locate the profile's cache and runs folders, read categories and (synthetic) truth, load frame sets.
+
+    When the cache does not exist yet and ``build`` is set, the data stage runs first on the synthetic world
+    (what notebook 01 does with its defaults), so a stage notebook opened on its own finds what it needs; with
+    real data run notebook 01 (or ``prep``) first.
+    """
+    import json
+
     dirs = profile_dirs(cfg.profile, Path(data_root) if data_root else None)
+    if build and not (dirs["cache"] / "index.csv").exists():
+        from .synth import generate
+
+        log(f"{dirs['cache']}: no cache yet; building the synthetic world and the data stage (notebook 01) ...")
+        world_dir = generate(cfg, dirs["synth"], seed=cfg.seed, progress=False)
+        cache_mod.prepare(cfg, world_dir / "ave", world_dir / "stavis", dirs["cache"])
     index = cache_mod.load_index(dirs["cache"])
     ave = index[index["source"] == "ave"]
     categories = ave.drop_duplicates("label").sort_values("label")["category"].tolist()
     truth = None
-    if (dirs["synth"] / "truth" / "clips.csv").exists():
+    manifest = json.loads((dirs["cache"] / "manifest.json").read_text())
+    synthetic = Path(manifest.get("ave_root") or "").resolve() == (dirs["synth"] / "ave").resolve()
+    if synthetic and (dirs["synth"] / "truth" / "clips.csv").exists():  # the generator's truth, never for real data
         from .synth import read_truth
 
         truth = read_truth(dirs["synth"])

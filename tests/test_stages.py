@@ -85,3 +85,11 @@ def test_switch_truth_columns(world):
     assert truth.dtype == bool and truth.shape == (len(world.sets["train"]),)
     tags = stages.truth_tags(world, world.test_sets()[0])
     assert tags.dtype == torch.long and int(tags.min()) >= 0 and int(tags.max()) < world.num_classes
+
+
+def test_open_world_builds_the_data_stage_when_missing(tmp_path):
+    w = stages.open_world(load_profile("smoke"), tmp_path, log=lambda m: None)
+    assert (tmp_path / "cache" / "smoke" / "index.csv").exists()
+    assert w.truth is not None and set(w.sets) >= {"train", "val"} and w.test_sets()
+    with pytest.raises(FileNotFoundError, match="prep"):
+        stages.open_world(load_profile("smoke"), tmp_path / "other", build=False)
