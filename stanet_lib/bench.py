@@ -27,6 +27,9 @@ TARGETS: dict[str, tuple[str, str]] = {
     "data": ("stanet_lib.cache:bench_data", "data_prep.json"),
     "eval": ("stanet_lib.evaluation:bench_eval", "eval.json"),
     "viewer": ("stanet_lib.widgets:bench_viewer", "viewer.json"),
+    "sta": ("stanet_lib.speed_bench:bench_sta", "sta.json"),
+    "train": ("stanet_lib.speed_bench:bench_train", "train.json"),
+    "scam": ("stanet_lib.speed_bench:bench_scam", "scam.json"),
 }
 
 
@@ -73,6 +76,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-dir", type=Path, default=BENCH_DIR, help="folder for the JSON files")
     p.add_argument("--work-dir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     p.add_argument("--quick", action="store_true", help="smaller run (used by the tests)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for the model targets, e.g. --set model.sta_size=128 (repeatable)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="model targets' device")
+    p.add_argument("--prefix", default="", help="prefix of the JSON file names (e.g. gpu_)")
+    p.add_argument("--no-compile", action="store_true", help="sta: skip the torch.compile measure")
+    p.add_argument("--compile-only", action="store_true", help="sta on CUDA: only the fast path with / without "
+                   "torch.compile")
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -84,7 +94,7 @@ def run_cli(args: argparse.Namespace) -> int:
         spec, fname = TARGETS[t]
         mod, fn = spec.split(":")
         measures, extra = getattr(importlib.import_module(mod), fn)(args)
-        path = write_report(t, measures, Path(args.out_dir) / fname, **extra)
+        path = write_report(t, measures, Path(args.out_dir) / f"{getattr(args, 'prefix', '')}{fname}", **extra)
         print(f"bench {t}: wrote {path}")
         for m in measures:
             base = f" (baseline {m['baseline_value']:.4g}, x{m['speedup']:.2f})" if m.get("baseline_value") else ""

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("stanet_lib.bench", "run benchmarks, write JSON to reports/benchmarks/"),
     "run": ("stanet_lib.pipeline", "execute the stage notebooks in order with papermill, into reports/"),
     "predict": ("stanet_lib.predict", "fixation maps and an overlay video for any video file (trained STA net)"),
+    "train": ("stanet_lib.distributed", "train one stage's nets, on one GPU or under torchrun on several (DDP)"),
 }
 
 

@@ -134,6 +134,7 @@ class TrainConfig:
     # STA encoder initialisation: the encoder of this trained classification net (nets/<name>/best.pt), the
     # offline stand-in for the paper's ImageNet VGG16; "" = random. model.imagenet_weights, when set, wins.
     sta_encoder_init: str = "coarse_S"
+    compile: bool = False  # torch.compile the training model (CUDA); off: not measured faster (reports/benchmarks)
 
 
 @dataclass(frozen=True)

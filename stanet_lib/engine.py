@@ -6,7 +6,7 @@ checkpoints (model, optimizer, RNG states, epoch, history) written atomically ev
 ``TrainConfig.checkpoint_every`` epochs to ``last.pt``, resume from ``last.pt`` to the same weights as an
 uninterrupted run, tqdm progress bars, a CSV log (``log.csv``, rewritten atomically every epoch), bf16
 autocast on CUDA only (never on the CPU), and DistributedDataParallel when ``torch.distributed`` is
-initialised (``torchrun``): same code path, DistributedSampler, rank 0 writes.
+initialised (``torchrun``): same code path, DistributedSampler, rank 0 writes (see "Under torchrun" below).
 
 What a net needs is a ``step_fn(model, batch) -> StepResult``; :func:`classification_step` (cross entropy,
 accuracy) serves every classifier. Batches are dicts; :func:`model_inputs` passes the keys that the model's
@@ -15,6 +15,15 @@ accuracy) serves every classifier. Batches are dicts; :func:`model_inputs` passe
 Why resume is exact: the shuffling order comes either from :class:`EpochSampler` / DistributedSampler
 (a function of seed and epoch) or from the global torch RNG (a plain ``shuffle=True`` loader), and the
 global python / numpy / torch (and CUDA) RNG states are saved with every checkpoint and restored.
+
+Under torchrun (``python -m stanet_lib train``, :mod:`stanet_lib.distributed`): the model is wrapped in
+DistributedDataParallel (on GPUs after BatchNorm -> SyncBatchNorm: batch statistics over all ranks, as
+one process would have them; gloo on the CPU has no SyncBatchNorm), the training loader
+gets a DistributedSampler (the per-epoch permutation of :class:`EpochSampler`, split over the ranks: with a
+per-rank batch of B/N one step equals the single-process step on the batch B), validation and inference loaders
+a :class:`ShardSampler` (every sample exactly once, sums all-reduced: the metrics of one process), and
+:func:`predict` gathers the ranks' outputs into the full result on every rank. Only rank 0 writes checkpoints
+and logs; rank 0's run-key decision (resume or start over) is shared before anyone reads ``last.pt``.
 """
 
 from __future__ import annotations
@@ -218,6 +227,22 @@ class EpochSampler(Sampler[int]):
         return self.size
 
 
+class ShardSampler(Sampler[int]):
+    """Samples ``rank, rank + world, ...`` of ``0..size-1`` in order, without the padding of DistributedSampler:
+    over all ranks every sample exactly once (validation and inference under torchrun)."""
+
+    def __init__(self, size: int, rank: int, world: int) -> None:
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} is not in [0, {world})")
+        self.size, self.rank, self.world, self.shuffle = size, rank, world, False
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.size, self.world))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.size, self.world))
+
+
 def _seed_worker(worker_id: int) -> None:
     s = torch.initial_seed() % 2**32  # base_seed + worker_id, drawn from the (checkpointed) torch RNG
     np.random.seed(s)
@@ -226,10 +251,13 @@ def _seed_worker(worker_id: int) -> None:
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: int = 0, num_workers: int = 0,
                 drop_last: bool = False, collate_fn: Callable | None = None) -> DataLoader:
-    """A DataLoader with a seeded per-epoch order (:class:`EpochSampler`, or DistributedSampler when
-    ``torch.distributed`` is initialised), worker seeding, and pinned memory when a GPU is visible."""
-    if is_distributed():
-        sampler: Sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    """A DataLoader with a seeded per-epoch order (:class:`EpochSampler`; when ``torch.distributed`` is
+    initialised a DistributedSampler, or a :class:`ShardSampler` for ``shuffle=False``), worker seeding, and pinned
+    memory when a GPU is visible."""
+    if is_distributed() and not shuffle:
+        sampler: Sampler = ShardSampler(len(dataset), dist.get_rank(), dist.get_world_size())  # type: ignore[arg-type]
+    elif is_distributed():
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
     else:
         sampler = EpochSampler(len(dataset), shuffle, seed)  # type: ignore[arg-type]
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
@@ -237,25 +265,34 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: i
                       pin_memory=torch.cuda.is_available())  # workers re-seeded every epoch: exact resume
 
 
-def _distribute(loader: DataLoader, seed: int) -> DataLoader:
-    """Rebuild a plain loader with a DistributedSampler (same batch size, workers, collate)."""
-    if not is_distributed() or isinstance(loader.sampler, DistributedSampler):
+def _distribute(loader: DataLoader, seed: int, train: bool = True) -> DataLoader:
+    """Rebuild a plain loader for the ranks (same batch size, workers, collate): a DistributedSampler for
+    training (every rank the same number of steps, as DDP needs), a :class:`ShardSampler` for validation."""
+    want = DistributedSampler if train else ShardSampler
+    if not is_distributed() or isinstance(loader.sampler, want):
         return loader
     if loader.batch_size is None:
         raise ValueError("cannot distribute a DataLoader with a custom batch_sampler; use make_loader")
     shuffle = isinstance(loader.sampler, RandomSampler) or getattr(loader.sampler, "shuffle", False)
-    sampler = DistributedSampler(loader.dataset, shuffle=shuffle, seed=seed, drop_last=loader.drop_last)
+    sampler: Sampler = (DistributedSampler(loader.dataset, shuffle=shuffle, seed=seed, drop_last=loader.drop_last)
+                        if train else ShardSampler(len(loader.dataset), dist.get_rank(), dist.get_world_size()))
     return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler,
                       num_workers=loader.num_workers, collate_fn=loader.collate_fn,
                       drop_last=loader.drop_last,
                       worker_init_fn=loader.worker_init_fn, pin_memory=loader.pin_memory)
 
 
-def _channels_last(model: nn.Module) -> None:
-    # Module.to(memory_format=...) refuses the ST net's 5D Conv3d weight, so convert the 2D convs only.
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """2D convolution weights in channels-last memory format (the layout cuDNN's bf16 tensor-core kernels use);
+    values and the state_dict are unchanged. Module.to(memory_format=...) refuses the ST net's 5D Conv3d weight,
+    so only the 2D convs are converted."""
     for m in model.modules():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             m.to(memory_format=torch.channels_last)
+    return model
+
+
+_channels_last = to_channels_last
 
 
 # ------------------------------------------------------------------------------------------- checkpoints
@@ -430,14 +467,20 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     progress = cfg.progress and writer
 
     net = unwrap(model).to(device)
+    if is_distributed() and device.type == "cuda":
+        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)  # BatchNorm children replaced in place
     if cfg.channels_last and device.type == "cuda":
-        _channels_last(net)
+        to_channels_last(net)
     optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=cfg.lr,
                                 momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     start, history = 0, []
     best = {"epoch": 0, "value": float("inf") if mode == "min" else float("-inf")}
     if run_key is not None and writer:
         resume = _check_run_key(out_dir, run_key) and resume
+    if is_distributed():  # rank 0 has cleared a stale folder; everyone follows its decision
+        decision = [resume and last_path.is_file()]
+        dist.broadcast_object_list(decision, src=0)
+        resume = bool(decision[0])
     if resume and last_path.is_file():
         ckpt = load_checkpoint(last_path)
         if ckpt.get("seed") != seed or ckpt.get("monitor") != monitor:
@@ -452,11 +495,15 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         set_seed(seed)
     resumed_from = start
     run_model: nn.Module = net
+    eval_model: nn.Module = net  # validation: no gradient, so no DDP (ranks may have unequal shard sizes)
     if is_distributed():
         ids = [device.index] if device.type == "cuda" else None
         run_model = nn.parallel.DistributedDataParallel(net, device_ids=ids)
-        train_loader = _distribute(train_loader, seed)
-        val_loader = _distribute(val_loader, seed) if val_loader is not None else None
+        train_loader = _distribute(train_loader, seed, train=True)
+        val_loader = _distribute(val_loader, seed, train=False) if val_loader is not None else None
+    if cfg.compile:
+        run_model = torch.compile(run_model)
+        eval_model = run_model if not is_distributed() else eval_model
 
     stopped = False
     with deterministic_mode(cfg.deterministic, device):
@@ -470,7 +517,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
                             progress)
             row: dict[str, Any] = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in tr.items()}}
             if val_loader is not None:
-                va = _run_epoch(run_model, val_loader, step_fn, device, cfg.amp, None, f"{tag} val", progress)
+                va = _run_epoch(eval_model, val_loader, step_fn, device, cfg.amp, None, f"{tag} val", progress)
                 row.update({f"val_{k}": v for k, v in va.items()})
             if monitor not in row:
                 raise KeyError(f"monitor {monitor!r} is not among the logged columns {sorted(row)}")
@@ -539,14 +586,19 @@ def _concat(items: list[Any]) -> Any:
 
 
 def iter_predict(model: nn.Module, loader: DataLoader, forward: Callable[[nn.Module, Any], Any] | None = None,
-                 device: torch.device | str | None = None, amp: bool = True) -> Iterator[tuple[Any, Any]]:
-    """Yield ``(batch, output)`` over ``loader`` in eval mode, under no_grad (+ bf16 autocast on CUDA).
+                 device: torch.device | str | None = None, amp: bool = True, channels_last: bool = True
+                 ) -> Iterator[tuple[Any, Any]]:
+    """Yield ``(batch, output)`` over ``loader`` in eval mode, under no_grad (+ bf16 autocast and channels-last
+    convolutions on CUDA).
 
     ``output`` = ``forward(model, batch)`` (default: ``model(**model_inputs(model, batch))``), moved to the
-    CPU in float32; ``batch`` is the loader's batch as it came (on the CPU).
+    CPU in float32; ``batch`` is the loader's batch as it came (on the CPU). Under torchrun a
+    :func:`make_loader` loader yields this rank's shard only (:func:`predict` gathers).
     """
     device = select_device() if device is None else torch.device(device)
     net = unwrap(model).to(device)
+    if channels_last and device.type == "cuda":
+        to_channels_last(net)
     was_training = net.training
     net.eval()
     try:
@@ -560,10 +612,48 @@ def iter_predict(model: nn.Module, loader: DataLoader, forward: Callable[[nn.Mod
         net.train(was_training)
 
 
+def _interleave(parts: list[Any], size: int) -> Any:
+    """Rank r's rows are samples r, r + world, ... (ShardSampler / unshuffled DistributedSampler): merge the
+    ranks' outputs back into sample order, the padding of DistributedSampler dropped."""
+    if all(p is None for p in parts):
+        return None
+    first = next(p for p in parts if p is not None)
+    world = len(parts)
+    if isinstance(first, Tensor):
+        total = sum(len(p) for p in parts if p is not None)
+        out = first.new_empty((total, *first.shape[1:]))
+        for r, p in enumerate(parts):
+            if p is not None:
+                out[r::world][: len(p)] = p
+        return out[:size]
+    pick = (lambda k: [None if p is None else p[k] for p in parts])
+    if isinstance(first, tuple) and hasattr(first, "_fields"):
+        return type(first)(*(_interleave(pick(i), size) for i in range(len(first))))
+    if isinstance(first, (list, tuple)):
+        return type(first)(_interleave(pick(i), size) for i in range(len(first)))
+    if isinstance(first, Mapping):
+        return {k: _interleave(pick(k), size) for k in first}
+    raise TypeError(f"predict: cannot gather outputs of type {type(first).__name__} across ranks")
+
+
 def predict(model: nn.Module, loader: DataLoader, forward: Callable[[nn.Module, Any], Any] | None = None,
-            device: torch.device | str | None = None, amp: bool = True) -> Any:
-    """:func:`iter_predict` with the outputs concatenated along dim 0 (same structure as one output)."""
-    outs = [out for _, out in iter_predict(model, loader, forward, device, amp)]
+            device: torch.device | str | None = None, amp: bool = True, channels_last: bool = True) -> Any:
+    """:func:`iter_predict` with the outputs concatenated along dim 0 (same structure as one output).
+
+    Under torchrun with a :func:`make_loader` loader (``shuffle=False``) each rank predicts its shard and the
+    shards are all-gathered: every rank returns the full result in sample order.
+    """
+    outs = [out for _, out in iter_predict(model, loader, forward, device, amp, channels_last)]
+    sampler = getattr(loader, "sampler", None)
+    sharded = isinstance(sampler, ShardSampler) or (isinstance(sampler, DistributedSampler) and not sampler.shuffle)
+    if is_distributed() and sharded:
+        parts: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, _concat(outs) if outs else None)
+        if all(p is None for p in parts):
+            raise ValueError("predict: the loader yielded no batch on any rank")
+        return _interleave(parts, len(loader.dataset))  # type: ignore[arg-type]
+    if isinstance(sampler, DistributedSampler) and sampler.num_replicas > 1:
+        raise ValueError("predict: a shuffled DistributedSampler loader cannot be put back in sample order")
     if not outs:
         raise ValueError("predict: the loader yielded no batch")
     return _concat(outs)

@@ -220,18 +220,29 @@ class AudioEncoder(nn.Module):
 
 
 class TemporalGate(nn.Module):
-    """ST fusion: T = Conv3d over (t-1, t, t+1) collapsing time 3 -> 1; ReLU(sigmoid(T) * S + S)."""
+    """ST fusion: T = Conv3d over (t-1, t, t+1) collapsing time 3 -> 1; ReLU(sigmoid(T) * S + S).
+
+    With exactly 3 frames and no temporal padding the Conv3d is one 2D convolution over the frames stacked on
+    the channels (weight (C, C, 3, 3, 3) -> (C, 3C, 3, 3), the same sum): ``as_2d`` (default None = on CUDA)
+    takes that form, which runs on the channels-last bf16 kernels of 2D convolutions. The CPU keeps the Conv3d.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv3d(channels, channels, kernel_size=3, padding=(0, 1, 1))
+        self.as_2d: bool | None = None
 
     def forward(self, clip: Tensor) -> tuple[Tensor, Tensor]:
         """clip (B, 3, C, h, w) encoder features -> (fused (B, C, h, w), gate sigmoid(T) (B, C, h, w))."""
         if clip.dim() != 5 or clip.shape[1] != 3:
             raise ValueError(f"TemporalGate expects (B, 3, C, h, w) features, got {tuple(clip.shape)}")
         s = clip[:, 1]  # (B, C, h, w), the centre frame t
-        t = self.conv(clip.permute(0, 2, 1, 3, 4)).squeeze(2)  # (B, C, 3, h, w) -> (B, C, h, w)
+        if self.as_2d if self.as_2d is not None else clip.is_cuda:
+            b, _, c, h, w = clip.shape
+            weight = self.conv.weight.permute(0, 2, 1, 3, 4).reshape(self.conv.out_channels, 3 * c, 3, 3)
+            t = F.conv2d(clip.reshape(b, 3 * c, h, w), weight, self.conv.bias, padding=1)  # channel = t * C + c
+        else:
+            t = self.conv(clip.permute(0, 2, 1, 3, 4)).squeeze(2)  # (B, C, 3, h, w) -> (B, C, h, w)
         gate = torch.sigmoid(t)
         return F.relu(gate * s + s), gate
 

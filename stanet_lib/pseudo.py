@@ -79,18 +79,74 @@ class CamResult:
         return self.probs.argmax(-1)
 
 
-def tag_cams(model: torch.nn.Module, ds: FrameDataset, batch_size: int = 128) -> CamResult:
-    """Run a classifier over ``ds`` (which carries ``tag`` per sample) and keep the tag-class CAM (Eq. 1)."""
+def tag_cams(model: torch.nn.Module, ds: FrameDataset, batch_size: int = 128, reuse: bool = True, amp: bool = True,
+             device: torch.device | str | None = None, channels_last: bool = True) -> CamResult:
+    """Run a classifier over ``ds`` (which carries ``tag`` per sample) and keep the tag-class CAM (Eq. 1).
+
+    ``reuse`` (ST net, windows drawn from the set's own frames, i.e. the coarse stage): each frame is encoded once
+    per batch of centre frames and its features serve the three windows it is in (:func:`_st_cams_reuse`);
+    the result equals the plain path up to float rounding. Fine-stage ST windows (crops of t-1 and t+1 cut with
+    frame t's box) share no features and take the plain path. ``amp``: bf16 autocast, ``channels_last``: 2D convs
+    in channels-last memory format, both on CUDA only (never on the CPU).
+    """
     if "tag" not in ds.extra:
         raise ValueError("tag_cams needs a dataset built with tags=")
+    if reuse and ds.kind == "ST" and ds.prev_images is None and ds.next_images is None:
+        probs, cams = _st_cams_reuse(model, ds, batch_size, amp, device, channels_last)
+        return CamResult(probs, scam.normalize(cams))
 
     def forward(net: torch.nn.Module, batch: dict) -> tuple[Tensor, Tensor]:
         out = net(**engine.model_inputs(net, batch))
         probs = torch.softmax(out.logits.float(), -1)
         return probs, scam.select_class(out.cams.float(), batch["tag"])
 
-    probs, cams = engine.predict(model, engine.make_loader(ds, batch_size, shuffle=False), forward=forward)
+    probs, cams = engine.predict(model, engine.make_loader(ds, batch_size, shuffle=False), forward=forward,
+                                 device=device, amp=amp, channels_last=channels_last)
     return CamResult(probs, scam.normalize(cams))
+
+
+def _st_cams_reuse(model: torch.nn.Module, ds: FrameDataset, batch_size: int, amp: bool,
+                   device: torch.device | str | None, channels_last: bool = True) -> tuple[Tensor, Tensor]:
+    """ST CAMs with features once per frame: per batch of centre frames, encode the frames their windows need
+    (:func:`stanet_lib.speed.window_batches`), gather (t-1, t, t+1) features, fuse and classify
+    (:meth:`~stanet_lib.models.Classifier.forward_features`). Under torchrun the batches are split over the
+    ranks and gathered. Returns (probs (N, K), tag-class CAMs (N, h, w)), float32 on the CPU."""
+    import torch.distributed as dist
+
+    from .speed import padded, window_batches
+
+    device = engine.select_device() if device is None else torch.device(device)
+    net = engine.unwrap(model).to(device)
+    if channels_last and device.type == "cuda":
+        engine.to_channels_last(net)
+    batches = window_batches(ds.prev, ds.next, batch_size)
+    if engine.is_distributed():
+        batches = batches[dist.get_rank()::dist.get_world_size()]
+    tags = ds.extra["tag"]
+    parts: list[tuple[int, Tensor, Tensor]] = []
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad(), engine.autocast(device, amp):
+            for centre, need, pos in batches:
+                if device.type == "cuda":  # few distinct batch shapes for cuDNN autotuning
+                    need = padded(need, batch_size)
+                x = ds.images[need].float().div(255.0).to(device)  # each needed frame once, (M, 3, h, w)
+                feats = net.encode(x)  # (M, C, h', w')
+                out = net.forward_features(torch.stack([feats[pos[0]], feats[pos[1]], feats[pos[2]]], 1))
+                probs = torch.softmax(out.logits.float(), -1)
+                cams = scam.select_class(out.cams.float(), tags[centre].to(device))
+                parts.append((centre.start, probs.cpu(), cams.cpu()))
+    finally:
+        net.train(was_training)
+    if engine.is_distributed():
+        gathered: list = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, parts)
+        parts = [p for rank_parts in gathered for p in rank_parts]
+    if not parts:
+        raise ValueError("tag_cams: the frame set is empty")
+    parts.sort(key=lambda p: p[0])
+    return torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])
 
 
 def fuse(results: Mapping[str, CamResult], tags: Tensor, lam: float = 1e-4) -> dict[str, Tensor]:

@@ -113,9 +113,9 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
     cfg, device, quick = _setup(args)
     gpu = device.type == "cuda"
     s, batch = cfg.model.sta_size, (64 if gpu else 32)
-    n_fast = 2048 if gpu else (64 if quick else 256)
-    n_slow = 192 if gpu else (24 if quick else 96)
-    clip, repeats = 32, (2 if gpu and not quick else 1)
+    n_fast = 2048 if gpu else (64 if quick else 512)
+    n_slow = 192 if gpu else (24 if quick else 192)
+    clip, repeats = 32, (1 if quick else 2)
     fa = _audio_shape(cfg)
     images = _frames(n_fast, (3, s, s))
     audio = torch.randn(n_fast, *fa, generator=torch.Generator().manual_seed(1)).half()
@@ -131,8 +131,12 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
         return images[:n], audio[:n], prev[:n].clamp(max=n - 1), nxt[:n].clamp(max=n - 1), switch[:n]
 
     res: dict[str, dict[str, Any]] = {}
+    compile_only = bool(getattr(args, "compile_only", False)) and gpu
+    if compile_only:
+        return _sta_compile_only(args, cfg, device, base, sub, n_fast, batch, repeats, flops, peaks)
     # naive: the released code's way (a DataLoader of windows, fp32, batch 3, NCHW, no autotuning)
     naive_net = copy.deepcopy(base)
+    _temporal_as_2d(naive_net, False)  # the released code's Conv3d
     si, sa, sp, sn, ss = sub(n_slow)
     ds = FrameDataset("STA", si, audio=sa, prev=sp, next=sn, switch=ss)
     loader = DataLoader(ds, batch_size=3, num_workers=workers, persistent_workers=workers > 0,
@@ -160,6 +164,13 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
         res["fast"] = _variant("fast", lambda: run(n_fast, batch=batch), n_fast, device,
                                lambda: run(2 * batch, batch=batch), repeats)
         out_fast = run(n_slow, batch=batch)
+        if gpu:  # A/B: the temporal gate as the Conv3d instead of its 2D form (models.TemporalGate.as_2d)
+            c3 = copy.deepcopy(base)
+            _temporal_as_2d(c3, False)
+            res["conv3d"] = _variant("fast, temporal Conv3d", lambda: speed.sta_predict(c3, *sub(n_fast), batch=batch,
+                                                                                         device=device),
+                                     n_fast, device, lambda: speed.sta_predict(c3, *sub(2 * batch), batch=batch,
+                                                                               device=device), repeats)
         n_nr = n_fast // 2
         res["no_reuse"] = _variant("fast, no reuse", lambda: run(n_nr, batch=batch, reuse=False), n_nr, device,
                                    lambda: run(batch, batch=batch, reuse=False), repeats)
@@ -173,18 +184,7 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
     compiled_error = None
     if gpu and not getattr(args, "no_compile", False):
         try:
-            cnet = copy.deepcopy(base).to(device)
-            engine.to_channels_last(cnet)
-            enc = torch.compile(cnet.encode, dynamic=False)
-            with _fast_mode(device):
-                t0 = time.perf_counter()
-                speed.sta_predict(cnet, *sub(2 * batch), batch=batch, device=device, encoder=enc)
-                compile_s = time.perf_counter() - t0
-                res["compiled"] = _variant("fast + torch.compile(encoder)",
-                                           lambda: speed.sta_predict(cnet, *sub(n_fast), batch=batch, device=device,
-                                                                     encoder=enc),
-                                           n_fast, device, lambda: None, repeats)
-                res["compiled"]["compile_seconds"] = compile_s
+            res["compiled"] = _sta_compiled(base, sub, n_fast, batch, device, repeats)
         except Exception as exc:  # noqa: BLE001 - recorded in the report, the other numbers stand
             compiled_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             print(f"  torch.compile failed: {compiled_error}", flush=True)
@@ -211,6 +211,10 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
           encodes_per_frame=speed.encodes_per_frame(prev, nxt, batch)),
         m("sta_batching", "fp32_bB", "fp32_b3", batch, "fp32, NCHW, no reuse: batch of windows B vs 3 (baseline)"),
     ]
+    if "conv3d" in res:
+        measures.append(m("sta_temporal_gate_as_conv2d", "fast", "conv3d", batch,
+                          "the Conv3d of the temporal gate as one 2D conv over the stacked frames (same sum); "
+                          "baseline: nn.Conv3d"))
     if "compiled" in res:
         measures.append(m("sta_infer_compiled_frames_per_s", "compiled", "fast", batch,
                           "torch.compile(encoder), static shape (clips aligned to the batch); baseline: the same "
@@ -224,6 +228,62 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
              "max_abs_diff_fast_vs_naive": agree, "compile_error": compiled_error,
              "variants": res, **peaks, "flags": _flags(device)}
     return measures, extra
+
+
+def _temporal_as_2d(net: torch.nn.Module, value: bool | None) -> None:
+    from .models import TemporalGate
+
+    for mod in net.modules():
+        if isinstance(mod, TemporalGate):
+            mod.as_2d = value
+
+
+def _sta_compiled(base, sub, n_fast: int, batch: int, device: torch.device, repeats: int,
+                  whole: bool = False) -> dict[str, Any]:
+    """fast path with ``torch.compile`` of the encoder (``whole``: and of the fusion + decoder head); the
+    batches have one padded shape (:func:`stanet_lib.speed.padded`), so each compiles once."""
+    cnet = copy.deepcopy(base).to(device)
+    engine.to_channels_last(cnet)
+    enc = torch.compile(cnet.encode, dynamic=False)
+    head = torch.compile(cnet.forward_features, dynamic=False) if whole else None
+    label = "encoder + head" if whole else "encoder"
+    with _fast_mode(device):
+        t0 = time.perf_counter()
+        speed.sta_predict(cnet, *sub(2 * batch), batch=batch, device=device, encoder=enc, head=head)
+        compile_s = time.perf_counter() - t0
+        r = _variant(f"fast + torch.compile({label})",
+                     lambda: speed.sta_predict(cnet, *sub(n_fast), batch=batch, device=device, encoder=enc,
+                                               head=head),
+                     n_fast, device, lambda: None, repeats)
+    r["compile_seconds"] = compile_s
+    return r
+
+
+def _sta_compile_only(args, cfg, device, base, sub, n_fast, batch, repeats, flops, peaks):
+    """``--compile-only``: the fast path with and without ``torch.compile`` (a separate, short device run)."""
+    fast_net = copy.deepcopy(base)
+    with _fast_mode(device):
+        fast = _variant("fast", lambda: speed.sta_predict(fast_net, *sub(n_fast), batch=batch, device=device),
+                        n_fast, device, lambda: speed.sta_predict(fast_net, *sub(2 * batch), batch=batch,
+                                                                  device=device), repeats)
+    s, measures, variants, errors = cfg.model.sta_size, [], {"fast": fast}, {}
+    for whole in (False, True):
+        name = "sta_infer_compiled_whole_frames_per_s" if whole else "sta_infer_compiled_frames_per_s"
+        try:
+            comp = _sta_compiled(base, sub, n_fast, batch, device, repeats, whole)
+        except Exception as exc:  # noqa: BLE001 - recorded, the other measure stands
+            errors[name] = f"{type(exc).__name__}: {exc}"[:500]
+            print(f"  torch.compile failed: {errors[name]}", flush=True)
+            continue
+        variants[name] = comp
+        what = "encoder and fusion + decoder head" if whole else "encoder"
+        measures.append(measure(name, comp["rate"], "frames/s", fast["rate"], size=f"{s}x{s}", batch=batch,
+                                frames=n_fast, peak_memory_mb=comp["peak_memory_mb"],
+                                compile_seconds=comp["compile_seconds"],
+                                **_rate_fields(comp["rate"], flops["reuse_per_frame"], peaks),
+                                note=f"torch.compile({what}), one padded shape; baseline: the same path "
+                                     "uncompiled, same run"))
+    return measures, {"variants": variants, "compile_errors": errors, **peaks, "flags": _flags(device)}
 
 
 # ------------------------------------------------------------------------------------------------ train
@@ -256,6 +316,8 @@ def _train_rate(kind: str, size: int, batch: int, ds, cfg: Config, device: torch
     net = (STANet(cfg.model) if kind == "STA" else Classifier(kind, _num_classes(cfg), cfg.model)).to(device)
     if fast and device.type == "cuda":
         engine.to_channels_last(net)
+    if not fast:
+        _temporal_as_2d(net, False)  # the released code's Conv3d (fast: its 2D form on CUDA)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum)
     step = sta_step if kind == "STA" else engine.classification_step
     workers = cfg.train.num_workers if device.type == "cuda" else 0
@@ -409,9 +471,9 @@ def bench_scam(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
                              lambda: go(warm_fs, 3, False, False), repeats)}
     with _fast_mode(device):
         res["fast"] = _variant("scam fast", lambda: go(fs, 128, True, True), n_fast, device,
-                               lambda: go(warm_fs, 128, True, True), repeats)
+                               lambda: go(fs, 128, True, True), repeats)
         res["no_reuse"] = _variant("scam fast, no reuse", lambda: go(fs, 128, False, True), n_fast, device,
-                                   lambda: None, repeats)
+                                   lambda: go(fs, 128, False, True), repeats)
     fl = speed.net_flops(cfg, _num_classes(cfg), _audio_shape(cfg))
     useful = sum(fl[f"{st}_{k}"]["reuse_per_frame"] * (2 if k == "SA" else 1)
                  for st in ("coarse", "fine") for k in ("S", "ST", "SA"))
