@@ -39,7 +39,7 @@ import pandas as pd
 
 from . import metrics as M
 from .imops import PostResize, imresize, postprocess_map
-from .stavis import FoldEntry, StavisRoot, db_key, load_fixation_map, load_gt_map
+from .stavis import FoldEntry, StavisRoot, db_key, im2double_first_channel, load_fixation_map, load_gt_map
 
 COLUMNS = ["db", "split", "video", "frames_scored", *M.TABLE_METRICS, "nframes", "frames_with_nan", "status"]
 _INT_RE = re.compile(r"^[+-]?\d+$")
@@ -73,20 +73,7 @@ class EvalOptions:
 
 def read_prediction_jpeg(path: str | Path) -> np.ndarray:
     """``I = im2double(imread(path)); I = I(:,:,1)``: first channel of a grey or RGB image, float64."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable image ({exc})") from exc
-    if arr.ndim == 3:
-        arr = arr[..., 0]
-    if arr.dtype == np.uint8:
-        return arr / 255.0
-    if arr.dtype == np.uint16:
-        return arr / 65535.0
-    raise ValueError(f"{path}: unsupported image type {arr.dtype} (expected 8- or 16-bit)")
+    return im2double_first_channel(path, ValueError)
 
 
 def frame_number(filename: str) -> int | None:

@@ -318,9 +318,14 @@ def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame
 MAP_VARIANTS = ("CAM_S", "CAM_ST", "CAM_SA", "CAM_SA_noswitch", "SCAM_avg", "SCAM", "SCAM_noswitch")
 
 
-def video_maps(maps: dict[str, np.ndarray], key: str, canvas: int) -> dict[str, np.ndarray]:
-    """``{video: (T, canvas, canvas) float32}`` from a maps npz, ordered by frame number; maps smaller than the
-    canvas (coarse CAMs) are resized to it first, as the released code saved CAMs at frame resolution."""
+def video_maps(maps: dict[str, np.ndarray], key: str, canvas: int) -> dict[str, dict[int, np.ndarray]]:
+    """``{video: {frame number: (canvas, canvas) float32}}`` from a maps npz; maps smaller than the canvas
+    (coarse CAMs) are resized to it first, as the released code saved CAMs at frame resolution.
+
+    An all-zero map is not a prediction: it is what Eq. 2 gives when the soft filter zeroed every source, and the
+    released code wrote no map for such frames; they are left out (not scored), and a video with none left is
+    reported as missing by the evaluation instead of turning the dataset mean into NaN.
+    """
     out = {}
     for video in dict.fromkeys(maps["video"].tolist()):
         rows = np.flatnonzero(maps["video"] == video)
@@ -328,7 +333,10 @@ def video_maps(maps: dict[str, np.ndarray], key: str, canvas: int) -> dict[str, 
         m = torch.as_tensor(maps[key][rows].astype(np.float32))
         if m.shape[-1] != canvas:
             m = scam.resize_maps(m, canvas)
-        out[video] = m.clamp(min=0).numpy()
+        m = m.clamp(min=0).numpy()
+        frames = {int(n): f for n, f in zip(maps["number"][rows], m) if f.max() > 0}
+        if frames:
+            out[video] = frames
     return out
 
 
@@ -351,7 +359,9 @@ def evaluate_maps(world: World, stage: str, variants: tuple[str, ...] = MAP_VARI
             res = evaluate_db(world.stavis_root, db, video_maps(maps, v, world.sets[set_name].canvas), opts=opts)
             if res.missing:
                 log(f"{db} {v}: not scored: {res.missing}")
-            rows.append({"db": db, "stage": stage, "variant": v, **res.means.to_dict()})
+            ok = res.per_video[res.per_video["status"] == "ok"]
+            rows.append({"db": db, "stage": stage, "variant": v, **res.means.to_dict(), "videos": len(ok),
+                         "frames_scored": int(ok["frames_scored"].sum())})
             per_video.append(res.per_video.assign(stage=stage, variant=v))
     df = pd.DataFrame(rows)
     from .artefacts import write_text

@@ -162,22 +162,32 @@ def load_fixation_map(path: str | Path) -> np.ndarray:
     return arr > 0
 
 
-def load_gt_map(path: str | Path) -> np.ndarray:
-    """Continuous ground-truth map (``maps/eyeMap_%05d.jpg``) as float64 in [0, 1] (MATLAB ``im2double``),
-    first channel if the JPEG is RGB."""
+def im2double_first_channel(path: str | Path, error: type[Exception] = StavisFormatError) -> np.ndarray:
+    """MATLAB ``I = im2double(imread(path)); I = I(:,:,1)``: the first channel of a grey or RGB 8- or 16-bit
+    image as float64 in [0, 1] (the STAViS evaluation reads both GT maps and predictions this way)."""
     from PIL import Image
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: ground-truth map not found")
     try:
         with Image.open(path) as im:
             arr = np.asarray(im)
     except Exception as exc:
-        raise StavisFormatError(f"{path}: not a readable image ({exc})") from exc
+        raise error(f"{path}: not a readable image ({exc})") from exc
     if arr.ndim == 3:
         arr = arr[..., 0]
-    return arr.astype(np.float64) / 255.0
+    if arr.dtype == np.uint8:
+        return arr / 255.0
+    if arr.dtype == np.uint16:
+        return arr / 65535.0
+    raise error(f"{path}: unsupported image type {arr.dtype} (expected 8- or 16-bit)")
+
+
+def load_gt_map(path: str | Path) -> np.ndarray:
+    """Continuous ground-truth map (``maps/eyeMap_%05d.jpg``) as float64 in [0, 1] (MATLAB ``im2double``),
+    first channel if the JPEG is RGB."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: ground-truth map not found")
+    return im2double_first_channel(path)
 
 
 def save_fixation_map(path: str | Path, eye_map: np.ndarray) -> None:

@@ -18,6 +18,18 @@ class SmokePipeline:
     logs: list
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny nets on a shared 2-core machine: one intra-op thread is several times faster than two contended
+    ones. Module-scoped and restored afterwards (the library itself leaves threading alone)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def smoke_pipeline(tmp_path_factory) -> SmokePipeline:
     from stanet_lib import pipeline

@@ -20,14 +20,7 @@ MCFG = ModelConfig(width=1 / 16, audio_channels=8)
 TCFG = TrainConfig(epochs=3, lr=1e-2, momentum=0.9, checkpoint_every=1, progress=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets on a shared 2-core machine: one intra-op thread is ~7x faster than two contended ones.
-    Scoped to this module and restored afterwards (the library leaves threading alone)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 class Toy(Dataset):

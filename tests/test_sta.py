@@ -21,14 +21,7 @@ from stanet_lib.stavis import StavisRoot, db_key
 MCFG = ModelConfig(width=1 / 16, audio_channels=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets on a shared 2-core machine: one intra-op thread is much faster than two contended ones.
-    Scoped to this module and restored afterwards (the library leaves threading alone)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def batch(b: int = 2, h: int = 32, w: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
