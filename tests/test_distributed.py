@@ -79,6 +79,7 @@ def _worker(rank: int, world: int, tmp: str) -> None:
         engine.set_seed(0)
         out["predict"] = engine.predict(Classifier("S", 3, MCFG), loader, device="cpu").logits
         torch.save(out, os.path.join(tmp, f"rank{rank}.pt"))
+        dist.barrier()  # neither rank tears the group down while the other still talks to it (gloo aborts)
     finally:
         dist.destroy_process_group()
 
