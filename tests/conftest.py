@@ -40,3 +40,15 @@ def smoke_pipeline(tmp_path_factory) -> SmokePipeline:
     logs: list = []
     report = pipeline.run("smoke", params, base / "reports", log=logs.append)
     return SmokePipeline(base / "data", base / "reports", report, logs)
+
+
+@pytest.fixture(scope="session")
+def smoke_data_root(tmp_path_factory) -> Path:
+    """A data root holding the smoke synthetic world and its cache (no trained stage), built once per session
+    by :func:`stanet_lib.stages.open_world` as a stage notebook opened alone would."""
+    from stanet_lib.config import load_profile
+    from stanet_lib.stages import open_world
+
+    root = tmp_path_factory.mktemp("smoke_data") / "data"
+    open_world(load_profile("smoke"), root, load=False, log=lambda m: None)
+    return root

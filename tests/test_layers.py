@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from stanet_lib import cache, layers, pseudo, synth, viz
+from stanet_lib import cache, layers, pseudo, viz
 from stanet_lib.config import load_profile
 from stanet_lib.stages import open_world
 
@@ -16,13 +16,10 @@ CFG = load_profile("smoke")
 
 
 @pytest.fixture(scope="module")
-def worlds(tmp_path_factory):
+def worlds(smoke_data_root, tmp_path_factory):
     """(bare world: frames and GT only, full world: stand-in maps of every stage in a separate runs folder)."""
-    root = tmp_path_factory.mktemp("viewer") / "data"
-    w = synth.generate(CFG, root / "synthetic" / "smoke", progress=False)
-    cache.prepare(CFG, w / "ave", w / "stavis", root / "cache" / "smoke")
-    bare = open_world(CFG, root, load=False)
-    full = layers.example_world(bare, root / "runs_full")
+    bare = open_world(CFG, smoke_data_root, load=False, build=False)
+    full = layers.example_world(bare, tmp_path_factory.mktemp("layers") / "runs_full")
     return bare, full
 
 

@@ -19,12 +19,7 @@ from stanet_lib.paths import PROJ_ROOT
 W, H = 80, 60  # not square, not the canvas: the maps and overlays must come back at this size
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

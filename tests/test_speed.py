@@ -17,13 +17,7 @@ from stanet_lib.sta import STANet, predict_frames
 MCFG = ModelConfig(width=1 / 16, audio_channels=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets on a shared 2-core machine (restored afterwards; the library leaves threading alone)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def clips(lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stanet_lib import cache, layers, synth, viz, widgets
+from stanet_lib import cache, layers, viz, widgets
 from stanet_lib.config import load_profile
 from stanet_lib.stages import open_world
 
@@ -16,12 +16,9 @@ SIZE = 96
 
 
 @pytest.fixture(scope="module")
-def worlds(tmp_path_factory):
-    root = tmp_path_factory.mktemp("viewer") / "data"
-    w = synth.generate(CFG, root / "synthetic" / "smoke", progress=False)
-    cache.prepare(CFG, w / "ave", w / "stavis", root / "cache" / "smoke")
-    bare = open_world(CFG, root, load=False)
-    return root, bare, layers.example_world(bare, root / "runs_full")
+def worlds(smoke_data_root, tmp_path_factory):
+    bare = open_world(CFG, smoke_data_root, load=False, build=False)
+    return smoke_data_root, bare, layers.example_world(bare, tmp_path_factory.mktemp("widgets") / "runs_full")
 
 
 def _img(v) -> np.ndarray:
