@@ -81,6 +81,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="model targets' device")
     p.add_argument("--prefix", default="", help="prefix of the JSON file names (e.g. gpu_)")
     p.add_argument("--no-compile", action="store_true", help="sta: skip the torch.compile measure")
+    p.add_argument("--compile-train", action="store_true", help="train on CUDA: also each net with "
+                   "torch.compile (TrainConfig.compile)")
+    p.add_argument("--trace", type=int, default=0, metavar="STEPS", help="train: profile STEPS more steps of "
+                   "each fast run and keep the top operators in the JSON")
     p.add_argument("--compile-only", action="store_true", help="sta on CUDA: only the fast path with / without "
                    "torch.compile")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from . import cache as cache_mod
+from .engine import Batch
 from .scam import crop_and_resize
 
 
@@ -101,25 +103,33 @@ def to_float(frames: Tensor, size: int | None = None) -> Tensor:
     return x.clamp_(0.0, 1.0)
 
 
-def resized_frames(fs: FrameSet, size: int, chunk: int = 512) -> Tensor:
-    """All frames resized to ``size`` as uint8 (N, 3, size, size) (kept small in memory)."""
-    out = [(to_float(fs.frames[i : i + chunk], size) * 255).round().to(torch.uint8)
+def resized_frames(fs: FrameSet, size: int, chunk: int = 512, device: torch.device | str | None = None) -> Tensor:
+    """All frames resized to ``size`` as uint8 (N, 3, size, size) (kept small in memory), on the CPU.
+
+    ``device``: where the resize runs (default the CPU); on a GPU the uint8 frames travel there and back in
+    chunks (the resize is the same op; bilinear results can differ from the CPU's by float rounding, so a
+    pixel may land one uint8 level apart)."""
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    out = [(to_float(fs.frames[i : i + chunk].to(dev, non_blocking=True), size) * 255).round().to(torch.uint8).cpu()
            for i in range(0, len(fs), chunk)]
     return torch.cat(out)
 
 
-def crop_window(fs: FrameSet, boxes: Tensor, size: int, chunk: int = 256) -> tuple[Tensor, Tensor, Tensor]:
+def crop_window(fs: FrameSet, boxes: Tensor, size: int, chunk: int = 256,
+                device: torch.device | str | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Fine-stage inputs: for every frame t, the crop of frames t-1, t, t+1 inside frame t's box (canvas
-    pixels, (N, 4) y0, y1, x0, x1 inclusive), resized to ``size``. Returns three uint8 (N, 3, size, size)."""
+    pixels, (N, 4) y0, y1, x0, x1 inclusive), resized to ``size``. Returns three uint8 (N, 3, size, size) on
+    the CPU; ``device`` as in :func:`resized_frames`."""
     if boxes.shape != (len(fs), 4):
         raise ValueError(f"boxes must be ({len(fs)}, 4), got {tuple(boxes.shape)}")
+    dev = torch.device("cpu") if device is None else torch.device(device)
     outs = []
     for idx in (fs.prev, torch.arange(len(fs)), fs.next):
         parts = []
         for i in range(0, len(fs), chunk):
             sl = slice(i, i + chunk)
-            crops = crop_and_resize(to_float(fs.frames[idx[sl]]), boxes[sl], size)
-            parts.append((crops.clamp(0, 1) * 255).round().to(torch.uint8))
+            crops = crop_and_resize(to_float(fs.frames[idx[sl]].to(dev, non_blocking=True)), boxes[sl], size)
+            parts.append((crops.clamp(0, 1) * 255).round().to(torch.uint8).cpu())
         outs.append(torch.cat(parts))
     prev, centre, nxt = outs
     return prev, centre, nxt
@@ -188,3 +198,28 @@ class FrameDataset(Dataset):
         for k, v in self.extra.items():
             d[k] = v[i]
         return d
+
+    def get_batch(self, indices: Sequence[int]) -> Batch:
+        """A whole batch by tensor indexing, what :func:`stanet_lib.engine.make_loader`'s loaders fetch (a plain
+        ``DataLoader`` keeps the per-sample path): the same keys, shapes and values as the per-sample dicts
+        collated, except ``frames``, which stay uint8 (the encoder scales them,
+        :meth:`~stanet_lib.models.VGG16Encoder.normalize`): no per-sample Python work and a quarter of the bytes
+        to pin and copy to the GPU."""
+        i = torch.as_tensor(list(indices), dtype=torch.long)
+        d = Batch(index=i)
+        if self.kind in ("ST", "STA"):
+            p = self.prev_images[i] if self.prev_images is not None else self.images[self.prev[i]]
+            q = self.next_images[i] if self.next_images is not None else self.images[self.next[i]]
+            d["frames"] = torch.stack([p, self.images[i], q], 1)  # (B, 3, 3, h, w) = [B, T, C, h, w]
+        elif self.kind != "tagger":
+            d["frames"] = self.images[i]
+        if self.kind in ("SA", "switch", "tagger", "STA"):
+            d["audio"] = self.audio[i].float().unsqueeze(1)  # (B, 1, F, A)
+        if self.switch is not None and self.kind in ("SA", "STA"):
+            d["switch"] = self.switch[i].float()
+        if self.targets is not None:
+            d["target"] = self.targets[i]
+        for k, v in self.extra.items():
+            d[k] = v[i]
+        return d
+

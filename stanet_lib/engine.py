@@ -45,7 +45,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler
+from torch.utils.data import (DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler, Subset,
+                              default_collate)
 from tqdm import tqdm
 
 from .artefacts import atomic_path, write_text
@@ -249,19 +250,70 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(s)
 
 
+class Batch(dict):
+    """A batch a dataset built whole (:meth:`stanet_lib.datasets.FrameDataset.get_batch`); :func:`collate`
+    passes it through."""
+
+
+class BatchedView(Dataset):
+    """What :func:`make_loader` hands the ``DataLoader`` when the dataset (or the dataset under a ``Subset``) has
+    ``get_batch(indices)``: its ``__getitems__`` (the DataLoader's batched fetch) returns that whole batch.
+    Items, length and attributes are the wrapped dataset's."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        base, index = dataset, None
+        while isinstance(base, Subset):
+            index = [base.indices[i] for i in (range(len(base.indices)) if index is None else index)]
+            base = base.dataset
+        self._base, self._index = base, index
+
+    @staticmethod
+    def supports(dataset: Dataset) -> bool:
+        while isinstance(dataset, Subset):
+            dataset = dataset.dataset
+        return callable(getattr(dataset, "get_batch", None))
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> Any:
+        return self.dataset[i]
+
+    def __getitems__(self, indices: Sequence[int]) -> Batch:
+        idx = list(indices) if self._index is None else [self._index[i] for i in indices]
+        return self._base.get_batch(idx)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("dataset", "_base", "_index"):  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def collate(items: Any) -> Any:
+    """``DataLoader`` collate of :func:`make_loader`: a :class:`Batch` as it is, anything else (a list of
+    per-sample dicts) by ``default_collate``."""
+    if isinstance(items, Batch):
+        return items
+    return default_collate(items)
+
+
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: int = 0, num_workers: int = 0,
                 drop_last: bool = False, collate_fn: Callable | None = None) -> DataLoader:
     """A DataLoader with a seeded per-epoch order (:class:`EpochSampler`; when ``torch.distributed`` is
-    initialised a DistributedSampler, or a :class:`ShardSampler` for ``shuffle=False``), worker seeding, and pinned
-    memory when a GPU is visible."""
+    initialised a DistributedSampler, or a :class:`ShardSampler` for ``shuffle=False``), worker seeding, pinned
+    memory when a GPU is visible, and whole-batch fetches from datasets with ``get_batch`` (:class:`BatchedView`,
+    unless a ``collate_fn`` is given)."""
     if is_distributed() and not shuffle:
         sampler: Sampler = ShardSampler(len(dataset), dist.get_rank(), dist.get_world_size())  # type: ignore[arg-type]
     elif is_distributed():
         sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
     else:
         sampler = EpochSampler(len(dataset), shuffle, seed)  # type: ignore[arg-type]
+    if collate_fn is None and BatchedView.supports(dataset):
+        dataset = BatchedView(dataset)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      drop_last=drop_last, collate_fn=collate_fn, worker_init_fn=_seed_worker,
+                      drop_last=drop_last, collate_fn=collate_fn or collate, worker_init_fn=_seed_worker,
                       pin_memory=torch.cuda.is_available())  # workers re-seeded every epoch: exact resume
 
 
@@ -425,6 +477,15 @@ def _run_epoch(model: nn.Module, loader: DataLoader, step_fn: StepFn, device: to
     return {"loss": vec[0].item() / n, **{k: vec[2 + j].item() / n for j, k in enumerate(keys)}}
 
 
+def make_optimizer(params: Any, cfg: TrainConfig, device: torch.device) -> torch.optim.SGD:
+    """SGD with momentum (the released code's optimiser, ``Scoarse_train.py:51-52`` in the audit). On CUDA the
+    fused implementation (one kernel for all parameters instead of a few per tensor: at the paper's batch 3 a
+    step is short enough for the per-tensor launches to show); on the CPU the default one, so CPU runs stay
+    bit-identical to earlier ones. Same update rule and state_dict (a resume may change device)."""
+    fused = device.type == "cuda" or None
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=fused)
+
+
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None,
         step_fn: StepFn = classification_step, cfg: TrainConfig | None = None,
         out_dir: str | Path = RUNS_DIR / "fit", seed: int = 0, *, monitor: str = "val_loss", mode: str = "min",
@@ -471,8 +532,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         net = nn.SyncBatchNorm.convert_sync_batchnorm(net)  # BatchNorm children replaced in place
     if cfg.channels_last and device.type == "cuda":
         to_channels_last(net)
-    optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=cfg.lr,
-                                momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer([p for p in net.parameters() if p.requires_grad], cfg, device)
     start, history = 0, []
     best = {"epoch": 0, "value": float("inf") if mode == "min" else float("-inf")}
     if run_key is not None and writer:

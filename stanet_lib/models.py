@@ -19,7 +19,8 @@ Choices (``../shared/DESIGN.md`` fidelity table, ``reference/original_code_audit
 * ``ModelConfig.batch_norm`` (default True): conv-BN-ReLU with torchvision ``vgg16_bn`` names. The paper's
   plain VGG16 (False) relies on ImageNet weights; from scratch it stayed at chance on a toy task where
   vgg16_bn learned (see config.py).
-* Input: frames are float in [0, 1], (B, 3, H, W); the encoder applies the ImageNet mean/std itself.
+* Input: frames are float in [0, 1] or uint8 (0-255), (B, 3, H, W); the encoder scales uint8 and applies the
+  ImageNet mean/std itself.
 * CAM: a 1x1 conv to K class maps then global average pooling. GAP and a 1x1 conv commute, so the logits
   equal GAP + FC and the class maps are Eq. 1's CAMs (before :math:`\\xi`) for every class at once.
   CAM size = :meth:`VGG16Encoder.output_size` = (H // s, W // s) for H, W divisible by the stride s.
@@ -130,15 +131,22 @@ class VGG16Encoder(nn.Module):
             raise ValueError(f"frames of {tuple(x.shape[-2:])} px are smaller than the stride "
                              f"{self.output_stride}")
 
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, 3, H, W) in [0, 1] -> (B, C, H/s, W/s) features."""
+    def normalize(self, x: Tensor) -> Tensor:
+        """ImageNet mean/std of frames in [0, 1]; uint8 frames (0-255, what the batched loaders and the GPU
+        paths ship: a quarter of the bytes) become ``x.float() / 255`` first, the same values the per-sample
+        path gives."""
         self._check(x)
-        return self.features((x - self.mean) / self.std)
+        if x.dtype == torch.uint8:
+            x = x.float().div(255.0)
+        return (x - self.mean) / self.std
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) float in [0, 1] or uint8 -> (B, C, H/s, W/s) features."""
+        return self.features(self.normalize(x))
 
     def pyramid(self, x: Tensor) -> list[Tensor]:
         """The output of each of the 5 conv blocks (before its pool), for skip decoders (STA, later)."""
-        self._check(x)
-        out, h = [], (x - self.mean) / self.std
+        out, h = [], self.normalize(x)
         for i, layer in enumerate(self.features):
             h = layer(h)
             if i in self._taps:

@@ -14,14 +14,19 @@ crops of t-1 and t+1 are cut with frame t's box, so they differ from those frame
 synchronisation inside the loop), results are copied back once per chunk, bf16 autocast and channels-last
 on CUDA, optionally ``torch.compile`` of the encoder at one static shape.
 
-The naive baseline of every target is the released code's way (issue 7): fp32 (on CUDA cuDNN's default TF32
-convolutions stay on, as in a stock PyTorch install), batch 3, no feature reuse, NCHW, no cuDNN autotuning. The
+The naive baseline of every target is the released code's way (issue 7): fp32, batch 3, no feature reuse, NCHW,
+no cuDNN autotuning. fp32 means IEEE fp32 arithmetic (:func:`fp32_math`: TF32 off for cuDNN convolutions and
+matrix products): the released code ran on PyTorch 1.2 and a GTX 1080 Ti (``original_code_audit.md``, the G1
+README), before TF32 existed. A stock PyTorch >= 1.7 on an Ampere+ GPU silently runs fp32 convolutions as TF32 (10-bit mantissa,
+tensor cores, up to half the bf16 rate); the benchmarks also report every GPU speed-up against that TF32
+baseline (``*_vs_tf32``), where bf16's ceiling is about 2x (the dense bf16 / TF32 tensor-core peak ratio). The
 bench functions live in :mod:`stanet_lib.speed_bench`; this module holds what the library and the benchmarks
 share.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -94,7 +99,8 @@ def sta_predict(model: nn.Module, images: Tensor, audio: Tensor, prev: Tensor, n
 
     Args:
         model: an :class:`~stanet_lib.sta.STANet`.
-        images: (N, 3, H, W) uint8 frames at the STA size; audio (N, F, A); prev, next (N,) neighbour indices;
+        images: (N, 3, H, W) uint8 frames (or float in [0, 1]) at the STA size; audio (N, F, A); prev, next (N,)
+            neighbour indices;
             switch (N,) p_switch or None (gate open).
         batch: centre frames per step.
         reuse: encode each needed frame once per batch (False: every window encodes its three frames, the
@@ -176,7 +182,7 @@ def sta_predict(model: nn.Module, images: Tensor, audio: Tensor, prev: Tensor, n
                     if reuse:
                         sel, inv = idx[o: o + m], idx[o + m: o + m + 3 * k]
                         o += m + 3 * k
-                        ff = encode(imgs.index_select(0, sel).float().div_(255.0))
+                        ff = encode(imgs.index_select(0, sel))  # uint8 scaled by the encoder
 
                         def pick(j: Tensor, ff=ff) -> Any:
                             return FrameFeatures(ff.top.index_select(0, j),
@@ -186,7 +192,7 @@ def sta_predict(model: nn.Module, images: Tensor, audio: Tensor, prev: Tensor, n
                     else:
                         win = torch.stack([imgs.index_select(0, idx[o + j * k: o + (j + 1) * k]) for j in range(3)], 1)
                         o += 3 * k
-                        y = net(win.float().div_(255.0), aud[bs:be], p)
+                        y = net(win, aud[bs:be], p)
                     res[bs:be] = torch.sigmoid(y.logits.float())[:, 0]
                 out[s0:e0].copy_(res, non_blocking=cuda)
                 if ci + 1 < len(chunks):
@@ -255,6 +261,22 @@ def net_flops(cfg: Any, num_classes: int, audio_shape: tuple[int, int]) -> dict[
 
 
 # ------------------------------------------------------------------------------------ timing, memory
+
+
+@contextlib.contextmanager
+def fp32_math(device: torch.device, enabled: bool = True) -> Iterator[None]:
+    """IEEE fp32 convolutions and matrix products on CUDA while inside (TF32 off in cuDNN and cuBLAS; restored
+    after). ``enabled=False`` (or the CPU, which has no TF32) changes nothing."""
+    if not enabled or device.type != "cuda":
+        yield
+        return
+    prev = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = prev
+
 
 
 def device_peak_tflops(device: torch.device) -> tuple[float | None, str]:

@@ -147,13 +147,16 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
         return engine.predict(naive_net, loader, forward=fwd, device=device, amp=False, channels_last=False)
 
     refs: list[torch.Tensor] = []
-    res["naive"] = _variant("naive", naive, n_slow, device, lambda: refs.append(naive()), repeats)
+    with speed.fp32_math(device):
+        res["naive"] = _variant("naive", naive, n_slow, device, lambda: refs.append(naive()), repeats)
     ref = refs[0]
-    # the pipeline's predict_frames as it is (no autotuning / channels-last there)
+    if gpu:  # the same with a stock PyTorch's TF32 convolutions (not the released code's arithmetic)
+        res["naive_tf32"] = _variant("naive, TF32", naive, n_slow, device, naive, repeats)
+    # the pipeline's predict_frames as notebook 05 and `predict` call it (its defaults, deterministic cuDNN)
     pipe_net = copy.deepcopy(base)
-    res["pipeline"] = _variant("pipeline predict_frames", lambda: predict_frames(pipe_net, *sub(n_fast), batch=32,
+    res["pipeline"] = _variant("pipeline predict_frames", lambda: predict_frames(pipe_net, *sub(n_fast),
                                                                                    device=device),
-                               n_fast, device, lambda: predict_frames(pipe_net, *sub(96), batch=32, device=device),
+                               n_fast, device, lambda: predict_frames(pipe_net, *sub(2 * batch), device=device),
                                repeats)
     fast_net = copy.deepcopy(base)
 
@@ -176,11 +179,13 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
                                    lambda: run(batch, batch=batch, reuse=False), repeats)
     plain = dict(amp=False, reuse=False, channels_last=False)
     nf = copy.deepcopy(base)
-    res["fp32_b3"] = _variant("fp32 no reuse batch 3", lambda: speed.sta_predict(nf, *sub(n_slow), batch=3, **plain),
-                              n_slow, device, lambda: speed.sta_predict(nf, *sub(6), batch=3, **plain), repeats)
-    res["fp32_bB"] = _variant(f"fp32 no reuse batch {batch}",
-                              lambda: speed.sta_predict(nf, *sub(n_slow), batch=batch, **plain), n_slow, device,
-                              lambda: speed.sta_predict(nf, *sub(batch), batch=batch, **plain), repeats)
+    with speed.fp32_math(device):
+        res["fp32_b3"] = _variant("fp32 no reuse batch 3", lambda: speed.sta_predict(nf, *sub(n_slow), batch=3,
+                                                                                      **plain),
+                                  n_slow, device, lambda: speed.sta_predict(nf, *sub(6), batch=3, **plain), repeats)
+        res["fp32_bB"] = _variant(f"fp32 no reuse batch {batch}",
+                                  lambda: speed.sta_predict(nf, *sub(n_slow), batch=batch, **plain), n_slow, device,
+                                  lambda: speed.sta_predict(nf, *sub(batch), batch=batch, **plain), repeats)
     compiled_error = None
     if gpu and not getattr(args, "no_compile", False):
         try:
@@ -202,15 +207,20 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
     opt = "bf16 autocast + channels-last + cuDNN autotuning" if gpu else "fp32 (CPU: no bf16)"
     measures = [
         m("sta_infer_frames_per_s", "fast", "naive", batch,
-          f"speed.sta_predict: features once per frame, batch {batch}, {opt}; baseline naive (fp32, batch 3 windows, "
-          "no reuse, DataLoader)", baseline_frames=n_slow),
-        m("sta_infer_pipeline_frames_per_s", "pipeline", "naive", 32,
-          "sta.predict_frames as the pipeline calls it (features once, batch 32, bf16 on CUDA; no autotuning, "
-          "NCHW, float frames copied per batch); baseline naive"),
+          f"speed.sta_predict: features once per frame, batch {batch}, {opt}; baseline naive (IEEE fp32, batch 3 "
+          "windows, no reuse, DataLoader)", baseline_frames=n_slow),
+        m("sta_infer_pipeline_frames_per_s", "pipeline", "naive", 64,
+          "sta.predict_frames as notebook 05 and predict call it (= speed.sta_predict with its defaults, cuDNN "
+          "deterministic as the profile's default); baseline naive"),
         m("sta_feature_reuse", "fast", "no_reuse", batch, "same settings, each window encodes its 3 frames (baseline)",
           encodes_per_frame=speed.encodes_per_frame(prev, nxt, batch)),
         m("sta_batching", "fp32_bB", "fp32_b3", batch, "fp32, NCHW, no reuse: batch of windows B vs 3 (baseline)"),
     ]
+    if "naive_tf32" in res:
+        measures.append(m("sta_infer_frames_per_s_vs_tf32", "fast", "naive_tf32", batch,
+                          "the fast path against the naive path with TF32 convolutions (a stock PyTorch's default "
+                          "on this GPU, not the released code's fp32); bf16 over TF32 is capped near 2x by the "
+                          "tensor-core peaks"))
     if "conv3d" in res:
         measures.append(m("sta_temporal_gate_as_conv2d", "fast", "conv3d", batch,
                           "the Conv3d of the temporal gate as one 2D conv over the stacked frames (same sum); "
@@ -308,7 +318,12 @@ def _train_dataset(kind: str, size: int, n_img: int, cfg: Config, length: int):
 
 
 def _train_rate(kind: str, size: int, batch: int, ds, cfg: Config, device: torch.device, fast: bool,
-                deterministic: bool, budget: float, warm: int) -> dict[str, Any]:
+                deterministic: bool, budget: float, warm: int, tf32: bool = False,
+                compile_model: bool = False, trace: int = 0) -> dict[str, Any]:
+    """samples/s of one timed epoch. ``fast``: bf16 autocast, channels-last, the temporal gate's 2D form, fused
+    SGD (CUDA); else the naive way, in IEEE fp32 unless ``tf32`` (:func:`stanet_lib.speed.fp32_math`).
+    ``compile_model``: ``torch.compile`` the net (its warm-up batches include the compilation). ``trace``: after
+    the timed epoch, profile that many more steps and keep the top operators (:func:`op_table`)."""
     from .models import Classifier
     from .sta import STANet, sta_step
 
@@ -318,24 +333,53 @@ def _train_rate(kind: str, size: int, batch: int, ds, cfg: Config, device: torch
         engine.to_channels_last(net)
     if not fast:
         _temporal_as_2d(net, False)  # the released code's Conv3d (fast: its 2D form on CUDA)
-    opt = torch.optim.SGD(net.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum)
+    opt = (engine.make_optimizer(net.parameters(), cfg.train, device) if fast
+           else torch.optim.SGD(net.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum))
     step = sta_step if kind == "STA" else engine.classification_step
     workers = cfg.train.num_workers if device.type == "cuda" else 0
     loader = engine.make_loader(ds, batch, shuffle=True, seed=0, num_workers=workers, drop_last=True)
-    ctx = engine.deterministic_mode(deterministic, device) if fast else contextlib.nullcontext()
+    run_net = torch.compile(net) if compile_model else net
+    ctx = engine.deterministic_mode(deterministic, device) if fast else speed.fp32_math(device, not tf32)
     with ctx:
-        engine._run_epoch(net, speed.TimedBatches(loader, 0.0, warm, warm), step, device, fast, opt, "warm", False)
+        engine._run_epoch(run_net, speed.TimedBatches(loader, 0.0, warm, warm), step, device, fast, opt, "warm",
+                          False)
         speed.reset_peak(device)
         tb = speed.TimedBatches(loader, budget, min_batches=4)
-        engine._run_epoch(net, tb, step, device, fast, opt, "bench", False)  # ends with .item(): synchronised
+        engine._run_epoch(run_net, tb, step, device, fast, opt, "bench", False)  # ends with .item(): synchronised
         t_end = time.perf_counter()
-    mem, mem_kind = speed.peak_memory_mb(device)
+        mem, mem_kind = speed.peak_memory_mb(device)
+        ops = op_table(lambda: engine._run_epoch(run_net, speed.TimedBatches(loader, 0.0, trace, trace), step,
+                                                 device, fast, opt, "trace", False), device) if trace else None
     rate = tb.samples / (t_end - tb.t_first)
     del net, opt
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return {"rate": rate, "samples": tb.samples, "seconds": t_end - tb.t_first, "peak_memory_mb": mem,
-            "memory_kind": mem_kind}
+    out = {"rate": rate, "samples": tb.samples, "seconds": t_end - tb.t_first, "peak_memory_mb": mem,
+           "memory_kind": mem_kind}
+    if ops is not None:
+        out["top_ops"] = ops
+    return out
+
+
+def op_table(fn, device: torch.device, top: int = 15) -> dict[str, Any]:
+    """Run ``fn()`` under ``torch.profiler`` and return where the time went: the ``top`` operators by self time
+    on the device (CUDA) or the CPU, with their call counts, and the totals (self device time vs wall time
+    tells whether the GPU was kept busy or waited for the host)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    speed.sync(device)
+    t0 = time.perf_counter()
+    with profile(activities=acts) as prof:
+        fn()
+        speed.sync(device)
+    wall = time.perf_counter() - t0
+    events = prof.key_averages()
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    rows = sorted(events, key=lambda e: getattr(e, key, 0.0), reverse=True)
+    total = sum(getattr(e, key, 0.0) for e in events)
+    return {"by": key, "wall_ms": wall * 1e3, "total_self_ms": total / 1e3,
+            "ops": [{"op": e.key, "self_ms": getattr(e, key, 0.0) / 1e3, "calls": e.count} for e in rows[:top]]}
 
 
 def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -346,6 +390,8 @@ def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
     autotuning) and at batch 24."""
     cfg, device, quick = _setup(args)
     gpu = device.type == "cuda"
+    compiled = gpu and bool(getattr(args, "compile_train", False))
+    trace = int(getattr(args, "trace", 0) or 0)
     m, t = cfg.model, cfg.train
     budget, warm = (1.5, 3) if gpu else ((0.3, 1) if quick else (2.0, 1))
     specs = [("coarse_S", "S", m.coarse_size, t.batch_coarse), ("coarse_ST", "ST", m.coarse_size, t.batch_coarse),
@@ -365,8 +411,16 @@ def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
     for name, kind, size, batch in todo:
         ds = _train_dataset(kind, size, 128 if gpu else 64, cfg, 4096 if gpu else 512)
         naive = _train_rate(kind, size, 3, ds, cfg, device, False, False, budget, warm)
-        fast = _train_rate(kind, size, batch, ds, cfg, device, True, False, budget, warm)
+        fast = _train_rate(kind, size, batch, ds, cfg, device, True, False, budget, warm, trace=trace)
         runs[name] = {"naive": naive, "fast": fast}
+        if gpu:
+            runs[name]["naive_tf32"] = _train_rate(kind, size, 3, ds, cfg, device, False, False, budget, warm, True)
+        if gpu and compiled:
+            try:
+                runs[name]["compiled"] = _train_rate(kind, size, batch, ds, cfg, device, True, False, budget,
+                                                     warm + 2, compile_model=True)
+            except Exception as exc:  # noqa: BLE001 - recorded; the other numbers stand
+                runs[name]["compile_error"] = f"{type(exc).__name__}: {exc}"[:300]
         print(f"  train {name}: {fast['rate']:.1f} samples/s (batch {batch}) vs naive {naive['rate']:.1f}", flush=True)
         gflop = flops[name]["train_per_sample"]
         opt = "bf16 autocast + channels-last + cuDNN autotuning" if gpu else "fp32 (CPU)"
@@ -374,7 +428,21 @@ def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
                                 size=f"{size}x{size}", batch=batch, peak_memory_mb=fast["peak_memory_mb"],
                                 memory_kind=fast["memory_kind"], baseline_peak_memory_mb=naive["peak_memory_mb"],
                                 **_rate_fields(fast["rate"], gflop, peaks),
-                                note=f"profile batch {batch}, {opt}; baseline fp32, batch 3, NCHW"))
+                                note=f"profile batch {batch}, {opt}; baseline IEEE fp32, batch 3, NCHW"))
+        if "naive_tf32" in runs[name]:
+            tf = runs[name]["naive_tf32"]
+            measures.append(measure(f"train_{name}_samples_per_s_vs_tf32", fast["rate"], "samples/s", tf["rate"],
+                                    size=f"{size}x{size}", batch=batch, baseline_peak_memory_mb=tf["peak_memory_mb"],
+                                    note="the same fast run against the naive run with TF32 convolutions (a stock "
+                                         "PyTorch's default on this GPU, not the released code's fp32); bf16 over "
+                                         "TF32 is capped near 2x by the tensor-core peaks"))
+        if "compiled" in runs[name]:
+            c = runs[name]["compiled"]
+            measures.append(measure(f"train_{name}_compiled_samples_per_s", c["rate"], "samples/s", naive["rate"],
+                                    size=f"{size}x{size}", batch=batch, peak_memory_mb=c["peak_memory_mb"],
+                                    fast_samples_per_s=fast["rate"], **_rate_fields(c["rate"], gflop, peaks),
+                                    note="the fast run with torch.compile(net) (TrainConfig.compile); baseline "
+                                         "naive IEEE fp32 batch 3"))
         if gpu and kind == "STA":
             det = _train_rate(kind, size, batch, ds, cfg, device, True, True, budget, warm)
             big = _train_rate(kind, size, 24, ds, cfg, device, True, False, budget, warm)
@@ -416,10 +484,11 @@ def _scam_frameset(n: int, canvas: int, cfg: Config, clip: int = 20):
 
 
 def scam_pass(nets: dict[str, torch.nn.Module], fs, cfg: Config, tags: torch.Tensor, p_switch: np.ndarray,
-              batch: int, reuse: bool, amp: bool, device: torch.device) -> torch.Tensor:
+              batch: int, reuse: bool, amp: bool, device: torch.device, on_device: bool = True) -> torch.Tensor:
     """Coarse + fine SCAM pseudo-fixations of a frame set (the work of stages 03 and 04 after training):
     tag-class CAMs of S, ST, SA, SA without switch, Eq. 2-3 fusion, 2 x mean boxes, crops, fine CAMs, fusion,
-    recovery into the frame. Returns (N, canvas, canvas)."""
+    recovery into the frame. ``on_device``: the resizes, crops and recovery on ``device`` (False: on the CPU, as
+    the released code's MATLAB step). Returns (N, canvas, canvas)."""
     from . import pseudo, scam
     from .datasets import crop_window, resized_frames
 
@@ -434,11 +503,13 @@ def scam_pass(nets: dict[str, torch.nn.Module], fs, cfg: Config, tags: torch.Ten
         pseudo.fuse({"S": out["S"], "ST": out["ST"], "SA": out["SA_noswitch"]}, tags, cfg.scam.lam)
         return pseudo.fuse({k: out[k] for k in ("S", "ST", "SA")}, tags, cfg.scam.lam)
 
-    coarse = cams("coarse", resized_frames(fs, cfg.model.coarse_size))
-    boxes = pseudo.boxes_from(coarse["SCAM"], fs.canvas, cfg.scam.box_factor)
-    p, c, n = crop_window(fs, boxes, cfg.model.fine_size)
+    prep = device if on_device else None  # resizes, crops, recovery on the nets' device (the pipeline's way)
+    coarse = cams("coarse", resized_frames(fs, cfg.model.coarse_size, device=prep))
+    boxes = pseudo.boxes_from(coarse["SCAM"].to(prep or "cpu"), fs.canvas, cfg.scam.box_factor).cpu()
+    p, c, n = crop_window(fs, boxes, cfg.model.fine_size, device=prep)
     fine = cams("fine", c, (p, n))
-    return scam.recover(scam.resize_maps(fine["SCAM"].float(), cfg.model.fine_size), boxes, fs.canvas)
+    return scam.recover(scam.resize_maps(fine["SCAM"].float().to(prep or "cpu"), cfg.model.fine_size), boxes,
+                        fs.canvas).cpu()
 
 
 def bench_scam(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -461,19 +532,26 @@ def bench_scam(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
     small = _scam_frameset(n_slow, cfg.media.cache_size, cfg) if n_slow != n_fast else fs
     rng = np.random.default_rng(0)
 
-    def go(frames, batch: int, reuse: bool, amp: bool) -> torch.Tensor:
+    def go(frames, batch: int, reuse: bool, amp: bool, on_device: bool = True) -> torch.Tensor:
         tags = frames.labels
         return scam_pass(nets, frames, cfg, tags, rng.random(len(frames)).astype(np.float32), batch, reuse, amp,
-                         device)
+                         device, on_device)
 
     repeats = 1
-    res = {"naive": _variant("scam naive", lambda: go(small, 3, False, False), n_slow, device,
-                             lambda: go(warm_fs, 3, False, False), repeats)}
+    with speed.fp32_math(device):  # the released code's way: IEEE fp32, batch 3, no reuse, crops on the CPU
+        res = {"naive": _variant("scam naive", lambda: go(small, 3, False, False, False), n_slow, device,
+                                 lambda: go(warm_fs, 3, False, False, False), repeats)}
+    if gpu:
+        res["naive_tf32"] = _variant("scam naive, TF32", lambda: go(small, 3, False, False, False), n_slow, device,
+                                     lambda: None, repeats)
     with _fast_mode(device):
         res["fast"] = _variant("scam fast", lambda: go(fs, 128, True, True), n_fast, device,
                                lambda: go(fs, 128, True, True), repeats)
         res["no_reuse"] = _variant("scam fast, no reuse", lambda: go(fs, 128, False, True), n_fast, device,
                                    lambda: go(fs, 128, False, True), repeats)
+        if gpu:
+            res["cpu_crops"] = _variant("scam fast, crops on the CPU", lambda: go(fs, 128, True, True, False), n_fast,
+                                        device, lambda: None, repeats)
     fl = speed.net_flops(cfg, _num_classes(cfg), _audio_shape(cfg))
     useful = sum(fl[f"{st}_{k}"]["reuse_per_frame"] * (2 if k == "SA" else 1)
                  for st in ("coarse", "fine") for k in ("S", "ST", "SA"))
@@ -489,10 +567,17 @@ def bench_scam(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
     opt = "bf16 + channels-last + autotuning" if gpu else "fp32 (CPU)"
     measures = [m("scam_pseudo_frames_per_s", "fast", "naive", 128,
                   f"8 nets (coarse and fine S, ST, SA, SA without switch), features once for coarse ST, batch 128, "
-                  f"{opt}; baseline fp32, batch 3, no reuse"),
+                  f"{opt}, resizes / crops / recovery on the device; baseline IEEE fp32, batch 3, no reuse, "
+                  "crops on the CPU"),
                 m("scam_feature_reuse", "fast", "no_reuse", 128,
                   "same settings without reuse (baseline); expected gain small: per frame 12 encoder passes "
                   "without reuse, 10 + 2/128 with (only coarse ST windows share frames)")]
+    if gpu:
+        measures += [m("scam_pseudo_frames_per_s_vs_tf32", "fast", "naive_tf32", 128,
+                       "the fast path against the naive path with TF32 convolutions (a stock PyTorch's default, "
+                       "not the released code's fp32)"),
+                     m("scam_crops_on_device", "fast", "cpu_crops", 128,
+                       "resizes, crops and recovery on the GPU vs on the CPU (baseline), nets the same")]
     extra = {"config": {"profile": cfg.profile, "frames": n_fast, "baseline_frames": n_slow, "clip_frames": 20},
              "flops_gflop_useful_per_frame": useful, "variants": res, **peaks, "flags": _flags(device)}
     return measures, extra

@@ -258,9 +258,13 @@ def sta_dataset(fs: FrameSet, images: Tensor, switch: np.ndarray | Tensor | None
 
 
 def predict_frames(model: STANet, images: Tensor, audio: Tensor, prev: Tensor, next: Tensor,
-                   switch: np.ndarray | Tensor | None = None, batch: int = 32,
-                   device: torch.device | str | None = None, amp: bool = True) -> Tensor:
+                   switch: np.ndarray | Tensor | None = None, batch: int = 64,
+                   device: torch.device | str | None = None, amp: bool = True,
+                   compile_nets: bool = False) -> Tensor:
     """Fixation maps sigmoid(logits) of every frame, encoding each frame once (features-once inference).
+
+    One code path with the benchmark: :func:`stanet_lib.speed.sta_predict` (uint8 frames shipped to the device
+    in chunks, indices prepared on the host, bf16 + channels-last + padded batch shapes on CUDA).
 
     Args:
         images: (N, 3, H, W) frames, uint8 or float in [0, 1], at the STA input size.
@@ -268,38 +272,21 @@ def predict_frames(model: STANet, images: Tensor, audio: Tensor, prev: Tensor, n
         prev, next: (N,) indices of frames t-1 / t+1 (clamped at clip ends, as in :class:`FrameSet`).
         switch: (N,) p_switch, or None (gate open).
         batch: centre frames per step; the features of a step's frames and their neighbours are computed once.
+        compile_nets: ``torch.compile`` the encoder and head (CUDA; measured 1.57x on an H200, see
+            :func:`stanet_lib.speed.sta_predict`).
 
     Returns:
         (N, H, W) float32 in (0, 1).
     """
-    device = engine.select_device() if device is None else torch.device(device)
+    from .speed import sta_predict
+
     n = len(images)
-    prev, next = torch.as_tensor(prev).long(), torch.as_tensor(next).long()
     if len(audio) != n or len(prev) != n or len(next) != n:
         raise ValueError(f"images ({n}), audio ({len(audio)}), prev ({len(prev)}), next ({len(next)}) differ")
-    sw = None if switch is None else torch.as_tensor(np.asarray(switch), dtype=torch.float32)
-    net = engine.unwrap(model).to(device)
-    was_training = net.training
-    net.eval()
-    out = torch.empty(n, *images.shape[-2:])
-    try:
-        with torch.no_grad(), engine.autocast(device, amp):
-            for s in range(0, n, batch):
-                centre = torch.arange(s, min(s + batch, n))
-                need, inv = torch.unique(torch.cat([centre, prev[centre], next[centre]]), return_inverse=True)
-                x = images[need]
-                x = (x.float() / 255.0 if x.dtype == torch.uint8 else x.float()).to(device)
-                feats = net.encode(x)  # each needed frame once
-                k = len(centre)
-                a = audio[centre].float()[:, None].to(device)  # (k, 1, F, A)
-                p = None if sw is None else sw[centre].to(device)
-                # inv: [centre (k), prev (k), next (k)] positions in `need`
-                o = net.forward_features(_select(feats, inv[k : 2 * k]), _select(feats, inv[:k]),
-                                         _select(feats, inv[2 * k :]), a, p, tuple(images.shape[-2:]))
-                out[s : s + k] = torch.sigmoid(o.logits.float())[:, 0].cpu()
-    finally:
-        net.train(was_training)
-    return out
+    if n == 0:
+        return torch.empty(0, *images.shape[-2:])
+    return sta_predict(model, torch.as_tensor(images), torch.as_tensor(audio), prev, next, switch, batch=batch,
+                       device=device, amp=amp, compile_nets=compile_nets)
 
 
 def frames_for_sta(canvas_frames: np.ndarray | Tensor, size: int) -> Tensor:
@@ -473,7 +460,8 @@ def stage_sta(world: stages.World, seed: int = 0, log=print) -> dict[str, pd.Dat
     """
     cfg, t0 = world.cfg, time.perf_counter()
     size = cfg.model.sta_size
-    images = {name: resized_frames(fs, size) for name, fs in world.sets.items()}
+    dev = engine.select_device()  # the resize runs where the nets run
+    images = {name: resized_frames(fs, size, device=dev) for name, fs in world.sets.items()}
     nets: dict[str, STANet] = {}
     train_rows = []
     for name, use_switch in [("sta", True)] + ([("sta_noswitch", False)] if cfg.train.sta_noswitch else []):

@@ -136,7 +136,8 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
     """Notebook 02: switch labels, switch net, coarse S / ST / SA (+ SA without switch). Returns tables."""
     cfg, t0 = world.cfg, time.perf_counter()
     size = cfg.model.coarse_size
-    images = {name: resized_frames(fs, size) for name, fs in world.sets.items()}
+    dev = engine.select_device()  # resizes and crops run where the nets run
+    images = {name: resized_frames(fs, size, device=dev) for name, fs in world.sets.items()}
     train, val = world.sets["train"], world.sets["val"]
 
     # Audio switch labels (paper §3.7): default tagger, out-of-fold on the training clips.
@@ -243,7 +244,7 @@ def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:
     p_switch = load_switch(world)
     rows = []
     for name, fs in world.sets.items():
-        images = resized_frames(fs, cfg.model.coarse_size)
+        images = resized_frames(fs, cfg.model.coarse_size, device=engine.select_device())
         tags, tag_source = set_tags(world, name, images)
         log(f"coarse CAMs {name} ({len(fs)} frames) ...")
         maps = _fused(_cams_for_set(world, name, "coarse", images, tags, p_switch[name]), tags, cfg.scam.lam)
@@ -271,7 +272,8 @@ def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame
     cfg, t0 = world.cfg, time.perf_counter()
     size = cfg.model.fine_size
     p_switch = load_switch(world)
-    crops = {name: crop_window(fs, _boxes(world, name), size) for name, fs in world.sets.items()}
+    dev = engine.select_device()  # crops and recovery run where the nets run
+    crops = {name: crop_window(fs, _boxes(world, name), size, device=dev) for name, fs in world.sets.items()}
     train, val = world.sets["train"], world.sets["val"]
     acc_rows = []
     for name, kind in (("S", "S"), ("ST", "ST"), ("SA", "SA"), ("SA_noswitch", "SA")):
@@ -299,7 +301,7 @@ def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame
         log(f"fine CAMs {name} ...")
         cams = _cams_for_set(world, name, "fine", c, tags, p_switch[name], window=(p, n))
         fine = _fused(cams, tags, cfg.scam.lam)
-        recovered = {k: scam.recover(scam.resize_maps(v.float(), size), boxes, fs.canvas)
+        recovered = {k: scam.recover(scam.resize_maps(v.float().to(dev), size), boxes, fs.canvas).cpu()
                      for k, v in fine.items() if k.startswith(("CAM_", "SCAM"))}
         probs = {k: v.probs for k, v in cams.items() if k in ("S", "ST", "SA")}
         pseudo_maps, valid = pseudo.postprocess(recovered["SCAM"], fs, cfg, probs, tags)

@@ -67,3 +67,53 @@ def test_switch_labels_top1_identical_to_tag():
     assert switch_labels(probs, tags, match).tolist() == [1, 1, 0, 1]
     with pytest.raises(KeyError, match="horse"):
         Tagger(lambda a: a, ["dog"], {"Horse": ["horse"]}).matches(["Horse"])
+
+
+@pytest.mark.parametrize("kind", ["S", "ST", "SA", "STA", "tagger", "switch"])
+def test_batched_fetch_equals_collated_samples(kind):
+    """FrameDataset.get_batch (one tensor gather per batch) gives what default_collate of the per-sample dicts
+    gives, frames as uint8 (x / 255 of them = the per-sample floats); make_loader's loaders use it (also under a
+    Subset), a plain DataLoader keeps the per-sample path."""
+    from torch.utils.data import DataLoader, Subset, default_collate
+
+    from stanet_lib import engine
+
+    fs = _frameset()
+    imgs = resized_frames(fs, 8)
+    extra = {"pseudo": torch.rand(6, 1, 8, 8)} if kind == "STA" else None
+    ds = FrameDataset(kind, None if kind == "tagger" else imgs, audio=fs.audio, prev=fs.prev, next=fs.next,
+                      targets=None if kind == "STA" else fs.labels,
+                      switch=torch.linspace(0, 1, 6) if kind in ("SA", "STA") else None, extra=extra)
+    idx = [4, 0, 3]
+    ref = default_collate([ds[i] for i in idx])
+    got = ds.get_batch(idx)
+    assert isinstance(got, engine.Batch) and sorted(got) == sorted(ref)
+    for key in ref:
+        if key == "frames":
+            assert got[key].dtype == torch.uint8 and got[key].shape == ref[key].shape
+            torch.testing.assert_close(got[key].float() / 255.0, ref[key], rtol=0, atol=0)
+        else:
+            assert got[key].dtype == ref[key].dtype, key
+            torch.testing.assert_close(got[key], ref[key], rtol=0, atol=0)
+    sub = Subset(Subset(ds, [5, 4, 3, 2, 1, 0]), [0, 1, 2, 3, 5])
+    loader = engine.make_loader(sub, 4, shuffle=False)
+    assert isinstance(loader.dataset, engine.BatchedView) and len(loader.dataset) == 5
+    batches = list(loader)
+    assert [b["index"].tolist() for b in batches] == [[5, 4, 3, 2], [0]]  # the dataset's own indices
+    if kind != "tagger":
+        assert batches[0]["frames"].dtype == torch.uint8
+        plain = next(iter(DataLoader(ds, 2)))
+        assert plain["frames"].dtype == torch.float32  # a user's own DataLoader: per-sample floats as before
+    assert engine.collate([ds[0], ds[1]])["index"].tolist() == [0, 1]  # per-sample dicts: default_collate
+    assert engine.make_loader(ds, 2).dataset.kind == kind  # attributes of the wrapped dataset
+
+
+def test_encoder_takes_uint8_frames_as_x_over_255():
+    from stanet_lib.config import ModelConfig
+    from stanet_lib.models import Classifier
+
+    torch.manual_seed(0)
+    net = Classifier("ST", 3, ModelConfig(width=1 / 16)).eval()
+    x = torch.randint(0, 256, (2, 3, 3, 16, 16), dtype=torch.uint8)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x).logits, net(x.float() / 255.0).logits, rtol=0, atol=0)

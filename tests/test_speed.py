@@ -166,7 +166,7 @@ def test_cpu_peak_is_not_computed() -> None:
 def test_bench_targets_write_the_schema(tmp_path, capsys) -> None:
     """The three model targets at the smoke sizes, through the CLI entry (schema and ratios, not speed)."""
     args = argparse.Namespace(targets=["sta", "train", "scam"], profile="smoke", out_dir=tmp_path, work_dir=None,
-                              quick=True, overrides=[], device="cpu", prefix="cpu_", no_compile=True)
+                              quick=True, overrides=[], device="cpu", prefix="cpu_", no_compile=True, trace=2)
     assert bench.run_cli(args) == 0
     for target in ("sta", "train", "scam"):
         rep = json.loads((tmp_path / f"cpu_{target}.json").read_text())
@@ -183,4 +183,47 @@ def test_bench_targets_write_the_schema(tmp_path, capsys) -> None:
     assert sta["flops_gflop"]["forward_per_frame"] > sta["flops_gflop"]["reuse_per_frame"]
     train = json.loads((tmp_path / "cpu_train.json").read_text())
     assert {m["name"] for m in train["measures"]} == {"train_coarse_S_samples_per_s", "train_STA_samples_per_s"}
+    ops = train["runs"]["coarse_S"]["fast"]["top_ops"]  # --trace: where the time of 2 more steps went
+    assert ops["by"] == "self_cpu_time_total" and 0 < ops["total_self_ms"] and len(ops["ops"]) > 3
+    assert any("conv" in o["op"] for o in ops["ops"]) and all(o["calls"] >= 1 for o in ops["ops"])
     assert "bench sta: wrote" in capsys.readouterr().out
+
+
+def test_fp32_math_turns_tf32_off_on_cuda_only_and_restores():
+    """The naive baseline's arithmetic: IEEE fp32 (the released code's PyTorch 1.2 had no TF32)."""
+    from stanet_lib.speed import fp32_math
+
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        with fp32_math(torch.device("cuda")):
+            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+        with fp32_math(torch.device("cpu")), fp32_math(torch.device("cuda"), enabled=False):
+            assert torch.backends.cudnn.allow_tf32  # nothing to change
+        with pytest.raises(RuntimeError), fp32_math(torch.device("cuda")):
+            raise RuntimeError("boom")
+        assert torch.backends.cudnn.allow_tf32  # restored after an error too
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def test_make_optimizer_fused_on_cuda_same_update_rule():
+    from stanet_lib.config import TrainConfig
+    from stanet_lib.engine import make_optimizer
+
+    cfg = TrainConfig(lr=0.1, momentum=0.9, weight_decay=1e-3)
+    torch.manual_seed(0)
+    w0 = torch.randn(5, 4)
+    grads = [torch.randn(5, 4) for _ in range(3)]
+    out = {}
+    for dev in ("cpu", "cuda"):  # "cuda": the fused kernel, run here on CPU tensors (same implementation family)
+        p = torch.nn.Parameter(w0.clone())
+        opt = make_optimizer([p], cfg, torch.device(dev))
+        assert bool(opt.defaults["fused"]) == (dev == "cuda")
+        for g in grads:
+            p.grad = g.clone()
+            opt.step()
+        out[dev] = p.detach()
+    assert not torch.equal(out["cpu"], w0)
+    torch.testing.assert_close(out["cuda"], out["cpu"], rtol=1e-6, atol=1e-6)
