@@ -30,6 +30,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "sta": ("stanet_lib.speed_bench:bench_sta", "sta.json"),
     "train": ("stanet_lib.speed_bench:bench_train", "train.json"),
     "scam": ("stanet_lib.speed_bench:bench_scam", "scam.json"),
+    "loader": ("stanet_lib.speed_bench:bench_loader", "loader.json"),
 }
 
 
@@ -83,6 +84,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-compile", action="store_true", help="sta: skip the torch.compile measure")
     p.add_argument("--compile-train", action="store_true", help="train on CUDA: also each net with "
                    "torch.compile (TrainConfig.compile)")
+    p.add_argument("--workers", type=int, default=None, help="loader: worker processes (default: 0 and 8 "
+                   "on a GPU host, 0 and 2 on the CPU)")
+    p.add_argument("--nets", default="", help="train: comma-separated subset, e.g. fine_S,fine_SA,STA")
     p.add_argument("--trace", type=int, default=0, metavar="STEPS", help="train: profile STEPS more steps of "
                    "each fast run and keep the top operators in the JSON")
     p.add_argument("--compile-only", action="store_true", help="sta on CUDA: only the fast path with / without "

@@ -131,7 +131,7 @@ def _st_cams_reuse(model: torch.nn.Module, ds: FrameDataset, batch_size: int, am
             for centre, need, pos in batches:
                 if device.type == "cuda":  # few distinct batch shapes for cuDNN autotuning
                     need = padded(need, batch_size)
-                x = ds.images[need].float().div(255.0).to(device)  # each needed frame once, (M, 3, h, w)
+                x = ds.images[need].to(device, non_blocking=True)  # each needed frame once, uint8 (M, 3, h, w)
                 feats = net.encode(x)  # (M, C, h', w')
                 out = net.forward_features(torch.stack([feats[pos[0]], feats[pos[1]], feats[pos[2]]], 1))
                 probs = torch.softmax(out.logits.float(), -1)

@@ -125,7 +125,7 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
     base = STANet(cfg.model).eval()
     flops = speed.net_flops(cfg, _num_classes(cfg), fa)["STA"]
     peaks = _peaks(device)
-    workers = cfg.train.num_workers if gpu else 0
+    workers = NAIVE_WORKERS if gpu else 0  # the naive baseline's loader (the released code's way)
 
     def sub(n: int) -> tuple:  # the first n frames, neighbours kept inside them
         return images[:n], audio[:n], prev[:n].clamp(max=n - 1), nxt[:n].clamp(max=n - 1), switch[:n]
@@ -317,6 +317,9 @@ def _train_dataset(kind: str, size: int, n_img: int, cfg: Config, length: int):
     return Subset(ds, [i % n_img for i in range(length)])
 
 
+NAIVE_WORKERS = 8  # loader workers of the naive baseline on a GPU host (the paper profile's old default)
+
+
 def _train_rate(kind: str, size: int, batch: int, ds, cfg: Config, device: torch.device, fast: bool,
                 deterministic: bool, budget: float, warm: int, tf32: bool = False,
                 compile_model: bool = False, trace: int = 0) -> dict[str, Any]:
@@ -336,8 +339,13 @@ def _train_rate(kind: str, size: int, batch: int, ds, cfg: Config, device: torch
     opt = (engine.make_optimizer(net.parameters(), cfg.train, device) if fast
            else torch.optim.SGD(net.parameters(), lr=cfg.train.lr, momentum=cfg.train.momentum))
     step = sta_step if kind == "STA" else engine.classification_step
-    workers = cfg.train.num_workers if device.type == "cuda" else 0
-    loader = engine.make_loader(ds, batch, shuffle=True, seed=0, num_workers=workers, drop_last=True)
+    if fast:  # the library's loader: whole-batch fetch in the process (cfg.train.num_workers, 0 in the profiles)
+        loader = engine.make_loader(ds, batch, shuffle=True, seed=0, num_workers=cfg.train.num_workers,
+                                    drop_last=True)
+    else:  # the released code's: per-sample float dicts, collated; 8 workers on a GPU host
+        w = NAIVE_WORKERS if device.type == "cuda" else 0
+        loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=w, drop_last=True,
+                            pin_memory=device.type == "cuda", persistent_workers=w > 0)
     run_net = torch.compile(net) if compile_model else net
     ctx = engine.deterministic_mode(deterministic, device) if fast else speed.fp32_math(device, not tf32)
     with ctx:
@@ -370,7 +378,7 @@ def op_table(fn, device: torch.device, top: int = 15) -> dict[str, Any]:
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     speed.sync(device)
     t0 = time.perf_counter()
-    with profile(activities=acts) as prof:
+    with profile(activities=acts, acc_events=True) as prof:
         fn()
         speed.sync(device)
     wall = time.perf_counter() - t0
@@ -400,6 +408,12 @@ def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
              ("STA", "STA", m.sta_size, t.batch_sta)]
     if quick:
         specs = [sp for sp in specs if sp[0] in ("coarse_S", "STA")]
+    only = [n for n in (getattr(args, "nets", None) or "").split(",") if n]
+    if only:
+        unknown = sorted(set(only) - {sp[0] for sp in specs})
+        if unknown:
+            raise SystemExit(f"bench train --nets: unknown {unknown}; choose from {[sp[0] for sp in specs]}")
+        specs = [sp for sp in specs if sp[0] in only]
     seen, todo = set(), []
     for sp in specs:  # the CPU profiles give coarse and fine the same size and batch: measure once
         if (sp[1], sp[2], sp[3]) not in seen:
@@ -459,7 +473,7 @@ def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
     extra = {"config": {"profile": cfg.profile, "width": m.width, "sizes": {"coarse": m.coarse_size,
                         "fine": m.fine_size, "sta": m.sta_size}, "batches": {"coarse": t.batch_coarse,
                         "fine": t.batch_fine, "sta": t.batch_sta}, "budget_s": budget, "warm_batches": warm,
-                        "loader_workers": t.num_workers if gpu else 0},
+                        "loader_workers": t.num_workers, "naive_loader_workers": NAIVE_WORKERS if gpu else 0},
              "flops_gflop": flops, "runs": runs, **peaks, "flags": _flags(device),
              "note": "rate = samples of the timed epoch / seconds from its first batch (worker start-up left out)"}
     return measures, extra
@@ -580,4 +594,64 @@ def bench_scam(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
                        "resizes, crops and recovery on the GPU vs on the CPU (baseline), nets the same")]
     extra = {"config": {"profile": cfg.profile, "frames": n_fast, "baseline_frames": n_slow, "clip_frames": 20},
              "flops_gflop_useful_per_frame": useful, "variants": res, **peaks, "flags": _flags(device)}
+    return measures, extra
+
+
+# ----------------------------------------------------------------------------------------------- loader
+
+
+def _loader_rate(loader, budget: float, min_batches: int = 5) -> dict[str, Any]:
+    """Batches the loader delivers per second (the clock starts at the first batch: worker start-up left
+    out); each batch's frames are touched (summed) so a lazy path cannot look free."""
+    it, n, t_first, checksum = iter(loader), 0, None, 0
+    for batch in it:
+        checksum += int(batch["frames"][:, ..., 0, 0].sum()) if "frames" in batch else 0
+        if t_first is None:
+            t_first = time.perf_counter()
+            continue
+        n += len(batch["index"])
+        if n >= min_batches and time.perf_counter() - t_first >= budget:
+            break
+    dt = time.perf_counter() - (t_first or time.perf_counter())
+    del it
+    return {"rate": n / dt if dt > 0 else 0.0, "samples": n, "seconds": dt}
+
+
+def bench_loader(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Training-loader capacity (samples/s the loader alone delivers; the GPU cannot train faster than this) per
+    net at the profile's sizes and batches: ``make_loader`` (whole-batch fetch, uint8 frames:
+    :meth:`stanet_lib.datasets.FrameDataset.get_batch`) beside a plain ``DataLoader`` over the same dataset
+    (per-sample dicts of float frames collated: the released code's way), same workers and pinning. No model
+    runs, so the CPU measures what a GPU host's loader would deliver per worker count."""
+    from torch.utils.data import DataLoader
+
+    cfg, device, quick = _setup(args)
+    gpu = device.type == "cuda"
+    m, t = cfg.model, cfg.train
+    specs = [("coarse_S", "S", m.coarse_size, t.batch_coarse), ("coarse_ST", "ST", m.coarse_size, t.batch_coarse),
+             ("fine_S", "S", m.fine_size, t.batch_fine), ("fine_ST", "ST", m.fine_size, t.batch_fine),
+             ("fine_SA", "SA", m.fine_size, t.batch_fine), ("STA", "STA", m.sta_size, t.batch_sta)]
+    if quick:
+        specs = [specs[0], specs[-1]]
+    given = getattr(args, "workers", None)
+    worker_counts = [given] if given is not None else ([0, NAIVE_WORKERS] if gpu else [0, 2])
+    budget = 0.3 if quick else 2.0
+    measures, runs = [], {}
+    for name, kind, size, batch in specs:
+        ds = _train_dataset(kind, size, 64, cfg, 256 if quick else 4096)
+        for w in worker_counts:
+            kw = dict(num_workers=w, pin_memory=gpu, persistent_workers=False)
+            plain = DataLoader(ds, batch_size=batch, shuffle=True, drop_last=True, **kw)
+            fast = engine.make_loader(ds, batch, shuffle=True, seed=0, num_workers=w, drop_last=True)
+            r_plain, r_fast = _loader_rate(plain, budget), _loader_rate(fast, budget)
+            runs[f"{name}_w{w}"] = {"per_sample": r_plain, "batched": r_fast}
+            print(f"  loader {name} ({w} workers): {r_fast['rate']:.0f} samples/s vs per-sample "
+                  f"{r_plain['rate']:.0f}", flush=True)
+            measures.append(measure(f"loader_{name}_w{w}_samples_per_s", r_fast["rate"], "samples/s",
+                                    r_plain["rate"], size=f"{size}x{size}", batch=batch, workers=w,
+                                    note="make_loader (whole-batch fetch, uint8 frames) vs a plain DataLoader "
+                                         "(per-sample float dicts, default_collate); loader only, no model"))
+    extra = {"config": {"profile": cfg.profile, "workers": worker_counts, "budget_s": budget,
+                        "pin_memory": gpu, "cpu_threads": speed.cpu_threads()}, "runs": runs,
+             "note": "samples/s after the first batch; what the training step can consume at most"}
     return measures, extra

@@ -165,9 +165,13 @@ def test_cpu_peak_is_not_computed() -> None:
 
 def test_bench_targets_write_the_schema(tmp_path, capsys) -> None:
     """The three model targets at the smoke sizes, through the CLI entry (schema and ratios, not speed)."""
-    args = argparse.Namespace(targets=["sta", "train", "scam"], profile="smoke", out_dir=tmp_path, work_dir=None,
-                              quick=True, overrides=[], device="cpu", prefix="cpu_", no_compile=True, trace=2)
+    args = argparse.Namespace(targets=["sta", "train", "scam", "loader"], profile="smoke", out_dir=tmp_path,
+                              work_dir=None, quick=True, overrides=[], device="cpu", prefix="cpu_", no_compile=True,
+                              trace=2, workers=0)
     assert bench.run_cli(args) == 0
+    loader = json.loads((tmp_path / "cpu_loader.json").read_text())
+    assert {m["name"] for m in loader["measures"]} == {"loader_coarse_S_w0_samples_per_s", "loader_STA_w0_samples_per_s"}
+    assert all(r["batched"]["samples"] > 0 and r["per_sample"]["samples"] > 0 for r in loader["runs"].values())
     for target in ("sta", "train", "scam"):
         rep = json.loads((tmp_path / f"cpu_{target}.json").read_text())
         assert rep["target"] == target and rep["device"].startswith("cpu") and rep["measures"]
@@ -187,6 +191,13 @@ def test_bench_targets_write_the_schema(tmp_path, capsys) -> None:
     assert ops["by"] == "self_cpu_time_total" and 0 < ops["total_self_ms"] and len(ops["ops"]) > 3
     assert any("conv" in o["op"] for o in ops["ops"]) and all(o["calls"] >= 1 for o in ops["ops"])
     assert "bench sta: wrote" in capsys.readouterr().out
+    args.targets, args.nets = ["train"], "STA"
+    assert bench.run_cli(args) == 0  # --nets: a subset
+    assert {m["name"] for m in json.loads((tmp_path / "cpu_train.json").read_text())["measures"]} == {
+        "train_STA_samples_per_s"}
+    args.nets = "fine_X"
+    with pytest.raises(SystemExit, match="unknown"):
+        bench.run_cli(args)
 
 
 def test_fp32_math_turns_tf32_off_on_cuda_only_and_restores():
