@@ -146,6 +146,10 @@ class ScamConfig:
     temporal_smoothing: bool = False  # released code: 5-frame recursive mean (option)
     mean_floor: float = 0.0  # released code: 3.0 (zero below 3 x mean) (option)
     hard_filter: bool = False  # released code: top-1 == tag and p > 0.99 (option)
+    # A frame whose fine SCAM is all zero (Eq. 3 filtered out every source: no net's top-1 was the tag) carries no
+    # fixation; it is not an STA training target (valid = False), as in the released code, where no map was
+    # written for it (audit §4.1). The smoke profile turns it off: its 1-epoch nets are at chance.
+    drop_empty: bool = True
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,7 @@ def _smoke() -> Config:
         media=MediaConfig(fps=4.0, cache_size=64),
         model=ModelConfig(width=0.0625, coarse_size=32, fine_size=32, sta_size=32, audio_channels=8),
         train=TrainConfig(lr=0.02, epochs=1, batch_coarse=8, batch_fine=4, batch_sta=4),
+        scam=ScamConfig(drop_empty=False),  # nets at chance after 1 epoch: most fine SCAMs are empty
     )
 
 

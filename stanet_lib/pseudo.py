@@ -173,7 +173,8 @@ def postprocess(pseudo: Tensor, fs: FrameSet, cfg: Config, probs: Mapping[str, T
     """The released code's optional post-processing of the fine SCAM, per clip (audit §4.3-4.4).
 
     Returns:
-        (maps (N, H, W), valid (N,) bool): ``valid`` is False for frames the hard filter drops.
+        (maps (N, H, W), valid (N,) bool): ``valid`` is False for frames the hard filter drops and, with
+        ``cfg.scam.drop_empty``, for frames whose map is all zero (no STA training target).
     """
     out = pseudo.clone()
     valid = torch.ones(len(fs), dtype=torch.bool)
@@ -186,6 +187,8 @@ def postprocess(pseudo: Tensor, fs: FrameSet, cfg: Config, probs: Mapping[str, T
     if cfg.scam.hard_filter and probs is not None and tags is not None:
         for p in probs.values():
             valid &= scam.hard_filter(p, tags, 0.99)
+    if cfg.scam.drop_empty:
+        valid &= out.flatten(1).amax(1) > 0
     return out, valid
 
 

@@ -117,3 +117,18 @@ def test_encoder_takes_uint8_frames_as_x_over_255():
     x = torch.randint(0, 256, (2, 3, 3, 16, 16), dtype=torch.uint8)
     with torch.no_grad():
         torch.testing.assert_close(net(x).logits, net(x.float() / 255.0).logits, rtol=0, atol=0)
+
+
+def test_empty_pseudo_fixations_are_not_sta_targets():
+    """cfg.scam.drop_empty: an all-zero fine SCAM (Eq. 3 kept no source) is marked invalid; off in smoke."""
+    from stanet_lib import pseudo
+    from stanet_lib.config import load_profile
+
+    fs = _frameset()
+    maps = torch.rand(6, 5, 5)
+    maps[[1, 4]] = 0.0
+    _, valid = pseudo.postprocess(maps, fs, load_profile("demo"))
+    assert valid.tolist() == [True, False, True, True, False, True]
+    _, valid = pseudo.postprocess(maps, fs, load_profile("demo", **{"scam.drop_empty": False}))
+    assert bool(valid.all())
+    assert not load_profile("smoke").scam.drop_empty and load_profile("paper").scam.drop_empty
