@@ -28,9 +28,9 @@ TARGETS: dict[str, tuple[str, str]] = {
     "eval": ("stanet_lib.evaluation:bench_eval", "eval.json"),
     "viewer": ("stanet_lib.widgets:bench_viewer", "viewer.json"),
     "sta": ("stanet_lib.speed_bench:bench_sta", "sta.json"),
-    "train": ("stanet_lib.speed_bench:bench_train", "train.json"),
+    "train": ("stanet_lib.train_bench:bench_train", "train.json"),
     "scam": ("stanet_lib.speed_bench:bench_scam", "scam.json"),
-    "loader": ("stanet_lib.speed_bench:bench_loader", "loader.json"),
+    "loader": ("stanet_lib.train_bench:bench_loader", "loader.json"),
 }
 
 

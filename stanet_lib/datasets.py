@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from . import cache as cache_mod
-from .engine import Batch
+from .loaders import Batch
 from .scam import crop_and_resize
 
 
