@@ -238,3 +238,23 @@ def test_make_optimizer_fused_on_cuda_same_update_rule():
         out[dev] = p.detach()
     assert not torch.equal(out["cpu"], w0)
     torch.testing.assert_close(out["cuda"], out["cpu"], rtol=1e-6, atol=1e-6)
+
+
+def test_predict_frames_is_the_plain_windowed_forward_for_uint8_and_float_frames() -> None:
+    """predict_frames (= speed.sta_predict) against the net's own forward over (t-1, t, t+1) windows."""
+    engine.set_seed(8)
+    net = STANet(MCFG).eval()
+    prev, nxt = clips([4, 1, 5])
+    n = len(prev)
+    imgs, audio = frames(n, 32, seed=9), torch.randn(n, 64, 101).half()
+    sw = torch.rand(n, generator=torch.Generator().manual_seed(10))
+    win = torch.stack([imgs[prev], imgs, imgs[nxt]], 1).float() / 255.0
+    with torch.no_grad():
+        ref = torch.sigmoid(net(win, audio.float()[:, None], sw).logits)[:, 0]
+    torch.testing.assert_close(predict_frames(net, imgs, audio, prev, nxt, sw, batch=3, device="cpu"), ref,
+                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(predict_frames(net, imgs.float() / 255.0, audio, prev, nxt, sw, device="cpu"), ref,
+                               rtol=1e-4, atol=1e-5)
+    assert predict_frames(net, imgs[:0], audio[:0], prev[:0], nxt[:0], device="cpu").shape == (0, 32, 32)
+    with pytest.raises(ValueError, match="differ"):
+        predict_frames(net, imgs, audio[:-1], prev, nxt, device="cpu")
