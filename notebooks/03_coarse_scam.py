@@ -6,6 +6,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -22,10 +24,7 @@
 # Test clips are scored with the STAViS protocol against the simulated fixations.
 
 # %%
-from pathlib import Path
-
-from stanet_lib import figures, paths, stages
-from stanet_lib.config import load_profile, parse_overrides
+from stanet_lib import figures, stages
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -38,10 +37,8 @@ OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.p
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
-cfg = load_profile("smoke" if SMOKE else PROFILE, **parse_overrides(OVERRIDES.split()))
-reports = Path(REPORTS_DIR) if REPORTS_DIR else paths.REPORTS_DIR
+cfg, world, reports = stages.setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
-world = stages.open_world(cfg, DATA_ROOT or None)
 print({name: len(fs) for name, fs in world.sets.items()}, "frames;", world.num_classes, "categories:",
       ", ".join(world.categories))
 

@@ -6,6 +6,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -27,10 +29,7 @@
 # for scoring, with the STAViS protocol.
 
 # %%
-from pathlib import Path
-
-from stanet_lib import figures, paths, sta, sta_figures, stages
-from stanet_lib.config import load_profile, parse_overrides
+from stanet_lib import figures, sta, sta_figures, stages
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -43,9 +42,8 @@ OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.p
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
-cfg = load_profile("smoke" if SMOKE else PROFILE, **parse_overrides(OVERRIDES.split()))
-world = stages.open_world(cfg, DATA_ROOT or None)
-fig_dir = (Path(REPORTS_DIR) if REPORTS_DIR else paths.REPORTS_DIR) / "figures"
+cfg, world, reports = stages.setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
+fig_dir = reports / "figures"
 print(f"profile {cfg.profile}: STA input {cfg.model.sta_size} px, width x{cfg.model.width}, decoder "
       f"{cfg.model.sta_decoder}, batch {cfg.train.batch_sta}, lr {cfg.train.lr}, {cfg.train.epochs} epochs")
 print({name: len(fs) for name, fs in world.sets.items()}, "frames; test data:", world.stavis_root)

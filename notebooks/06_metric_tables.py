@@ -6,6 +6,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -22,10 +24,7 @@
 # and which orderings come out of this pipeline, not how the method does on real data.
 
 # %%
-from pathlib import Path
-
-from stanet_lib import figures, paths, results, stages
-from stanet_lib.config import load_profile, parse_overrides
+from stanet_lib import figures, results, stages
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -38,9 +37,7 @@ OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.p
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
-cfg = load_profile("smoke" if SMOKE else PROFILE, **parse_overrides(OVERRIDES.split()))
-reports = Path(REPORTS_DIR) if REPORTS_DIR else paths.REPORTS_DIR
-world = stages.open_world(cfg, DATA_ROOT or None)
+cfg, world, reports = stages.setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 sta_means, sta_per_video = results.sta_results(world)
 tables = results.write_all(world, reports, sta_per_video, sta_means)
 print("tables written to", reports / "tables")

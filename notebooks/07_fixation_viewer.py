@@ -6,6 +6,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -24,11 +26,8 @@
 # Run notebook 01 first (the frames and ground truth); notebooks 02-05 add layers.
 
 # %%
-from pathlib import Path
-
-from stanet_lib import layers, paths, viz, widgets
-from stanet_lib.config import load_profile, parse_overrides
-from stanet_lib.stages import open_world
+from stanet_lib import layers, viz, widgets
+from stanet_lib.stages import setup
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -44,9 +43,8 @@ VIEWER_SIZE: int = 384  # displayed frame size in pixels
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
-cfg = load_profile("smoke" if SMOKE else PROFILE, **parse_overrides(OVERRIDES.split()))
-world = open_world(cfg, Path(DATA_ROOT) if DATA_ROOT else None, load=False)
-fig_dir = (Path(REPORTS_DIR) if REPORTS_DIR else paths.REPORTS_DIR) / "figures"
+cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR, load=False)
+fig_dir = reports / "figures"
 stavis_root = STAVIS_ROOT or None
 print(f"profile {cfg.profile}: {len(layers.list_videos(world))} test videos in {world.cache}")
 

@@ -102,6 +102,20 @@ def open_world(cfg: Config, data_root: str | Path | None = None, load: bool = Tr
     return world
 
 
+def setup(profile: str, smoke: bool = False, overrides: str = "", data_root: str = "", reports_dir: str = "",
+          load: bool = True) -> tuple[Config, World, Path]:
+    """The first cell of every stage notebook, from its papermill parameters: the resolved config
+    (``smoke`` selects the smoke profile; ``overrides`` space-separated ``section.field=value``), the
+    :class:`World` (:func:`open_world`; ``""`` = the project's data folder) and the reports folder (``""`` =
+    the project's ``reports/``)."""
+    from .config import load_profile, parse_overrides
+    from .paths import REPORTS_DIR
+
+    cfg = load_profile("smoke" if smoke else profile, **parse_overrides(overrides.split()))
+    world = open_world(cfg, data_root or None, load=load)
+    return cfg, world, Path(reports_dir) if reports_dir else REPORTS_DIR
+
+
 def truth_tags(world: World, set_name: str) -> Tensor | None:
     """Tags of a test set's frames from the generator's truth (None when there is no truth)."""
     fs = world.sets[set_name]

@@ -93,3 +93,17 @@ def test_open_world_builds_the_data_stage_when_missing(tmp_path):
     assert w.truth is not None and set(w.sets) >= {"train", "val"} and w.test_sets()
     with pytest.raises(FileNotFoundError, match="prep"):
         stages.open_world(load_profile("smoke"), tmp_path / "other", build=False)
+
+
+def test_setup_is_the_notebooks_first_cell(smoke_data_root, tmp_path):
+    """stages.setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR): config, world and reports folder."""
+    from stanet_lib import paths
+
+    cfg, world, reports = stages.setup("demo", True, "train.epochs=3 scam.lam=0.001", str(smoke_data_root),
+                                       str(tmp_path))
+    assert cfg.profile == "smoke" and cfg.train.epochs == 3 and cfg.scam.lam == 0.001  # SMOKE wins, overrides apply
+    assert reports == tmp_path and world.cfg is cfg and "train" in world.sets
+    cfg2, world2, reports2 = stages.setup("smoke", data_root=str(smoke_data_root), load=False)
+    assert reports2 == paths.REPORTS_DIR and not world2.sets and cfg2.train.epochs == load_profile("smoke").train.epochs
+    with pytest.raises(KeyError, match="no_such_field"):
+        stages.setup("smoke", overrides="train.no_such_field=1", data_root=str(smoke_data_root))
