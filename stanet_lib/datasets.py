@@ -181,16 +181,18 @@ class FrameDataset(Dataset):
     def _img(self, t: Tensor) -> Tensor:
         return t.float().div(255.0)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def _fields(self, i: int | Tensor, batched: bool) -> dict[str, Any]:
+        """Sample ``i`` (int) or the batch ``i`` ((B,) long), frames as stored (uint8)."""
         d: dict[str, Any] = {"index": i}
+        axis = int(batched)  # the window / channel axis comes after the batch axis
         if self.kind in ("ST", "STA"):
             p = self.prev_images[i] if self.prev_images is not None else self.images[self.prev[i]]
             q = self.next_images[i] if self.next_images is not None else self.images[self.next[i]]
-            d["frames"] = self._img(torch.stack([p, self.images[i], q]))  # (3, 3, h, w) = [T, C, h, w]
+            d["frames"] = torch.stack([p, self.images[i], q], axis)  # ([B,] 3, 3, h, w) = [[B,] T, C, h, w]
         elif self.kind != "tagger":
-            d["frames"] = self._img(self.images[i])
+            d["frames"] = self.images[i]
         if self.kind in ("SA", "switch", "tagger", "STA"):
-            d["audio"] = self.audio[i].float().unsqueeze(0)  # (1, F, A)
+            d["audio"] = self.audio[i].float().unsqueeze(axis)  # ([B,] 1, F, A)
         if self.switch is not None and self.kind in ("SA", "STA"):
             d["switch"] = self.switch[i].float()
         if self.targets is not None:
@@ -199,27 +201,17 @@ class FrameDataset(Dataset):
             d[k] = v[i]
         return d
 
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        d = self._fields(i, batched=False)
+        if "frames" in d:
+            d["frames"] = self._img(d["frames"])
+        return d
+
     def get_batch(self, indices: Sequence[int]) -> Batch:
         """A whole batch by tensor indexing, what :func:`stanet_lib.engine.make_loader`'s loaders fetch (a plain
         ``DataLoader`` keeps the per-sample path): the same keys, shapes and values as the per-sample dicts
         collated, except ``frames``, which stay uint8 (the encoder scales them,
         :meth:`~stanet_lib.models.VGG16Encoder.normalize`): no per-sample Python work and a quarter of the bytes
         to pin and copy to the GPU."""
-        i = torch.as_tensor(list(indices), dtype=torch.long)
-        d = Batch(index=i)
-        if self.kind in ("ST", "STA"):
-            p = self.prev_images[i] if self.prev_images is not None else self.images[self.prev[i]]
-            q = self.next_images[i] if self.next_images is not None else self.images[self.next[i]]
-            d["frames"] = torch.stack([p, self.images[i], q], 1)  # (B, 3, 3, h, w) = [B, T, C, h, w]
-        elif self.kind != "tagger":
-            d["frames"] = self.images[i]
-        if self.kind in ("SA", "switch", "tagger", "STA"):
-            d["audio"] = self.audio[i].float().unsqueeze(1)  # (B, 1, F, A)
-        if self.switch is not None and self.kind in ("SA", "STA"):
-            d["switch"] = self.switch[i].float()
-        if self.targets is not None:
-            d["target"] = self.targets[i]
-        for k, v in self.extra.items():
-            d[k] = v[i]
-        return d
+        return Batch(self._fields(torch.as_tensor(list(indices), dtype=torch.long), batched=True))
 
