@@ -79,8 +79,13 @@ def _train_rate(kind: str, size: int, batch: int, ds, cfg: Config, device: torch
         engine._run_epoch(run_net, tb, step, device, fast, opt, "bench", False)  # ends with .item(): synchronised
         t_end = time.perf_counter()
         mem, mem_kind = speed.peak_memory_mb(device)
-        ops = op_table(lambda: engine._run_epoch(run_net, speed.TimedBatches(loader, 0.0, trace, trace), step,
-                                                 device, fast, opt, "trace", False), device) if trace else None
+        ops = None
+        if trace:
+            try:
+                ops = op_table(lambda: engine._run_epoch(run_net, speed.TimedBatches(loader, 0.0, trace, trace),
+                                                         step, device, fast, opt, "trace", False), device)
+            except Exception as exc:  # noqa: BLE001 - a profiler problem must not cost the measured rate
+                ops = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     rate = tb.samples / (t_end - tb.t_first)
     del net, opt
     if device.type == "cuda":
