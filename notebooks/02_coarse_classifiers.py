@@ -41,8 +41,7 @@ SMOKE: bool = False  # tiny run (tests)
 # %%
 cfg, world, reports = stages.setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
-print({name: len(fs) for name, fs in world.sets.items()}, "frames;", world.num_classes, "categories:",
-      ", ".join(world.categories))
+print(world.summary())
 
 # %% [markdown]
 # ## Train: tagger, switch, S, ST, SA (the coarse size of the profile; the paper's is 256 px, batch 20)

@@ -39,8 +39,7 @@ SMOKE: bool = False  # tiny run (tests)
 # %%
 cfg, world, reports = stages.setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
-print({name: len(fs) for name, fs in world.sets.items()}, "frames;", world.num_classes, "categories:",
-      ", ".join(world.categories))
+print(world.summary())
 
 # %%
 summary = stages.stage_coarse_scam(world)

@@ -50,7 +50,7 @@ from tqdm import tqdm
 
 from .artefacts import atomic_path, write_text
 from .loaders import (Batch, BatchedView, EpochSampler, ShardSampler, _distribute, collate,  # noqa: F401
-                      make_loader)
+                      is_distributed, make_loader)
 from .config import TrainConfig
 from .paths import RUNS_DIR
 
@@ -99,10 +99,6 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
 
 
 def rank() -> int:

@@ -22,7 +22,8 @@ from torch.utils.data import (DataLoader, Dataset, DistributedSampler, RandomSam
                               default_collate)
 
 
-def _is_distributed() -> bool:
+def is_distributed() -> bool:
+    """``torch.distributed`` is initialised (a ``torchrun`` process); :mod:`stanet_lib.engine` re-exports it."""
     return dist.is_available() and dist.is_initialized()
 
 
@@ -123,9 +124,9 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: i
     initialised a DistributedSampler, or a :class:`ShardSampler` for ``shuffle=False``), worker seeding, pinned
     memory when a GPU is visible, and whole-batch fetches from datasets with ``get_batch`` (:class:`BatchedView`,
     unless a ``collate_fn`` is given)."""
-    if _is_distributed() and not shuffle:
+    if is_distributed() and not shuffle:
         sampler: Sampler = ShardSampler(len(dataset), dist.get_rank(), dist.get_world_size())  # type: ignore[arg-type]
-    elif _is_distributed():
+    elif is_distributed():
         sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
     else:
         sampler = EpochSampler(len(dataset), shuffle, seed)  # type: ignore[arg-type]
@@ -140,7 +141,7 @@ def _distribute(loader: DataLoader, seed: int, train: bool = True) -> DataLoader
     """Rebuild a plain loader for the ranks (same batch size, workers, collate): a DistributedSampler for
     training (every rank the same number of steps, as DDP needs), a :class:`ShardSampler` for validation."""
     want = DistributedSampler if train else ShardSampler
-    if not _is_distributed() or isinstance(loader.sampler, want):
+    if not is_distributed() or isinstance(loader.sampler, want):
         return loader
     if loader.batch_size is None:
         raise ValueError("cannot distribute a DataLoader with a custom batch_sampler; use make_loader")

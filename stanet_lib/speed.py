@@ -122,7 +122,7 @@ def sta_predict(model: nn.Module, images: Tensor, audio: Tensor, prev: Tensor, n
 
     device = engine.select_device() if device is None else torch.device(device)
     cuda = device.type == "cuda"
-    images = torch.as_tensor(images)
+    images, audio = torch.as_tensor(images), torch.as_tensor(audio)
     n, (h, w) = len(images), tuple(images.shape[-2:])
     prev, next = torch.as_tensor(prev).long(), torch.as_tensor(next).long()
     if images.dim() != 4 or images.shape[1] != 3 or len(audio) != n or len(prev) != n or len(next) != n:

@@ -32,6 +32,13 @@ from .config import Config, load_profile, parse_overrides
 NAIVE_WORKERS = 8  # loader workers of the naive baseline on a GPU host (the paper profile's old default)
 
 
+def naive_loader(ds, batch: int, workers: int, device: torch.device, train: bool = False) -> DataLoader:
+    """The released code's loader, the naive baselines': a plain ``DataLoader`` of per-sample float dicts,
+    collated (no whole-batch fetch), pinned on CUDA; ``train``: shuffled, last partial batch dropped."""
+    return DataLoader(ds, batch_size=batch, shuffle=train, drop_last=train, num_workers=workers,
+                      persistent_workers=workers > 0, pin_memory=device.type == "cuda")
+
+
 def _setup(args: argparse.Namespace) -> tuple[Config, torch.device, bool]:
     cfg = load_profile(getattr(args, "profile", "demo"), **parse_overrides(getattr(args, "overrides", None) or []))
     device = engine.select_device(getattr(args, "device", None) or "auto")
@@ -142,8 +149,7 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
     _temporal_as_2d(naive_net, False)  # the released code's Conv3d
     si, sa, sp, sn, ss = sub(n_slow)
     ds = FrameDataset("STA", si, audio=sa, prev=sp, next=sn, switch=ss)
-    loader = DataLoader(ds, batch_size=3, num_workers=workers, persistent_workers=workers > 0,
-                        pin_memory=gpu)
+    loader = naive_loader(ds, 3, workers, device)
 
     def naive() -> torch.Tensor:
         fwd = (lambda net, b: torch.sigmoid(net(**engine.model_inputs(net, b)).logits.float())[:, 0])

@@ -278,15 +278,10 @@ def predict_frames(model: STANet, images: Tensor, audio: Tensor, prev: Tensor, n
     Returns:
         (N, H, W) float32 in (0, 1).
     """
-    from .speed import sta_predict
+    from .speed import sta_predict  # validates the inputs
 
-    n = len(images)
-    if len(audio) != n or len(prev) != n or len(next) != n:
-        raise ValueError(f"images ({n}), audio ({len(audio)}), prev ({len(prev)}), next ({len(next)}) differ")
-    if n == 0:
-        return torch.empty(0, *images.shape[-2:])
-    return sta_predict(model, torch.as_tensor(images), torch.as_tensor(audio), prev, next, switch, batch=batch,
-                       device=device, amp=amp, compile_nets=compile_nets)
+    return sta_predict(model, images, audio, prev, next, switch, batch=batch, device=device, amp=amp,
+                       compile_nets=compile_nets)
 
 
 def frames_for_sta(canvas_frames: np.ndarray | Tensor, size: int) -> Tensor:

@@ -62,6 +62,11 @@ class World:
     def maps_path(self, stage: str, set_name: str) -> Path:
         return self.runs / "maps" / f"{stage}_{set_name.replace(':', '_')}.npz"
 
+    def summary(self) -> str:
+        """One line for a notebook's first cell: frames per loaded set and the categories."""
+        frames = {name: len(fs) for name, fs in self.sets.items()}
+        return f"{frames} frames; {self.num_classes} categories: {', '.join(self.categories)}"
+
     def test_sets(self) -> list[str]:
         return [s for s in self.sets if s.startswith("test:")]
 
@@ -257,8 +262,9 @@ def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:
     cfg, t0 = world.cfg, time.perf_counter()
     p_switch = load_switch(world)
     rows = []
+    dev = engine.select_device()  # the resizes run where the nets run
     for name, fs in world.sets.items():
-        images = resized_frames(fs, cfg.model.coarse_size, device=engine.select_device())
+        images = resized_frames(fs, cfg.model.coarse_size, device=dev)
         tags, tag_source = set_tags(world, name, images)
         log(f"coarse CAMs {name} ({len(fs)} frames) ...")
         maps = _fused(_cams_for_set(world, name, "coarse", images, tags, p_switch[name]), tags, cfg.scam.lam)

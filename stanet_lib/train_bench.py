@@ -11,16 +11,25 @@ import time
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 
 from . import engine, speed
 from .bench import measure
 from .config import Config
 from .speed_bench import (NAIVE_WORKERS, _audio_shape, _clips, _flags, _frames, _num_classes, _peaks, _rate_fields,
-                          _setup, _temporal_as_2d)
+                          _setup, _temporal_as_2d, naive_loader)
 
 
 # ------------------------------------------------------------------------------------------------ train
+
+
+def _net_specs(cfg: Config) -> list[tuple[str, str, int, int]]:
+    """(name, branch, input size, batch) of every trained net at the profile's sizes and batches."""
+    m, t = cfg.model, cfg.train
+    return [("coarse_S", "S", m.coarse_size, t.batch_coarse), ("coarse_ST", "ST", m.coarse_size, t.batch_coarse),
+            ("coarse_SA", "SA", m.coarse_size, t.batch_coarse), ("fine_S", "S", m.fine_size, t.batch_fine),
+            ("fine_ST", "ST", m.fine_size, t.batch_fine), ("fine_SA", "SA", m.fine_size, t.batch_fine),
+            ("STA", "STA", m.sta_size, t.batch_sta)]
 
 
 def _train_dataset(kind: str, size: int, n_img: int, cfg: Config, length: int):
@@ -66,9 +75,7 @@ def _train_rate(kind: str, size: int, batch: int, ds, cfg: Config, device: torch
         loader = engine.make_loader(ds, batch, shuffle=True, seed=0, num_workers=cfg.train.num_workers,
                                     drop_last=True)
     else:  # the released code's: per-sample float dicts, collated; 8 workers on a GPU host
-        w = NAIVE_WORKERS if device.type == "cuda" else 0
-        loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=w, drop_last=True,
-                            pin_memory=device.type == "cuda", persistent_workers=w > 0)
+        loader = naive_loader(ds, batch, NAIVE_WORKERS if device.type == "cuda" else 0, device, train=True)
     run_net = torch.compile(net) if compile_model else net
     ctx = engine.deterministic_mode(deterministic, device) if fast else speed.fp32_math(device, not tf32)
     with ctx:
@@ -130,10 +137,7 @@ def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
     trace = int(getattr(args, "trace", 0) or 0)
     m, t = cfg.model, cfg.train
     budget, warm = (1.5, 3) if gpu else ((0.3, 1) if quick else (2.0, 1))
-    specs = [("coarse_S", "S", m.coarse_size, t.batch_coarse), ("coarse_ST", "ST", m.coarse_size, t.batch_coarse),
-             ("coarse_SA", "SA", m.coarse_size, t.batch_coarse), ("fine_S", "S", m.fine_size, t.batch_fine),
-             ("fine_ST", "ST", m.fine_size, t.batch_fine), ("fine_SA", "SA", m.fine_size, t.batch_fine),
-             ("STA", "STA", m.sta_size, t.batch_sta)]
+    specs = _net_specs(cfg)
     if quick:
         specs = [sp for sp in specs if sp[0] in ("coarse_S", "STA")]
     only = [n for n in (getattr(args, "nets", None) or "").split(",") if n]
@@ -233,14 +237,9 @@ def bench_loader(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[s
     :meth:`stanet_lib.datasets.FrameDataset.get_batch`) beside a plain ``DataLoader`` over the same dataset
     (per-sample dicts of float frames collated: the released code's way), same workers and pinning. No model
     runs, so the CPU measures what a GPU host's loader would deliver per worker count."""
-    from torch.utils.data import DataLoader
-
     cfg, device, quick = _setup(args)
     gpu = device.type == "cuda"
-    m, t = cfg.model, cfg.train
-    specs = [("coarse_S", "S", m.coarse_size, t.batch_coarse), ("coarse_ST", "ST", m.coarse_size, t.batch_coarse),
-             ("fine_S", "S", m.fine_size, t.batch_fine), ("fine_ST", "ST", m.fine_size, t.batch_fine),
-             ("fine_SA", "SA", m.fine_size, t.batch_fine), ("STA", "STA", m.sta_size, t.batch_sta)]
+    specs = [sp for sp in _net_specs(cfg) if sp[0] != "coarse_SA"]  # coarse SA loads as coarse S (+ audio)
     if quick:
         specs = [specs[0], specs[-1]]
     given = getattr(args, "workers", None)
@@ -250,8 +249,7 @@ def bench_loader(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[s
     for name, kind, size, batch in specs:
         ds = _train_dataset(kind, size, 64, cfg, 256 if quick else 4096)
         for w in worker_counts:
-            kw = dict(num_workers=w, pin_memory=gpu, persistent_workers=False)
-            plain = DataLoader(ds, batch_size=batch, shuffle=True, drop_last=True, **kw)
+            plain = naive_loader(ds, batch, w, device, train=True)
             fast = engine.make_loader(ds, batch, shuffle=True, seed=0, num_workers=w, drop_last=True)
             r_plain, r_fast = _loader_rate(plain, budget), _loader_rate(fast, budget)
             runs[f"{name}_w{w}"] = {"per_sample": r_plain, "batched": r_fast}

@@ -256,5 +256,5 @@ def test_predict_frames_is_the_plain_windowed_forward_for_uint8_and_float_frames
     torch.testing.assert_close(predict_frames(net, imgs.float() / 255.0, audio, prev, nxt, sw, device="cpu"), ref,
                                rtol=1e-4, atol=1e-5)
     assert predict_frames(net, imgs[:0], audio[:0], prev[:0], nxt[:0], device="cpu").shape == (0, 32, 32)
-    with pytest.raises(ValueError, match="differ"):
+    with pytest.raises(ValueError, match="must have N"):
         predict_frames(net, imgs, audio[:-1], prev, nxt, device="cpu")

@@ -103,6 +103,8 @@ def test_setup_is_the_notebooks_first_cell(smoke_data_root, tmp_path):
                                        str(tmp_path))
     assert cfg.profile == "smoke" and cfg.train.epochs == 3 and cfg.scam.lam == 0.001  # SMOKE wins, overrides apply
     assert reports == tmp_path and world.cfg is cfg and "train" in world.sets
+    assert world.summary() == (f"{ {n: len(fs) for n, fs in world.sets.items()} } frames; {world.num_classes} "
+                               f"categories: {', '.join(world.categories)}")
     cfg2, world2, reports2 = stages.setup("smoke", data_root=str(smoke_data_root), load=False)
     assert reports2 == paths.REPORTS_DIR and not world2.sets and cfg2.train.epochs == load_profile("smoke").train.epochs
     with pytest.raises(KeyError, match="no_such_field"):
