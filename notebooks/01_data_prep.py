@@ -6,6 +6,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -24,7 +26,9 @@
 # %%
 from pathlib import Path
 
-from stanet_lib import cache, figures, paths, synth
+from stanet_lib import paths
+from stanet_lib.data import cache, synthetic
+from stanet_lib.report import figures
 from stanet_lib.config import load_profile, parse_overrides
 
 # %% tags=["parameters"]
@@ -59,7 +63,7 @@ print(f"profile {cfg.profile}: fps {cfg.media.fps}, cache canvas {cfg.media.cach
 if AVE_ROOT or STAVIS_ROOT:
     ave_root, stavis_root = (Path(AVE_ROOT) if AVE_ROOT else None), (Path(STAVIS_ROOT) if STAVIS_ROOT else None)
 else:
-    world = synth.generate(cfg, dirs["synth"], seed=SEED)
+    world = synthetic.generate(cfg, dirs["synth"], seed=SEED)
     ave_root, stavis_root = world / "ave", world / "stavis"
 print("AVE root:", ave_root, "| STAViS root:", stavis_root)
 

@@ -26,7 +26,8 @@
 # The SA net is also trained without the switch (gate always open) for the Table 3 analogue.
 
 # %%
-from stanet_lib import figures, stages
+from stanet_lib import stages
+from stanet_lib.report import figures
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper

@@ -24,7 +24,9 @@
 # Test clips are scored with the STAViS protocol against the simulated fixations.
 
 # %%
-from stanet_lib import figures, stages
+from stanet_lib import stages
+from stanet_lib.report import figures
+from stanet_lib.stages import maps
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -50,8 +52,8 @@ summary.round(3)
 
 # %%
 test_set = world.test_sets()[0]
-rows = stages.sample_rows(world, test_set, n=4, seed=SEED)
-figures.map_samples(**stages.figure_inputs(world, "coarse", test_set, rows,
+rows = figures.sample_rows(world, test_set, n=4, seed=SEED)
+figures.map_samples(**figures.figure_inputs(world, "coarse", test_set, rows,
                                            ("CAM_S", "CAM_ST", "CAM_SA", "SCAM_avg", "SCAM")),
                     path=fig_dir / "03_coarse_maps.png");
 
@@ -59,5 +61,5 @@ figures.map_samples(**stages.figure_inputs(world, "coarse", test_set, rows,
 # ## Quality of the coarse maps on the synthetic test databases (STAViS protocol)
 
 # %%
-coarse_metrics = stages.evaluate_maps(world, "coarse")
+coarse_metrics = maps.evaluate_maps(world, "coarse")
 coarse_metrics.round(3)

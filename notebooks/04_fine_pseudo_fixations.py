@@ -25,7 +25,9 @@
 # (`scam.temporal_smoothing=true scam.mean_floor=3 scam.hard_filter=true`).
 
 # %%
-from stanet_lib import figures, stages
+from stanet_lib import stages
+from stanet_lib.report import figures
+from stanet_lib.stages import maps
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -54,9 +56,9 @@ tables["summary"].round(3)
 
 # %%
 test_set = world.test_sets()[0]
-rows = stages.sample_rows(world, test_set, n=4, seed=SEED)
-coarse = stages.figure_inputs(world, "coarse", test_set, rows, ("CAM_S", "SCAM"))
-fine = stages.figure_inputs(world, "fine", test_set, rows, ("CAM_S", "CAM_ST", "CAM_SA", "SCAM", "pseudo"))
+rows = figures.sample_rows(world, test_set, n=4, seed=SEED)
+coarse = figures.figure_inputs(world, "coarse", test_set, rows, ("CAM_S", "SCAM"))
+fine = figures.figure_inputs(world, "fine", test_set, rows, ("CAM_S", "CAM_ST", "CAM_SA", "SCAM", "pseudo"))
 layers = {"coarse CAM_S": coarse["layers"]["CAM_S"], "coarse SCAM": coarse["layers"]["SCAM"],
           **{f"fine {k}": v for k, v in fine["layers"].items()}}
 figures.map_samples(fine["frames"], layers, boxes=fine["boxes"], titles=fine["titles"], points=fine["points"],
@@ -67,5 +69,5 @@ figures.map_samples(fine["frames"], layers, boxes=fine["boxes"], titles=fine["ti
 # Notebook 06 puts these beside the coarse ones as the analogues of the paper's Tables 1-3.
 
 # %%
-fine_metrics = stages.evaluate_maps(world, "fine", stages.MAP_VARIANTS + ("pseudo",))
+fine_metrics = maps.evaluate_maps(world, "fine", maps.MAP_VARIANTS + ("pseudo",))
 fine_metrics.round(3)

@@ -25,11 +25,12 @@
 # eye-tracking data and no category tag are used, so it predicts fixations for unseen videos.
 #
 # Two bugs of the released training code are not reproduced (BCE-with-logits on an already sigmoided output,
-# and the target taken from frame t+1); see `stanet_lib/sta.py`. The test databases' ground truth is used only
+# and the target taken from frame t+1); see `stanet_lib/train/losses.py`. The test databases' ground truth is used only
 # for scoring, with the STAViS protocol.
 
 # %%
-from stanet_lib import figures, sta, sta_figures, stages
+from stanet_lib import stages
+from stanet_lib.report import figures
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -57,11 +58,11 @@ print({name: len(fs) for name, fs in world.sets.items()}, "frames; test data:", 
 # that the published MATLAB evaluator reads.
 
 # %%
-tables = sta.stage_sta(world, seed=SEED)
+tables = stages.stage_sta(world, seed=SEED)
 tables["training"]
 
 # %%
-sta_figures.training_curves(world, path=fig_dir / "05_training.png");
+figures.sta_training_curves(world, path=fig_dir / "05_training.png");
 
 # %% [markdown]
 # ## Scores on the test databases (STAViS protocol)
@@ -86,4 +87,4 @@ figures.table_bars(bars, ["AUC_J", "SIM", "sAUC", "CC", "NSS"], by="label",
 # %%
 for set_name in world.test_sets():
     name = set_name.split(":", 1)[1]
-    sta_figures.predictions(world, set_name, n=3, path=fig_dir / f"05_predictions_{name}.png")
+    figures.sta_predictions(world, set_name, n=3, path=fig_dir / f"05_predictions_{name}.png")

@@ -18,13 +18,14 @@
 # # 06 · Metric tables
 #
 # The analogues of the paper's Tables 1-4 (§4.3-4.4) on the **synthetic** test databases, scored with the STAViS
-# protocol (`stanet_lib.evaluation`). Every measured number below is read from this run's artefacts (notebooks
+# protocol (`stanet_lib.eval.protocol`). Every measured number below is read from this run's artefacts (notebooks
 # 03-05); the paper's numbers are printed beside them and labelled *quoted from the paper*. The paper's Tables
 # 1-3 are on AVAD and its Table 4 on the six real test sets: the synthetic world shows that the mechanics work
 # and which orderings come out of this pipeline, not how the method does on real data.
 
 # %%
-from stanet_lib import figures, results, stages
+from stanet_lib import stages
+from stanet_lib.report import figures, results
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper

@@ -26,7 +26,7 @@
 # Run notebook 01 first (the frames and ground truth); notebooks 02-05 add layers.
 
 # %%
-from stanet_lib import layers, viz, widgets
+from stanet_lib.viz import layers, render, viewer
 from stanet_lib.stages import setup
 
 # %% tags=["parameters"]
@@ -56,8 +56,8 @@ print(f"profile {cfg.profile}: {len(layers.list_videos(world))} test videos in {
 # against the frame's ground truth).
 
 # %%
-viewer = widgets.viewer(world, size=VIEWER_SIZE, stavis_root=stavis_root, seed=SEED)
-viewer
+fixation_viewer = viewer.viewer(world, size=VIEWER_SIZE, stavis_root=stavis_root, seed=SEED)
+fixation_viewer
 
 # %% [markdown]
 # ## Sample frames, every layer
@@ -67,5 +67,5 @@ viewer
 
 # %%
 grid = layers.sample_grid(world, videos=GRID_VIDEOS, frames=GRID_FRAMES, size=128, stavis_root=stavis_root)
-viz.save_png(fig_dir / "07_viewer_grid.png", grid)
-viz.to_pil(grid)
+render.save_png(fig_dir / "07_viewer_grid.png", grid)
+render.to_pil(grid)

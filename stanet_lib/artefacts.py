@@ -3,11 +3,15 @@
 Every artefact is written to a temporary file in the destination folder and renamed into place, so a crash
 never leaves a half-written file under the final name. A manifest records the resolved config, the git commit
 and the inputs an artefact was made from; ``is_up_to_date`` compares them so that a stage can be skipped.
+
+Run keys: :func:`run_key` is the one identity of a training run (config + data content, :func:`tensor_digest`);
+every net's checkpoint folder is keyed by it (:func:`stanet_lib.train.engine.fit`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -20,7 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from .config import Config
 from .paths import PROJ_ROOT
+
+__all__ = ["atomic_path", "write_bytes", "write_text", "write_json", "write_npz", "git_commit", "file_fingerprint", "digest", "make_manifest", "is_up_to_date", "tensor_digest", "run_key"]
 
 
 @contextlib.contextmanager
@@ -111,3 +118,23 @@ def is_up_to_date(manifest_path: str | Path, config: dict[str, Any], inputs: dic
     except (OSError, json.JSONDecodeError):
         return False
     return old.get("config_digest") == digest(config) and old.get("inputs_digest") == digest(inputs)
+
+def tensor_digest(*items: Any) -> str:
+    """Short sha256 of tensors / arrays / JSON-able values (the data a run was trained on). A torch tensor is
+    hashed as the numpy array of its values (this module does not import torch)."""
+    h = hashlib.sha256()
+    for it in items:
+        if hasattr(it, "detach") and hasattr(it, "numpy"):  # a torch.Tensor
+            it = it.detach().cpu().contiguous().numpy()
+        if isinstance(it, np.ndarray):
+            h.update(str((it.shape, it.dtype.str)).encode())
+            h.update(np.ascontiguousarray(it).tobytes())
+        else:
+            h.update(repr(it).encode())
+    return h.hexdigest()[:16]
+
+def run_key(cfg: Config, *parts: Any) -> str:
+    """Identity of a training run: model and training config (less what does not change the result), plus the
+    data and settings in ``parts``. A checkpoint folder of another run key is started over, never resumed."""
+    train = {k: v for k, v in dataclasses.asdict(cfg.train).items() if k not in ("progress", "num_workers")}
+    return tensor_digest(dataclasses.asdict(cfg.model), train, *parts)

@@ -12,13 +12,13 @@ import sys
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("stanet_lib.synth", "write the synthetic audio-visual world (AVE + STAViS layouts)"),
-    "prep": ("stanet_lib.cache", "decode videos and audio into the cache (the data stage)"),
-    "evaluate": ("stanet_lib.evaluation", "score predictions with the STAViS protocol"),
-    "bench": ("stanet_lib.bench", "run benchmarks, write JSON to reports/benchmarks/"),
+    "synth": ("stanet_lib.data.synthetic", "write the synthetic audio-visual world (AVE + STAViS layouts)"),
+    "prep": ("stanet_lib.data.cache", "decode videos and audio into the cache (the data stage)"),
+    "evaluate": ("stanet_lib.eval.protocol", "score predictions with the STAViS protocol"),
+    "bench": ("stanet_lib.bench.runner", "run benchmarks, write JSON to reports/benchmarks/"),
     "run": ("stanet_lib.pipeline", "execute the stage notebooks in order with papermill, into reports/"),
     "predict": ("stanet_lib.predict", "fixation maps and an overlay video for any video file (trained STA net)"),
-    "train": ("stanet_lib.distributed", "train one stage's nets, on one GPU or under torchrun on several (DDP)"),
+    "train": ("stanet_lib.stages.torchrun", "train one stage's nets, on one GPU or under torchrun on several (DDP)"),
 }
 
 

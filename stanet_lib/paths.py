@@ -8,7 +8,6 @@ PROJ_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = PROJ_ROOT / "data"
 SYNTH_DIR = DATA_DIR / "synthetic"
 CACHE_DIR = DATA_DIR / "cache"
-RUNS_DIR = PROJ_ROOT / "runs"
 REPORTS_DIR = PROJ_ROOT / "reports"
 BENCH_DIR = REPORTS_DIR / "benchmarks"
 TABLES_DIR = REPORTS_DIR / "tables"

@@ -3,22 +3,32 @@
 Each stage is a notebook in ``notebooks/`` (the jupytext ``.py`` is the reviewed source; the ``.ipynb`` pair is
 what papermill runs). Executed copies go to ``<reports>/executed/<stage>.ipynb`` with an HTML export in
 ``<reports>/html/``. A stage is skipped when its key (notebook source, parameters, library source, upstream keys)
-matches the stamp of its last successful run. The first failure stops the run and names the notebook and cell.
-A one-page ``<reports>/README.md`` records what ran, with which config and commit, and how long each stage took.
+matches the stamp of its last successful run **and** every artefact the stage declares (:data:`OUTPUTS`) is still
+there with the content digest recorded when the stage wrote it; otherwise the stage runs again, and so do the
+stages after it, each saying why in one line. The library source in a key is that of the modules the stage's
+notebook can reach through the package's import graph (:func:`import_graph`, :func:`reachable`): editing a
+benchmark reruns no stage. The first failure stops the run and names the notebook and cell. A one-page
+``<reports>/README.md`` records what ran, with which config and commit, and how long each stage took.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nbformat
+import papermill as pm
+from nbconvert import HTMLExporter
+
 from .artefacts import digest, git_commit, write_json, write_text
 from .config import PROFILES, load_profile, parse_overrides
-from .paths import NOTEBOOKS_DIR, PROJ_ROOT, REPORTS_DIR
+from .paths import DATA_DIR, NOTEBOOKS_DIR, PROJ_ROOT, REPORTS_DIR, profile_dirs
 
 # Stage notebooks in execution order, with the stages whose artefacts each one reads (DESIGN.md "Stages").
 STAGES: dict[str, tuple[str, ...]] = {
@@ -29,6 +39,23 @@ STAGES: dict[str, tuple[str, ...]] = {
     "05_sta_training": ("04_fine_pseudo_fixations",),
     "06_metric_tables": ("05_sta_training",),
     "07_fixation_viewer": ("05_sta_training",),
+}
+
+
+# What each stage writes: globs under the profile's data folders (``{synth}``, ``{cache}``, ``{runs}``) or the
+# reports folder (``{reports}``). After a stage ran, the files they match are recorded with their sha256 in the
+# stage's stamp; a stage is skipped only while every recorded file exists with those bytes.
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "01_data_prep": ("{cache}/index.csv", "{cache}/manifest.json", "{cache}/ave/*.npz", "{cache}/stavis/*/*.npz"),
+    "02_coarse_classifiers": ("{runs}/switch.npz", "{runs}/stage02.manifest.json", "{runs}/nets/tagger/*/best.pt",
+                              "{runs}/nets/switch/best.pt", "{runs}/nets/coarse_*/best.pt"),
+    "03_coarse_scam": ("{runs}/maps/coarse_*.npz", "{runs}/stage03.manifest.json", "{runs}/tables/coarse_maps*.csv"),
+    "04_fine_pseudo_fixations": ("{runs}/nets/fine_*/best.pt", "{runs}/maps/fine_*.npz", "{runs}/stage04.manifest.json",
+                                 "{runs}/tables/fine_maps*.csv"),
+    "05_sta_training": ("{runs}/nets/sta*/best.pt", "{runs}/maps/sta_*.npz", "{runs}/stage05.manifest.json",
+                        "{runs}/tables/sta_*.csv", "{runs}/predictions/**/*.jpg"),
+    "06_metric_tables": ("{reports}/tables/*.csv",),
+    "07_fixation_viewer": ("{reports}/figures/07_viewer_grid.png",),
 }
 
 
@@ -55,15 +82,147 @@ class RunReport:
         return all(s.status != "failed" for s in self.stages)
 
 
-def library_digest() -> str:
-    """Digest of the library sources: a code change re-runs the stages (code is an input too)."""
-    files = sorted((PROJ_ROOT / "stanet_lib").rglob("*.py"))
+# ------------------------------------------------------------------------------------------ import graph
+
+PACKAGE = "stanet_lib"
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports_of(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> list[tuple[str, bool]]:
+    """(imported package module, inside a function?) for every import statement of a parsed module."""
+    top = set(map(id, getattr(tree, "body", [])))
+    base = module if is_package else module.rpartition(".")[0]
+    out: list[tuple[str, bool]] = []
+    for node in ast.walk(tree):
+        targets: list[str] = []
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                pkg = base.rsplit(".", node.level - 1)[0] if node.level > 1 else base
+                mod = f"{pkg}.{node.module}" if node.module else pkg
+            else:
+                mod = node.module or ""
+            for alias in node.names:
+                sub = f"{mod}.{alias.name}"
+                targets.append(sub if sub in known else mod)
+        elif isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        for t in targets:
+            if t == PACKAGE or t.startswith(PACKAGE + "."):
+                out.append((t, id(node) not in top))
+    return out
+
+
+def import_graph(root: Path = PROJ_ROOT / PACKAGE) -> dict[str, dict[str, bool]]:
+    """The package's import graph from its source (AST, no import is run): module -> {imported module: the
+    import sits inside a function}. Every ``import`` statement counts, function-level ones included, and so do
+    the ``"stanet_lib.x:fn"`` / ``"stanet_lib.x"`` strings of the command and benchmark registries (what
+    ``importlib`` loads lazily)."""
+    files = sorted(Path(root).rglob("*.py"))
+    known = {_module_name(p, Path(root)) for p in files}
+    graph: dict[str, dict[str, bool]] = {}
+    for path in files:
+        name = _module_name(path, Path(root))
+        tree = ast.parse(path.read_text(), filename=str(path))
+        edges = graph.setdefault(name, {})
+        for target, inner in _imports_of(tree, name, path.name == "__init__.py", known):
+            if target != name:
+                edges[target] = edges.get(target, False) or inner
+        for node in ast.walk(tree):  # lazy registries: "stanet_lib.bench.data:bench_data"
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                target = node.value.split(":")[0]
+                if target in known and target != name and target.startswith(PACKAGE + "."):
+                    edges.setdefault(target, False)
+    return graph
+
+
+def reachable(modules: list[str], graph: dict[str, dict[str, bool]]) -> set[str]:
+    """Every module that importing ``modules`` runs: their imports, transitively, and the ``__init__`` of every
+    package on the way (Python runs a package's ``__init__`` before any of its modules)."""
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        m = todo.pop()
+        if m in seen or m not in graph:
+            continue
+        seen.add(m)
+        todo.extend(graph[m])
+        parts = m.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
+    return seen
+
+
+def notebook_imports(stage: str) -> list[str]:
+    """The package modules a stage notebook imports (its jupytext source)."""
+    tree = ast.parse((NOTEBOOKS_DIR / f"{stage}.py").read_text())
+    known = set(import_graph())
+    return [m for m, _ in _imports_of(tree, "__notebook__", False, known)]
+
+
+def library_digest(stage: str) -> str:
+    """Digest of the library sources the stage's notebook can reach (code is an input too)."""
+    root = PROJ_ROOT / PACKAGE
+    mods = reachable(notebook_imports(stage), import_graph(root))
+    files = sorted(p for p in root.rglob("*.py") if _module_name(p, root) in mods)
     return digest({str(p.relative_to(PROJ_ROOT)): p.read_text() for p in files})
 
 
 def stage_key(stage: str, params: dict[str, Any], upstream_keys: list[str]) -> str:
+    """Identity of a stage's run: notebook source, parameters, reachable library code, upstream stages' keys."""
     src = NOTEBOOKS_DIR / f"{stage}.py"
-    return digest({"source": src.read_text(), "params": params, "lib": library_digest(), "up": upstream_keys})
+    return digest({"source": src.read_text(), "params": params, "lib": library_digest(stage), "up": upstream_keys})
+
+
+# --------------------------------------------------------------------------------------------- artefacts
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _roots(profile: str, params: dict[str, Any], reports: Path) -> dict[str, Path]:
+    data = Path(params.get("DATA_ROOT") or DATA_DIR)
+    dirs = profile_dirs(profile, data)
+    return {"synth": dirs["synth"], "cache": dirs["cache"], "runs": dirs["runs"], "reports": Path(reports),
+            "_data": data}
+
+
+def stage_outputs(stage: str, roots: dict[str, Path]) -> list[dict[str, str]]:
+    """The files a stage's :data:`OUTPUTS` globs match now, each with its sha256 and its path relative to the data
+    root (``root: "data"``) or the reports folder (``root: "reports"``)."""
+    out = []
+    for pattern in OUTPUTS.get(stage, ()):
+        key, _, rel = pattern.partition("}/")
+        key = key.strip("{")
+        base = roots[key]
+        for path in sorted(base.glob(rel)):
+            if path.is_file():
+                root = "reports" if key == "reports" else "data"
+                anchor = roots["reports"] if root == "reports" else roots["_data"]
+                out.append({"root": root, "path": path.relative_to(anchor).as_posix(), "sha256": file_sha256(path)})
+    return out
+
+
+def outputs_problem(recorded: list[dict[str, str]], roots: dict[str, Path]) -> str | None:
+    """None when every recorded artefact exists with its recorded bytes, else what is wrong with the first that
+    is not (``"runs/demo/nets/coarse_S/best.pt missing"``)."""
+    for item in recorded:
+        anchor = roots["reports"] if item["root"] == "reports" else roots["_data"]
+        shown = item["path"] if item["root"] == "data" else f"reports/{item['path']}"
+        path = anchor / item["path"]
+        if not path.is_file():
+            return f"{shown} missing"
+        if file_sha256(path) != item["sha256"]:
+            return f"{shown} changed since the stage wrote it"
+    return None
 
 
 def _failure_message(stage: str, exc: Exception) -> str:
@@ -78,8 +237,6 @@ def _failure_message(stage: str, exc: Exception) -> str:
 
 def execute_stage(stage: str, params: dict[str, Any], reports: Path) -> float:
     """Run one notebook with papermill; export HTML. Returns wall seconds. Raises StageFailed."""
-    import papermill as pm
-
     out_nb = reports / "executed" / f"{stage}.ipynb"
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -96,9 +253,7 @@ def execute_stage(stage: str, params: dict[str, Any], reports: Path) -> float:
 
 
 def export_html(nb_path: Path, html_path: Path) -> None:
-    import nbformat
-    from nbconvert import HTMLExporter
-
+    """The executed notebook as one HTML page."""
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb_path, as_version=4))
     write_text(html_path, body)
 
@@ -113,29 +268,54 @@ def run(profile: str = "demo", params: dict[str, Any] | None = None, reports: Pa
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
     report = RunReport(profile=profile, commit=git_commit())
+    roots = _roots("smoke" if params.get("SMOKE") else profile, params, reports)
     keys: dict[str, str] = {}
+    ran: set[str] = set()
     for stage in STAGES:
         keys[stage] = stage_key(stage, params, [keys[u] for u in STAGES[stage]])
         if stage not in selected:
             continue
-        stamp = reports / "executed" / f"{stage}.stamp.json"
-        done = (reports / "executed" / f"{stage}.ipynb").exists() and stamp.exists()
-        if not force and done and json.loads(stamp.read_text()).get("key") == keys[stage]:
-            report.stages.append(StageResult(stage, "skipped", message="inputs and config unchanged"))
+        why = _why_run(stage, keys[stage], reports, roots, ran, force)
+        if why is None:
+            report.stages.append(StageResult(stage, "skipped", message="inputs, config and artefacts unchanged"))
             log(f"[run] {stage}: up to date, skipped")
             continue
-        log(f"[run] {stage}: running")
+        log(f"[run] {stage}: {why}, running")
         try:
             seconds = execute_stage(stage, params, reports)
         except StageFailed as exc:
             report.stages.append(StageResult(stage, "failed", message=str(exc)))
             log(f"[run] {exc}")
             break
-        write_json(stamp, {"key": keys[stage], "seconds": seconds, "params": params})
-        report.stages.append(StageResult(stage, "ran", seconds))
+        ran.add(stage)
+        write_json(reports / "executed" / f"{stage}.stamp.json",
+                   {"key": keys[stage], "seconds": seconds, "params": params,
+                    "outputs": stage_outputs(stage, roots)})
+        report.stages.append(StageResult(stage, "ran", seconds, message=why))
         log(f"[run] {stage}: done in {seconds:.1f} s")
     write_summary(report, params, reports)
     return report
+
+
+def _why_run(stage: str, key: str, reports: Path, roots: dict[str, Path], ran: set[str], force: bool) -> str | None:
+    """Why ``stage`` must run (one phrase), or None when it is up to date."""
+    stamp = reports / "executed" / f"{stage}.stamp.json"
+    if force:
+        return "--force"
+    if not (reports / "executed" / f"{stage}.ipynb").exists() or not stamp.exists():
+        return "no earlier run"
+    upstream = [u for u in STAGES[stage] if u in ran]
+    if upstream:
+        return f"{upstream[0]} ran again"
+    try:
+        old = json.loads(stamp.read_text())
+    except (OSError, json.JSONDecodeError):
+        return f"{stamp.name} unreadable"
+    if old.get("key") != key:
+        return "notebook, parameters, code or an upstream stage changed"
+    if "outputs" not in old:
+        return "no record of its artefacts"
+    return outputs_problem(old["outputs"], roots)
 
 
 def write_summary(report: RunReport, params: dict[str, Any], reports: Path) -> Path:

@@ -2,17 +2,17 @@
 
 Any container FFmpeg reads, any resolution and frame rate, with or without an audio track:
 
-* frames are chosen by timestamp (:func:`stanet_lib.media.read_frames`) at ``--fps`` (default the profile's
+* frames are chosen by timestamp (:func:`stanet_lib.data.media.read_frames`) at ``--fps`` (default the profile's
   ``media.fps``, the rate the nets were trained at; ``--fps 0`` = the file's own average rate, i.e. every frame
   of a constant-frame-rate video), resized exactly as the training frames were (square cache canvas, then the
   STA input size);
-* audio: 16 kHz mono, one feature window per frame (:func:`stanet_lib.audio.frame_features`). A file **without an
+* audio: 16 kHz mono, one feature window per frame (:func:`stanet_lib.data.audio.frame_features`). A file **without an
   audio track** is said on the console and gets p_switch = 0 (Eq. 5's audio term off: SA = S); its features are
   those of silence, as the data stage stores them for such clips (with p = 0 they do not enter the output);
 * p_switch comes from the audio switch net the pipeline trained (``nets/switch/best.pt``), unless the STA net
   was trained without the switch (its ``config.json`` says so) or ``--no-switch`` is given (p = 1);
 * each frame is encoded once and its features reused across the windows (t-1, t, t+1)
-  (:func:`stanet_lib.sta.predict_frames`).
+  (:func:`stanet_lib.nets.windows.predict_frames`).
 
 Outputs in ``--out`` (written to a temporary folder next to it and renamed when complete, so a failure leaves
 nothing behind): ``maps.npz`` (``maps`` (T, s, s) float16 = sigmoid of the logits at the STA size, ``times``
@@ -38,13 +38,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from . import audio as audio_mod
-from . import encode, engine, media, sta, viz
 from .config import PROFILES, Config, load_profile, parse_overrides
-from .datasets import FrameDataset
-from .models import audio_switch_net, switch_probability
+from .data import audio as audio_mod
+from .data import encode, media
+from .data.frames import FrameDataset, frames_for_sta
+from .data.loaders import make_loader
+from .nets.classifier import audio_switch_net, switch_probability
+from .nets.runtime import select_device
+from .nets.windows import predict_frames
 from .paths import profile_dirs
+from .stages.sta import load_sta
+from .train import engine
+from .viz import render as viz
 
 CONFIG_SECTIONS = ("model", "audio", "media")  # taken from the checkpoint's config.json when it has one
 
@@ -87,15 +94,13 @@ def _even(frames: np.ndarray) -> np.ndarray:
 
 def _switch_probs(path: Path, cfg: Config, canvas: np.ndarray, feats: torch.Tensor, device: str) -> np.ndarray:
     net = engine.load_weights(audio_switch_net(cfg.model), path)
-    ds = FrameDataset("switch", sta.frames_for_sta(canvas, cfg.model.coarse_size), audio=feats)
-    out = engine.predict(net, engine.make_loader(ds, 64, shuffle=False), device=device)
+    ds = FrameDataset("switch", frames_for_sta(canvas, cfg.model.coarse_size), audio=feats)
+    out = engine.predict(net, make_loader(ds, 64, shuffle=False), device=device)
     return switch_probability(out).numpy()
 
 
 def _write_outputs(tmp: Path, frames: np.ndarray, times: np.ndarray, maps: np.ndarray, p: np.ndarray,
                    present: bool, fps: float, wave: np.ndarray, sr: int) -> None:
-    from PIL import Image
-
     h, w = frames.shape[1:3]
     np.savez(tmp / "maps.npz", maps=maps.astype(np.float16), times=times, p_switch=p.astype(np.float32),
              audio_present=np.bool_(present), fps=np.float64(fps), size=np.array([h, w]))
@@ -122,7 +127,7 @@ def predict_video(video: str | Path, out: str | Path, checkpoint: str | Path, cf
 
     Raises:
         FileNotFoundError: a checkpoint is missing. FileExistsError: ``out`` exists and not ``overwrite``.
-        stanet_lib.media.MediaError: the video is missing, corrupt or truncated. ValueError: other bad input.
+        stanet_lib.data.media.MediaError: the video is missing, corrupt or truncated. ValueError: other bad input.
     """
     video, out, checkpoint = Path(video), Path(out), Path(checkpoint)
     if not checkpoint.is_file():
@@ -133,8 +138,8 @@ def predict_video(video: str | Path, out: str | Path, checkpoint: str | Path, cf
                                 f"--switch-checkpoint, or --no-switch to run with the gate open)")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists (use --overwrite)")
-    dev = str(engine.select_device(device))
-    net = sta.load_sta(checkpoint, cfg.model)
+    dev = str(select_device(device))
+    net = load_sta(checkpoint, cfg.model)
     info = media.probe(video)
     rate = cfg.media.fps if fps is None else float(fps)
     if rate < 0:
@@ -158,7 +163,7 @@ def predict_video(video: str | Path, out: str | Path, checkpoint: str | Path, cf
     else:
         p = np.ones(t, np.float32)
     pos = torch.arange(t)
-    maps = sta.predict_frames(net, sta.frames_for_sta(canvas, cfg.model.sta_size), feats,
+    maps = predict_frames(net, frames_for_sta(canvas, cfg.model.sta_size), feats,
                               (pos - 1).clamp(min=0), (pos + 1).clamp(max=t - 1), p, batch, dev).numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"

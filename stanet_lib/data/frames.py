@@ -1,0 +1,222 @@
+"""Frames in memory for training and inference: a :class:`FrameSet` per split or test database, and the torch
+:class:`FrameDataset` that turns it into the dict batches :mod:`stanet_lib.engine` and the models take.
+
+A FrameSet holds every cached frame of a set of clips at the cache canvas (``MediaConfig.cache_size``), its
+audio features, its label and its neighbours in time (t-1, t+1, clamped at the clip's ends: the ST and STA nets
+see the window (t-1, t, t+1)). Crops for the fine stage are cut from the canvas (:func:`crop_window`), with the
+centre frame's box applied to all three frames of the window so that the temporal branch compares the same region.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+from . import cache as cache_mod
+from .loaders import Batch
+from ..scam import crop_and_resize
+
+__all__ = ["FrameSet", "load_frameset", "to_float", "resized_frames", "crop_window", "FrameDataset", "frames_for_sta"]
+
+
+@dataclass
+class FrameSet:
+    """All frames of some clips. ``meta`` has one row per frame: source, db, video, row, split, clip (0..C-1),
+    pos (frame position inside its clip), time (s), number (1-based frame number, STAViS rows; else pos + 1)."""
+
+    frames: Tensor  # (N, S, S, 3) uint8, cache canvas
+    audio: Tensor  # (N, F, A) float16 per-frame audio features
+    labels: Tensor  # (N,) long, -1 = unknown
+    prev: Tensor  # (N,) long index of frame t-1 (itself at a clip's start)
+    next: Tensor  # (N,) long index of frame t+1 (itself at a clip's end)
+    audio_present: Tensor  # (N,) bool
+    meta: pd.DataFrame
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def canvas(self) -> int:
+        return int(self.frames.shape[1])
+
+    def clips(self) -> list[tuple[str, np.ndarray]]:
+        """(video, frame indices) per clip, in order."""
+        return [(g["video"].iloc[0], g.index.to_numpy()) for _, g in self.meta.groupby("clip", sort=True)]
+
+
+def load_frameset(cache: str | Path, source: str = "ave", splits: tuple[str, ...] | None = None,
+                  db: str | None = None, max_clips: int | None = None) -> FrameSet:
+    """Load the cached frames of AVE rows in ``splits`` (``source="ave"``) or of one STAViS test database.
+
+    Raises:
+        ValueError: nothing matches (the message says what was asked and what the cache holds).
+    """
+    index = cache_mod.load_index(cache)
+    sel = index[index["source"] == source]
+    if splits is not None:
+        sel = sel[sel["split"].isin(splits)]
+    if db is not None:
+        sel = sel[sel["db"] == db]
+    if max_clips is not None:
+        sel = sel.head(max_clips)
+    if sel.empty:
+        have = index.groupby(["source", "db", "split"]).size().to_dict()
+        raise ValueError(f"{cache}: no cached clips for source={source} splits={splits} db={db}; cache has {have}")
+    frames, audio, labels, present, metas = [], [], [], [], []
+    offset = 0
+    prev_idx, next_idx = [], []
+    for clip_id, (_, row) in enumerate(sel.iterrows()):
+        c = cache_mod.load_clip(cache, row)
+        t = len(c["frames"])
+        if t == 0:
+            continue
+        frames.append(torch.from_numpy(np.ascontiguousarray(c["frames"])))
+        audio.append(torch.from_numpy(np.ascontiguousarray(c["audio"])).to(torch.float16))
+        labels.append(torch.full((t,), int(c["label"]), dtype=torch.long))
+        present.append(torch.full((t,), bool(c["audio_present"])))
+        pos = np.arange(t)
+        prev_idx.append(torch.from_numpy(offset + np.maximum(pos - 1, 0)))
+        next_idx.append(torch.from_numpy(offset + np.minimum(pos + 1, t - 1)))
+        numbers = c.get("numbers", pos + 1)
+        metas.append(pd.DataFrame({
+            "source": source, "db": row["db"], "video": row["video"], "row": row["row"], "split": row["split"],
+            "clip": clip_id, "pos": pos, "time": c["times"], "number": numbers,
+        }))
+        offset += t
+    meta = pd.concat(metas, ignore_index=True)
+    return FrameSet(torch.cat(frames), torch.cat(audio), torch.cat(labels), torch.cat(prev_idx).long(),
+                    torch.cat(next_idx).long(), torch.cat(present), meta)
+
+
+def to_float(frames: Tensor, size: int | None = None) -> Tensor:
+    """(N, S, S, 3) uint8 -> (N, 3, size, size) float in [0, 1] (antialiased bilinear resize)."""
+    x = frames.permute(0, 3, 1, 2).float().div_(255.0)
+    if size is not None and x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x.clamp_(0.0, 1.0)
+
+
+def resized_frames(fs: FrameSet, size: int, chunk: int = 512, device: torch.device | str | None = None) -> Tensor:
+    """All frames resized to ``size`` as uint8 (N, 3, size, size) (kept small in memory), on the CPU.
+
+    ``device``: where the resize runs (default the CPU); on a GPU the uint8 frames travel there and back in
+    chunks (the resize is the same op; bilinear results can differ from the CPU's by float rounding, so a
+    pixel may land one uint8 level apart)."""
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    out = [(to_float(fs.frames[i : i + chunk].to(dev, non_blocking=True), size) * 255).round().to(torch.uint8).cpu()
+           for i in range(0, len(fs), chunk)]
+    return torch.cat(out)
+
+
+def crop_window(fs: FrameSet, boxes: Tensor, size: int, chunk: int = 256,
+                device: torch.device | str | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Fine-stage inputs: for every frame t, the crop of frames t-1, t, t+1 inside frame t's box (canvas
+    pixels, (N, 4) y0, y1, x0, x1 inclusive), resized to ``size``. Returns three uint8 (N, 3, size, size) on
+    the CPU; ``device`` as in :func:`resized_frames`."""
+    if boxes.shape != (len(fs), 4):
+        raise ValueError(f"boxes must be ({len(fs)}, 4), got {tuple(boxes.shape)}")
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    outs = []
+    for idx in (fs.prev, torch.arange(len(fs)), fs.next):
+        parts = []
+        for i in range(0, len(fs), chunk):
+            sl = slice(i, i + chunk)
+            crops = crop_and_resize(to_float(fs.frames[idx[sl]].to(dev, non_blocking=True)), boxes[sl], size)
+            parts.append((crops.clamp(0, 1) * 255).round().to(torch.uint8).cpu())
+        outs.append(torch.cat(parts))
+    prev, centre, nxt = outs
+    return prev, centre, nxt
+
+
+class FrameDataset(Dataset):
+    """Dict samples for one net. ``kind``: ``"S"`` / ``"SA"`` / ``"switch"`` (centre frame), ``"ST"`` /
+    ``"STA"`` (window (t-1, t, t+1) as (3, 3, h, w) = [T, C, h, w]), ``"tagger"`` (audio only).
+
+    Args:
+        images: (N, 3, h, w) uint8 centre frames at the net's input size.
+        audio: (N, F, A) per-frame audio features.
+        targets: (N,) long class labels (or switch labels); ``None`` for inference.
+        prev_images, next_images: (N, 3, h, w) uint8 frames t-1 / t+1 (fine stage: cropped with frame t's box);
+            default ``images[prev]`` / ``images[next]``.
+        prev, next: neighbour indices (from the FrameSet) when prev/next images are not given.
+        switch: (N,) float p_switch for the SA and STA nets (None: gate fully open).
+        extra: further per-sample tensors put into the batch under their key (e.g. ``"pseudo"`` maps).
+    """
+
+    def __init__(self, kind: str, images: Tensor | None, audio: Tensor | None = None,
+                 targets: Tensor | None = None, prev_images: Tensor | None = None,
+                 next_images: Tensor | None = None, prev: Tensor | None = None, next: Tensor | None = None,
+                 switch: Tensor | None = None, extra: dict[str, Tensor] | None = None) -> None:
+        kinds = ("S", "ST", "SA", "switch", "tagger", "STA")
+        if kind not in kinds:
+            raise ValueError(f"kind must be one of {kinds}, got {kind!r}")
+        n = len(images) if images is not None else len(audio)
+        if kind in ("ST", "STA") and prev_images is None and (prev is None or next is None):
+            raise ValueError(f"{kind} needs prev/next images or prev/next indices")
+        if kind in ("SA", "switch", "tagger", "STA") and audio is None:
+            raise ValueError(f"{kind} needs audio features")
+        for name, t in (("audio", audio), ("targets", targets), ("switch", switch)):
+            if t is not None and len(t) != n:
+                raise ValueError(f"{name} has {len(t)} samples, images have {n}")
+        self.kind, self.images, self.audio, self.targets = kind, images, audio, targets
+        self.prev_images, self.next_images, self.prev, self.next = prev_images, next_images, prev, next
+        self.switch, self.extra, self.n = switch, extra or {}, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def content(self) -> list[Any]:
+        """Everything the samples are made of (for :func:`stanet_lib.artefacts.tensor_digest` run keys)."""
+        parts = [self.kind, self.images, self.audio, self.targets, self.prev_images, self.next_images,
+                 self.prev, self.next, self.switch]
+        return parts + [x for kv in sorted(self.extra.items()) for x in kv]
+
+    def _img(self, t: Tensor) -> Tensor:
+        return t.float().div(255.0)
+
+    def _fields(self, i: int | Tensor, batched: bool) -> dict[str, Any]:
+        """Sample ``i`` (int) or the batch ``i`` ((B,) long), frames as stored (uint8)."""
+        d: dict[str, Any] = {"index": i}
+        axis = int(batched)  # the window / channel axis comes after the batch axis
+        if self.kind in ("ST", "STA"):
+            p = self.prev_images[i] if self.prev_images is not None else self.images[self.prev[i]]
+            q = self.next_images[i] if self.next_images is not None else self.images[self.next[i]]
+            d["frames"] = torch.stack([p, self.images[i], q], axis)  # ([B,] 3, 3, h, w) = [[B,] T, C, h, w]
+        elif self.kind != "tagger":
+            d["frames"] = self.images[i]
+        if self.kind in ("SA", "switch", "tagger", "STA"):
+            d["audio"] = self.audio[i].float().unsqueeze(axis)  # ([B,] 1, F, A)
+        if self.switch is not None and self.kind in ("SA", "STA"):
+            d["switch"] = self.switch[i].float()
+        if self.targets is not None:
+            d["target"] = self.targets[i]
+        for k, v in self.extra.items():
+            d[k] = v[i]
+        return d
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        d = self._fields(i, batched=False)
+        if "frames" in d:
+            d["frames"] = self._img(d["frames"])
+        return d
+
+    def get_batch(self, indices: Sequence[int]) -> Batch:
+        """A whole batch by tensor indexing, what :func:`stanet_lib.data.loaders.make_loader`'s loaders fetch (a plain
+        ``DataLoader`` keeps the per-sample path): the same keys, shapes and values as the per-sample dicts
+        collated, except ``frames``, which stay uint8 (the encoder scales them,
+        :meth:`~stanet_lib.nets.encoders.VGG16Encoder.normalize`): no per-sample Python work and a quarter of the bytes
+        to pin and copy to the GPU."""
+        return Batch(self._fields(torch.as_tensor(list(indices), dtype=torch.long), batched=True))
+
+def frames_for_sta(canvas_frames: np.ndarray | Tensor, size: int) -> Tensor:
+    """(T, S, S, 3) uint8 canvas frames -> (T, 3, size, size) uint8, the resize the training data had
+    (:func:`stanet_lib.data.frames.resized_frames`)."""
+    x = torch.as_tensor(np.ascontiguousarray(canvas_frames))
+    return (to_float(x, size) * 255).round().to(torch.uint8)

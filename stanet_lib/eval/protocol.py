@@ -1,0 +1,427 @@
+"""The STAViS evaluation protocol in Python (``reference/evaluation_protocol_and_datasets.md`` §1.2).
+
+Per video (STAViS ``eval_code/eval_<db>.m``):
+
+1. all binary fixation maps ``fixMap_%05d.mat`` (``eyeMap``) of frames 1..nframes are loaded; the shuffled
+   "other" map is their union (``createShuffmap1.m``) with the current frame's fixated pixels removed;
+2. every prediction frame ``1 <= f <= nframes`` (files beyond nframes are skipped) is read as ``im2double``
+   of its first channel, post-processed (``postprocessMap(x, 2)``: x255, clip, /max, min-max, 13x13
+   Gaussian sigma 2 with symmetric padding) and bicubically resized to the ground-truth size
+   (:class:`stanet_lib.imops.PostResize`);
+3. CC and SIM against ``maps/eyeMap_%05d.jpg``, NSS / AUC-Judd / shuffled AUC against ``eyeMap``
+   (:mod:`stanet_lib.metrics`);
+4. NaN frames are dropped per metric and the rest averaged (``metrics_avg_video``).
+
+Dataset (``compute_all_<db>.m``): the per-video means of the test videos of all requested folds are pooled
+and averaged, unweighted, a video counted once per fold it appears in (AVAD has 3 such videos); DIEM's one
+fixed list is scored with each split's predictions and the split means are averaged. NaN in a per-video mean
+propagates to the dataset mean, as MATLAB's ``mean`` does.
+
+RNG: MATLAB starts every video in a fresh session (Mersenne Twister, seed 0); here each (split, video) gets a
+fresh ``numpy.random.default_rng(seed)``, so results do not depend on video order or on parallel workers.
+Deliberate deviations, both about broken inputs: a video without predictions is reported (``status``)
+instead of crashing MATLAB's ``compute_all``; a skipped file (frame > nframes) sorted before a scored one
+does not leave MATLAB's stray 0 in the per-video arrays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+import numpy as np
+import pandas as pd
+from . import metrics as M
+from .matlab import PostResize, imresize, postprocess_map
+from ..artefacts import atomic_path
+from ..data.encode import write_jpeg
+from ..data.stavis import FoldEntry, StavisRoot, db_key, im2double_first_channel, load_fixation_map, load_gt_map, fold_list_files
+
+
+COLUMNS = ["db", "split", "video", "frames_scored", *M.TABLE_METRICS, "nframes", "frames_with_nan", "status"]
+_INT_RE = re.compile(r"^[+-]?\d+$")
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Protocol knobs (defaults = STAViS; ``stanet_lib.config.EvalConfig`` holds the same values)."""
+
+    sigma: float = 2.0  # postprocessMap(I_pred, 2)
+    n_splits: int = 100  # AUC_shuffled Nsplits
+    step: float = 0.1  # AUC_shuffled stepSize
+    seed: int = 0  # fresh default_rng(seed) per (split, video)
+    every_nth: int = 1  # score frames first_frame, first_frame + n, ... (released STANet code: 30, from 2)
+    first_frame: int = 1
+    naive: bool = False  # literal per-frame ports, weights rebuilt per call: the benchmark's baseline only
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> EvalOptions:
+        """From ``stanet_lib.config.EvalConfig`` (``blur_sigma``, ``sauc_splits``, ``sauc_step``,
+        ``every_nth``, ``seed``)."""
+        return cls(sigma=cfg.blur_sigma, n_splits=cfg.sauc_splits, step=cfg.sauc_step, seed=cfg.seed,
+                   every_nth=cfg.every_nth)
+
+    def wants(self, frame: int) -> bool:
+        return frame >= self.first_frame and (frame - self.first_frame) % self.every_nth == 0
+
+
+# --- prediction sources -------------------------------------------------------------------------------------
+
+
+def read_prediction_jpeg(path: str | Path) -> np.ndarray:
+    """``I = im2double(imread(path)); I = I(:,:,1)``: first channel of a grey or RGB image, float64."""
+    return im2double_first_channel(path, ValueError)
+
+
+def frame_number(filename: str) -> int | None:
+    """STAViS: ``strsplit(name, '.')`` -> first part -> ``strsplit(_, '_')`` -> last token is the frame."""
+    token = filename.split(".")[0].split("_")[-1]
+    return int(token) if _INT_RE.match(token) else None
+
+
+class StavisResults:
+    """Predictions in the STAViS layout ``<root>/split<k>_results/<dbkey>/<video>/<x>_<frame>.jpg``."""
+
+    def __init__(self, root: str | Path, db: str) -> None:
+        self.root, self.db = Path(root), db
+
+    def video_dir(self, split: int, video: str) -> Path:
+        return self.root / f"split{split}_results" / db_key(self.db) / video
+
+    def list_frames(self, split: int, video: str, nframes: int) -> list[tuple[int, Any]] | None:
+        folder = self.video_dir(split, video)
+        if not folder.is_dir():
+            return None
+        out = []
+        for p in sorted(folder.iterdir()):  # MATLAB dir() order; only '*jpg' files count
+            if p.is_file() and p.suffix.lower() == ".jpg":
+                f = frame_number(p.name)
+                if f is not None and 1 <= f <= nframes:
+                    out.append((f, p))
+        return out
+
+    def load(self, handle: Any) -> np.ndarray | None:
+        return read_prediction_jpeg(handle)
+
+
+class ArrayPredictions:
+    """In-memory predictions: ``maps[(split, video)]`` or ``maps[video]`` is a ``{frame: (H, W)}`` mapping or
+    a (T, H, W) array (frame ``t + 1``). Float maps are taken as ``im2double`` values (in [0, 1]); uint8 is
+    divided by 255."""
+
+    def __init__(self, maps: Mapping) -> None:
+        self.maps = maps
+
+    def _video(self, split: int, video: str) -> Any:
+        if (split, video) in self.maps:
+            return self.maps[(split, video)]
+        return self.maps.get(video)
+
+    def list_frames(self, split: int, video: str, nframes: int) -> list[tuple[int, Any]] | None:
+        v = self._video(split, video)
+        if v is None:
+            return None
+        frames = range(1, len(v) + 1) if isinstance(v, np.ndarray) else sorted(v)
+        return [(f, (v, f)) for f in frames if 1 <= f <= nframes]
+
+    def load(self, handle: Any) -> np.ndarray | None:
+        v, f = handle
+        return _as_double(v[f - 1] if isinstance(v, np.ndarray) else v[f])
+
+
+class CallablePredictions:
+    """``fn(split, video, frame) -> (H, W) map or None`` (None: that frame has no prediction)."""
+
+    def __init__(self, fn: Callable[[int, str, int], np.ndarray | None]) -> None:
+        self.fn = fn
+
+    def list_frames(self, split: int, video: str, nframes: int) -> list[tuple[int, Any]] | None:
+        return [(f, (split, video, f)) for f in range(1, nframes + 1)]
+
+    def load(self, handle: Any) -> np.ndarray | None:
+        m = self.fn(*handle)
+        return None if m is None else _as_double(m)
+
+
+def _as_double(m: Any) -> np.ndarray:
+    a = np.asarray(m)
+    if a.ndim == 3:
+        a = a[..., 0]
+    if a.ndim != 2:
+        raise ValueError(f"prediction map must be (H, W) or (H, W, C), got shape {a.shape}")
+    return a / 255.0 if a.dtype == np.uint8 else a.astype(np.float64, copy=False)
+
+
+def as_source(predictions: Any, db: str) -> Any:
+    """A folder (results layout), a mapping (:class:`ArrayPredictions`), a callable or a ready source."""
+    if isinstance(predictions, (str, Path)):
+        return StavisResults(predictions, db)
+    if isinstance(predictions, Mapping):
+        return ArrayPredictions(predictions)
+    if hasattr(predictions, "list_frames") and hasattr(predictions, "load"):
+        return predictions
+    if callable(predictions):
+        return CallablePredictions(predictions)
+    raise TypeError(f"cannot use {type(predictions).__name__} as predictions")
+
+
+def write_prediction_maps(pred_root: str | Path, db: str, split: int, video: str, maps: Any,
+                          name: str = "pred_sal", quality: int = 95) -> Path:
+    """Save maps as ``<pred_root>/split<k>_results/<dbkey>/<video>/<name>_%05d.jpg`` (grey JPEG).
+
+    Args:
+        maps: (T, H, W) array (frame ``t + 1``) or ``{frame: (H, W)}`` (1-based frames); float in [0, 1]
+            (clipped, x255, rounded) or uint8.
+    """
+    folder = StavisResults(pred_root, db).video_dir(split, video)
+    items = enumerate(maps, start=1) if isinstance(maps, np.ndarray) else sorted(maps.items())
+    for f, m in items:
+        a = np.asarray(m)
+        if a.dtype != np.uint8:
+            a = np.round(np.clip(np.nan_to_num(a.astype(np.float64)), 0.0, 1.0) * 255).astype(np.uint8)
+        write_jpeg(folder / f"{name}_{int(f):05d}.jpg", a, quality=quality)
+    return folder
+
+
+# --- scoring ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoFixations:
+    """All fixation maps of one video as flat pixel indices, plus their union (``createShuffmap1``)."""
+
+    shape: tuple[int, int]
+    frames: list[np.ndarray]  # frame j (1-based) -> flat indices of fixated pixels, at index j - 1
+    union: np.ndarray = field(repr=False)  # (H, W) bool
+
+    @classmethod
+    def load(cls, root: StavisRoot, db: str, video: str, nframes: int) -> VideoFixations:
+        frames, shape, union = [], None, None
+        for j in range(1, nframes + 1):
+            path = root.fixation_path(db, video, j)
+            fm = load_fixation_map(path)
+            if shape is None:
+                shape, union = fm.shape, np.zeros(fm.shape, dtype=bool)
+            elif fm.shape != shape:
+                raise ValueError(f"{path}: eyeMap shape {fm.shape} differs from frame 1's {shape}")
+            union |= fm
+            frames.append(np.flatnonzero(fm).astype(np.int32))
+        return cls(shape, frames, union)
+
+    def maps(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """(fixation map, other map) of a 1-based frame; other = union with this frame's fixations removed."""
+        idx = self.frames[frame - 1]
+        fix = np.zeros(self.shape, dtype=bool)
+        fix.flat[idx] = True
+        other = self.union.copy()
+        other.flat[idx] = False
+        return fix, other
+
+
+_POST: dict[float, PostResize] = {}
+
+
+def _post_resize(sigma: float) -> PostResize:
+    """One :class:`PostResize` (and its per-size matrices) per sigma for the whole process."""
+    if sigma not in _POST:
+        _POST[sigma] = PostResize(sigma)
+    return _POST[sigma]
+
+
+def score_frame(sal: np.ndarray, gt: np.ndarray, fix: np.ndarray, other: np.ndarray, rng: np.random.Generator,
+                opts: EvalOptions) -> tuple[float, ...]:
+    """The five metrics of one frame in :data:`metrics.TABLE_METRICS` order; ``sal`` is already post-processed
+    and at ground-truth size. Random draws in MATLAB's call order (AUC-J jitter, then sAUC)."""
+    if opts.naive:
+        cc, sim, nss = M.literal_cc(sal, gt), M.literal_sim(sal, gt), M.literal_nss(sal, fix)
+        aucj = M.literal_auc_judd(sal, fix, rng=rng)
+        sauc = M.literal_auc_shuffled(sal, fix, other, opts.n_splits, opts.step, rng=rng, draw="randperm")
+    else:
+        cc, sim, nss = M.CC(sal, gt), M.SIM(sal, gt), M.NSS(sal, fix)
+        aucj = M.AUC_Judd(sal, fix, rng=rng)
+        sauc = M.AUC_shuffled(sal, fix, other, opts.n_splits, opts.step, rng=rng)
+    return aucj, sim, sauc, cc, nss
+
+
+def evaluate_video(root: StavisRoot, db: str, split: int, entry: FoldEntry, source: Any,
+                   opts: EvalOptions = EvalOptions(),
+                   fixations: VideoFixations | None = None) -> dict[str, Any]:
+    """One row of the per-video table (see :data:`COLUMNS`)."""
+    row: dict[str, Any] = {"db": db, "split": split, "video": entry.name, "frames_scored": 0,
+                           **{m: float("nan") for m in M.TABLE_METRICS}, "nframes": entry.nframes,
+                           "frames_with_nan": 0, "status": "ok"}
+    listed = source.list_frames(split, entry.name, entry.nframes)
+    if listed is None:
+        row["status"] = "missing: no predictions for this video"
+        return row
+    listed = [(f, h) for f, h in listed if opts.wants(f)]
+    if not listed:
+        row["status"] = "empty: no prediction frame in 1..nframes to score"
+        return row
+    fx = fixations or VideoFixations.load(root, db, entry.name, entry.nframes)
+    rng = np.random.default_rng(opts.seed)
+    post = _post_resize(opts.sigma)
+    scores = []
+    for f, handle in listed:
+        pred = source.load(handle)
+        if pred is None:
+            continue
+        gt = load_gt_map(root.map_path(db, entry.name, f))
+        if opts.naive:
+            sal = imresize(postprocess_map(pred, opts.sigma), gt.shape, cached=False)
+        else:
+            sal = post(pred, gt.shape)
+        fix, other = fx.maps(f)
+        scores.append(score_frame(sal, gt, fix, other, rng, opts))
+    if not scores:
+        row["status"] = "empty: no prediction frame in 1..nframes to score"
+        return row
+    arr = np.asarray(scores)  # (frames, 5)
+    valid = ~np.isnan(arr)
+    row["frames_scored"] = len(scores)
+    row["frames_with_nan"] = int((~valid).any(axis=1).sum())
+    for k, m in enumerate(M.TABLE_METRICS):
+        row[m] = float(arr[valid[:, k], k].mean()) if valid[:, k].any() else float("nan")
+    return row
+
+
+@dataclass
+class EvalResult:
+    """Per-(split, video) rows, the dataset means in paper order and the videos that could not be scored."""
+
+    db: str
+    per_video: pd.DataFrame
+    means: pd.Series
+    missing: list[str]
+
+
+def dataset_means(per_video: pd.DataFrame) -> pd.Series:
+    """``compute_all_<db>.m``: unweighted mean of per-video means over the pooled folds; when every split
+    lists the same videos (DIEM) the mean of the per-split means. Rows whose status is not ``ok`` are left out;
+    NaN propagates (MATLAB ``mean``)."""
+    ok = per_video[per_video["status"] == "ok"]
+    if ok.empty:
+        return pd.Series({m: float("nan") for m in M.TABLE_METRICS})
+    sets = {k: frozenset(g["video"]) for k, g in per_video.groupby("split")}
+    if len(sets) > 1 and len(set(sets.values())) == 1:
+        return ok.groupby("split")[list(M.TABLE_METRICS)].mean(numeric_only=True).mean(skipna=False)
+    return ok[list(M.TABLE_METRICS)].mean(skipna=False)
+
+
+def _task(args: tuple) -> dict[str, Any]:
+    root, db, split, entry, source, opts = args
+    return evaluate_video(root, db, split, entry, source, opts)
+
+
+def evaluate_db(stavis_root: str | Path, db: str, predictions: Any, splits: tuple[int, ...] = (1, 2, 3),
+                opts: EvalOptions = EvalOptions(), workers: int = 1) -> EvalResult:
+    """Score one database's test folds (``fold_lists/<db>_list_test_<k>_fps.txt``) with the STAViS protocol.
+
+    Args:
+        predictions: results-layout folder, ``{video | (split, video): frames}`` mapping, ``fn(split, video,
+            frame)`` callable, or an object with ``list_frames``/``load``.
+        workers: >1 scores videos in a process pool (same numbers: each video has its own RNG); sources must
+            then be picklable (a folder always is).
+    """
+    root = StavisRoot(stavis_root)
+    source = as_source(predictions, db)
+    folds = root.test_folds(db, tuple(splits))
+    tasks = [(root, db, k, e, source, opts) for k in splits for e in folds[k]]
+    if workers > 1 and len(tasks) > 1:
+        import multiprocessing as mp
+
+        # spawn: never fork a parent that may hold OpenMP/BLAS thread pools (torch, notebooks)
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+            rows = list(ex.map(_task, tasks))
+    else:
+        cache: dict[str, VideoFixations] = {}  # AVAD and DIEM list a video in several folds
+        rows = []
+        for _, _, k, e, _, _ in tasks:
+            if e.name not in cache and source.list_frames(k, e.name, e.nframes):
+                cache[e.name] = VideoFixations.load(root, db, e.name, e.nframes)
+            rows.append(evaluate_video(root, db, k, e, source, opts, fixations=cache.get(e.name)))
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    missing = [f"{db} split {r.split} {r.video}: {r.status}" for r in df.itertuples() if r.status != "ok"]
+    return EvalResult(db, df, dataset_means(df), missing)
+
+
+# --- command line -------------------------------------------------------------------------------------------
+
+
+def format_means(result: EvalResult) -> str:
+    """One line per dataset in the paper's column order (AUC-J, SIM, s-AUC, CC, NSS)."""
+    head = "  ".join(f"{M.PAPER_LABELS[m]:>6}" for m in M.TABLE_METRICS)
+    vals = "  ".join(f"{result.means[m]:6.3f}" for m in M.TABLE_METRICS)
+    n_ok = int((result.per_video["status"] == "ok").sum())
+    return f"{'db':<14}{head}   videos\n{result.db:<14}{vals}   {n_ok}/{len(result.per_video)}"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stavis-root", type=Path, required=True,
+                   help="STAViS layout root (annotations/, fold_lists/)")
+    p.add_argument("--pred-root", type=Path, required=True,
+                   help="predictions: <pred-root>/split<k>_results/<dbkey>/<video>/<name>_<frame>.jpg")
+    p.add_argument("--db", required=True,
+                   help="database folder name, e.g. AVAD, DIEM, ETMD_av (comma list allowed)")
+    p.add_argument("--splits", default="1,2,3", help="comma-separated folds (default 1,2,3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of each video's RNG (AUC-J jitter, sAUC draws)")
+    p.add_argument("--every-nth", type=int, default=1,
+                   help="score every N-th frame (released STANet code: 30)")
+    p.add_argument("--first-frame", type=int, default=1,
+                   help="first frame scored with --every-nth (released STANet code: 2)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes scoring videos in parallel (same numbers)")
+    p.add_argument("--out", type=Path, required=True, help="CSV, one row per (split, video)")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    try:
+        splits = tuple(int(k) for k in str(args.splits).split(",") if k.strip())
+    except ValueError:
+        raise SystemExit(f"--splits must be comma-separated integers, got {args.splits!r}") from None
+    if args.every_nth < 1:
+        raise SystemExit(f"--every-nth must be >= 1, got {args.every_nth}")
+    opts = EvalOptions(seed=args.seed, every_nth=args.every_nth, first_frame=args.first_frame)
+    results = [evaluate_db(args.stavis_root, db.strip(), args.pred_root, splits, opts, workers=args.workers)
+               for db in str(args.db).split(",") if db.strip()]
+    table = pd.concat([r.per_video for r in results], ignore_index=True)
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6f")
+    print(f"wrote {args.out} ({len(table)} rows)")
+    for r in results:
+        print(format_means(r))
+        for line in r.missing:
+            print(f"  not scored: {line}")
+    return 0 if (table["status"] == "ok").any() else 1
+
+
+# --- benchmark ----------------------------------------------------------------------------------------------
+
+def eval_splits(stavis_root: str | Path, db: str) -> tuple[int, ...]:
+    """The test folds of a database (``<db>_list_test_<k>_fps.txt``); (1, 2, 3) for a single fixed list (DIEM)."""
+    files = fold_list_files(StavisRoot(stavis_root).fold_dir)
+    ks = sorted(k for (d, kind, k) in files if d == db and kind == "test" and k is not None)
+    return tuple(ks) or (1, 2, 3)
+
+
+def write_results(pred_root: str | Path, stavis_root: str | Path, db: str,
+                  frames: dict[str, dict[int, np.ndarray]]) -> int:
+    """Write maps in the STAViS results layout, one ``split<k>_results`` per fold that lists the video.
+
+    Each map is divided by its maximum first (the released code's ``/max * 255``, audit §5.5) so the 8-bit
+    JPEG keeps its precision; the protocol min-max normalises anyway. Returns the number of files written.
+    """
+    folds = StavisRoot(stavis_root).test_folds(db, eval_splits(stavis_root, db))
+    written = 0
+    for k, entries in folds.items():
+        for e in entries:
+            if e.name not in frames:
+                continue
+            scaled = {f: m / max(float(np.max(m)), 1e-12) for f, m in frames[e.name].items()}
+            write_prediction_maps(pred_root, db, k, e.name, scaled)
+            written += len(scaled)
+    return written

@@ -1,0 +1,60 @@
+"""The fusion blocks of the ST and SA nets (and of the STA net, Eq. 5): the temporal gate and the audio gate.
+
+* ST: frames (t-1, t, t+1) through ONE shared encoder, Conv3d with kernel 3 over time (3 -> 1),
+  ReLU(sigmoid(T) * S + S) with S the centre frame's features (G1 ``STcoarse_model.py``, permuted correctly).
+* SA: Eq. 4 as the released G1 code applies it, ReLU(p_switch * sigmoid(Att(A, S)) * S + S), p_switch in
+  [0, 1] per sample (soft switch); ``ModelConfig.hard_switch`` thresholds it at 0.5. Att is two 1x1 convs
+  on the concatenation of S and the audio vector tiled over the map (the code up-sampled the audio vector
+  with transposed convs to one fixed map size, which broke at other input sizes, audit §2.1).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["TemporalGate", "AudioGate"]
+
+
+class TemporalGate(nn.Module):
+    """ST fusion: T = Conv3d over (t-1, t, t+1) collapsing time 3 -> 1; ReLU(sigmoid(T) * S + S).
+
+    With exactly 3 frames and no temporal padding the Conv3d is one 2D convolution over the frames stacked on
+    the channels (weight (C, C, 3, 3, 3) -> (C, 3C, 3, 3), the same sum): ``as_2d`` (default None = on CUDA)
+    takes that form, which runs on the channels-last bf16 kernels of 2D convolutions. The CPU keeps the Conv3d.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(channels, channels, kernel_size=3, padding=(0, 1, 1))
+        self.as_2d: bool | None = None
+
+    def forward(self, clip: Tensor) -> tuple[Tensor, Tensor]:
+        """clip (B, 3, C, h, w) encoder features -> (fused (B, C, h, w), gate sigmoid(T) (B, C, h, w))."""
+        if clip.dim() != 5 or clip.shape[1] != 3:
+            raise ValueError(f"TemporalGate expects (B, 3, C, h, w) features, got {tuple(clip.shape)}")
+        s = clip[:, 1]  # (B, C, h, w), the centre frame t
+        if self.as_2d if self.as_2d is not None else clip.is_cuda:
+            b, _, c, h, w = clip.shape
+            weight = self.conv.weight.permute(0, 2, 1, 3, 4).reshape(self.conv.out_channels, 3 * c, 3, 3)
+            t = F.conv2d(clip.reshape(b, 3 * c, h, w), weight, self.conv.bias, padding=1)  # channel = t * C + c
+        else:
+            t = self.conv(clip.permute(0, 2, 1, 3, 4)).squeeze(2)  # (B, C, 3, h, w) -> (B, C, h, w)
+        gate = torch.sigmoid(t)
+        return F.relu(gate * s + s), gate
+
+
+class AudioGate(nn.Module):
+    """SA fusion, Eq. 4 as the G1 code: ReLU(p * sigmoid(Att(A, S)) * S + S), Att = 1x1 convs on [S, A]."""
+
+    def __init__(self, channels: int, audio_channels: int) -> None:
+        super().__init__()
+        self.att = nn.Sequential(nn.Conv2d(channels + audio_channels, channels, 1), nn.ReLU(inplace=True),
+                                 nn.Conv2d(channels, 1, 1))
+
+    def forward(self, s: Tensor, a: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
+        """s (B, C, h, w), a (B, Ca), p (B,) -> (fused (B, C, h, w), attention sigmoid(Att) (B, 1, h, w))."""
+        tiled = a[:, :, None, None].expand(-1, -1, *s.shape[-2:])  # (B, Ca, h, w)
+        att = torch.sigmoid(self.att(torch.cat([s, tiled], dim=1)))  # (B, 1, h, w)
+        return F.relu(p.to(s.dtype).view(-1, 1, 1, 1) * att * s + s), att

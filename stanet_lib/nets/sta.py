@@ -1,0 +1,188 @@
+"""The STA fixation prediction net (paper §3.8, Fig. 6-D, Eq. 5): encoder, fusion and decoder.
+
+Data flow (one shared VGG16 encoder, :class:`~stanet_lib.nets.encoders.VGG16Encoder`, over frames t-1, t, t+1):
+
+* S  = encoder(frame t) (B, C, h, w); A = :class:`~stanet_lib.nets.encoders.AudioEncoder` vector of frame t's audio;
+* SA = ReLU(p * sigmoid(Att(A, S)) * S + S) (Eq. 4 as the SA net applies it: :class:`~stanet_lib.nets.fusion.AudioGate`,
+  p = p_switch of the audio switch; ``switch=None`` = gate open, p = 1);
+* ST = ReLU(sigmoid(T) * S + S), T = Conv3d over the three frames' features
+  (:class:`~stanet_lib.nets.fusion.TemporalGate`);
+* STA = ReLU(Conv1x1(Concat(SA, ST))) (Eq. 5);
+* logits = Dec(STA) (B, 1, H, W): ``ModelConfig.sta_decoder="deconv"`` (default, paper: "a typical decoder with
+  three de-convolutional layers"): three 4x4 stride-2 transposed convolutions, the encoder's stride 8 back to the
+  input size (a final bilinear resize only when H or W is not a multiple of 8 or the stride is not 8);
+  ``"skip"``: the released G1 decoder (audit §5.1): bilinear up-sampling to the two finer encoder levels, each
+  concatenated with a 1x1 projection of frame t's features there, a 3x3 conv after each, a 1x1 conv to one map
+  and a bilinear resize to the input size, with no non-linearity between the convs (as released).
+
+Differences from the code's fusion (audit §5.1): Eq. 5 concatenates only SA and ST (the code also concatenated S)
+and applies the ReLU after the 1x1 conv (the code had none). No category tag is needed at inference. The loss
+(Eq. 6) is :func:`stanet_lib.train.losses.sta_step`; training and the pipeline stage are in
+:mod:`stanet_lib.stages.sta`; inference with each frame's features computed once is
+:func:`stanet_lib.nets.windows.predict_frames`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import ModelConfig
+from .encoders import AudioEncoder, VGG16Encoder, init_weights, scaled_channels
+from .fusion import AudioGate, TemporalGate
+
+__all__ = ["DECODERS", "FrameFeatures", "STAOutput", "DeconvDecoder", "SkipDecoder", "STANet"]
+
+
+DECODERS = ("deconv", "skip")
+
+
+BLOCK_CHANNELS = (64, 128, 256, 512, 512)  # VGG16 conv blocks 1-5 (times ModelConfig.width)
+
+
+class FrameFeatures(NamedTuple):
+    """Per-frame encoder output: ``top`` (N, C, h, w), and for the skip decoder the two finer pyramid levels
+    ``skips`` (coarse to fine, e.g. (N, C3, H/4, W/4), (N, C2, H/2, W/2)); ``()`` for the deconv decoder."""
+
+    top: Tensor
+    skips: tuple[Tensor, ...] = ()
+
+
+class STAOutput(NamedTuple):
+    """logits (B, 1, H, W) (sigmoid = the fixation map); sta (B, C, h, w) Eq. 5; sa, st (B, C, h, w) the two
+    fused streams; temporal_gate sigmoid(T) (B, C, h, w); audio_att sigmoid(Att(A, S)) (B, 1, h, w);
+    p (B,) the switch value used."""
+
+    logits: Tensor
+    sta: Tensor
+    sa: Tensor
+    st: Tensor
+    temporal_gate: Tensor
+    audio_att: Tensor
+    p: Tensor
+
+
+def _select(ff: FrameFeatures, idx: Tensor | slice) -> FrameFeatures:
+    return FrameFeatures(ff.top[idx], tuple(s[idx] for s in ff.skips))
+
+
+class DeconvDecoder(nn.Module):
+    """Three 4x4 stride-2 transposed convolutions C -> C/2 -> C/4 -> 1 (BN + ReLU between them when the encoder
+    has batch norm): x8 up-sampling, the encoder's stride 8 back to the input size."""
+
+    def __init__(self, channels: int, batch_norm: bool) -> None:
+        super().__init__()
+        c1, c2 = max(4, channels // 2), max(4, channels // 4)
+        layers: list[nn.Module] = []
+        for a, b in ((channels, c1), (c1, c2)):
+            layers.append(nn.ConvTranspose2d(a, b, 4, stride=2, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(b))
+            layers.append(nn.ReLU(inplace=True))
+        layers.append(nn.ConvTranspose2d(c2, 1, 4, stride=2, padding=1))
+        self.net = nn.Sequential(*layers)
+        for m in self.net.modules():
+            if isinstance(m, nn.ConvTranspose2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor, skips: Sequence[Tensor], size: tuple[int, int]) -> Tensor:
+        out = self.net(x)  # (B, 1, 8h, 8w)
+        if tuple(out.shape[-2:]) != tuple(size):
+            out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+        return out
+
+
+class SkipDecoder(nn.Module):
+    """The released G1 decoder (audit §5.1): up -> cat(proj(skip_1)) -> 3x3, up -> cat(proj(skip_2)) -> 3x3,
+    1x1 -> one map, bilinear to the input size; linear between the convs, as released."""
+
+    def __init__(self, channels: int, skip_channels: Sequence[int]) -> None:
+        super().__init__()
+        d = max(4, channels // 2)
+        self.proj = nn.ModuleList([nn.Conv2d(c, d, 1) for c in skip_channels])
+        ins = [channels + d] + [2 * d] * (len(skip_channels) - 1)
+        self.refine = nn.ModuleList([nn.Conv2d(c, d, 3, padding=1) for c in ins])
+        self.predict = nn.Conv2d(d, 1, 1)
+        init_weights(self)
+
+    def forward(self, x: Tensor, skips: Sequence[Tensor], size: tuple[int, int]) -> Tensor:
+        for proj, refine, skip in zip(self.proj, self.refine, skips):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = refine(torch.cat([x, proj(skip)], dim=1))
+        return F.interpolate(self.predict(x), size=size, mode="bilinear", align_corners=False)
+
+
+class STANet(nn.Module):
+    """STA fixation prediction net (Fig. 6-D). Inputs: ``frames`` (B, 3, 3, H, W) = [B, T, C, H, W] (t-1, t, t+1)
+    in [0, 1], ``audio`` (B, 1, F, S) of frame t, ``switch`` (B,) p_switch in [0, 1] or None (gate open).
+
+    Example:
+        >>> net = STANet(ModelConfig(width=1 / 16, audio_channels=8)).eval()
+        >>> out = net(torch.rand(2, 3, 3, 32, 32), torch.randn(2, 1, 64, 101), torch.tensor([0.2, 0.9]))
+        >>> out.logits.shape  # (2, 1, 32, 32)
+    """
+
+    def __init__(self, cfg: ModelConfig | None = None) -> None:
+        super().__init__()
+        cfg = cfg or ModelConfig()
+        if cfg.sta_decoder not in DECODERS:
+            raise ValueError(f"ModelConfig.sta_decoder must be one of {DECODERS}, got {cfg.sta_decoder!r}")
+        self.decoder_kind, self.hard_switch = cfg.sta_decoder, cfg.hard_switch
+        self.encoder = VGG16Encoder(cfg.width, cfg.output_stride, cfg.batch_norm)
+        c = self.encoder.out_channels
+        self.audio = AudioEncoder(cfg.audio_channels)
+        self.temporal = TemporalGate(c)
+        self.audio_gate = AudioGate(c, cfg.audio_channels)
+        self.fuse = nn.Conv2d(2 * c, c, 1)  # Eq. 5: Cov(Con(SA, ST))
+        init_weights(self.temporal)
+        init_weights(self.audio_gate)
+        init_weights(self.fuse)
+        # pyramid block i has stride min(2**i, output_stride); the skip decoder takes the two finer than the top
+        self.skip_levels = [i for i in range(5) if 2 ** i < cfg.output_stride][-2:][::-1]  # coarse to fine
+        if cfg.sta_decoder == "deconv":
+            self.decoder: nn.Module = DeconvDecoder(c, cfg.batch_norm)
+        else:
+            widths = [scaled_channels(v, cfg.width) for v in BLOCK_CHANNELS]
+            self.decoder = SkipDecoder(c, [widths[i] for i in self.skip_levels])
+
+    def encode(self, frames: Tensor) -> FrameFeatures:
+        """(N, 3, H, W) frames in [0, 1] -> per-frame :class:`FrameFeatures` (computed once, reusable)."""
+        if self.decoder_kind == "deconv":
+            return FrameFeatures(self.encoder(frames))
+        levels = self.encoder.pyramid(frames)  # block outputs, before their pool
+        top = levels[4] if self.encoder.output_stride < 32 else F.max_pool2d(levels[4], 2, 2)
+        return FrameFeatures(top, tuple(levels[i] for i in self.skip_levels))
+
+    def _switch(self, switch: Tensor | None, b: int, ref: Tensor) -> Tensor:
+        p = torch.ones(b, device=ref.device, dtype=ref.dtype) if switch is None else switch.to(ref.dtype)
+        if p.shape != (b,):
+            raise ValueError(f"switch must be (B,) = ({b},), got {tuple(p.shape)}")
+        return (p > 0.5).to(ref.dtype) if self.hard_switch else p
+
+    def forward_features(self, prev: FrameFeatures, centre: FrameFeatures, next: FrameFeatures, audio: Tensor,
+                         switch: Tensor | None, out_size: tuple[int, int]) -> STAOutput:
+        """Eq. 5 and the decoder from precomputed features of frames t-1, t, t+1 (each (B, C, h, w))."""
+        s = centre.top  # (B, C, h, w)
+        b = s.shape[0]
+        if audio.dim() != 4 or audio.shape[0] != b:
+            raise ValueError(f"audio must be (B, 1, F, S) with B = {b}, got {tuple(audio.shape)}")
+        st, gate = self.temporal(torch.stack([prev.top, s, next.top], dim=1))  # (B, 3, C, h, w) -> (B, C, h, w)
+        p = self._switch(switch, b, s)
+        sa, att = self.audio_gate(s, self.audio.embed(audio), p)  # Eq. 4
+        sta = F.relu(self.fuse(torch.cat([sa, st], dim=1)))  # Eq. 5, (B, C, h, w)
+        logits = self.decoder(sta, centre.skips, tuple(out_size))  # (B, 1, H, W)
+        return STAOutput(logits, sta, sa, st, gate, att, p)
+
+    def forward(self, frames: Tensor, audio: Tensor, switch: Tensor | None = None) -> STAOutput:
+        if frames.dim() != 5 or frames.shape[1:3] != (3, 3):
+            raise ValueError(f"STA expects frames (B, 3, 3, H, W) = [B, T, C, H, W], got {tuple(frames.shape)}")
+        b, h, w = frames.shape[0], frames.shape[-2], frames.shape[-1]
+        feats = self.encode(frames.flatten(0, 1))  # (B*3, ...): one shared encoder
+        idx = torch.arange(b, device=frames.device) * 3
+        return self.forward_features(_select(feats, idx), _select(feats, idx + 1), _select(feats, idx + 2),
+                                     audio, switch, (h, w))

@@ -1,0 +1,258 @@
+"""Figures of the stage notebooks: one function per figure, each returning a matplotlib Figure and saving a PNG
+under ``reports/figures/`` when given a path (STYLE.md P11). Images come from :mod:`stanet_lib.viz`.
+
+Stage 05's figures (training curves of the STA nets, predictions beside the ground truth) and the sample
+frames / layers of notebooks 03-04 (:func:`sample_rows`, :func:`figure_inputs`) are here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import scam
+from ..artefacts import atomic_path
+from ..data import cache as cache_mod
+from ..data.stavis import StavisRoot, load_fixation_map, load_gt_map
+from ..stages.maps import load_maps
+from ..stages.world import World
+from ..viz import render as viz
+
+
+def save(fig: plt.Figure, path: str | Path | None, dpi: int = 110) -> plt.Figure:
+    """Save ``fig`` as PNG atomically when ``path`` is given; return it."""
+    if path is not None:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    return fig
+
+
+def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], cols: int = 4, size: float = 2.2,
+               suptitle: str = "") -> plt.Figure:
+    rows = (len(images) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles):
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        ax.set_title(title, fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def cache_frames(cache: str | Path, n: int = 8, path: str | Path | None = None) -> plt.Figure:
+    """The middle frame of the first ``n`` cached AVE clips, titled with their tag."""
+    index = cache_mod.load_index(cache)
+    rows = index[index["source"] == "ave"].groupby("label", sort=True).head(2).head(n)
+    images, titles = [], []
+    for _, row in rows.iterrows():
+        clip = cache_mod.load_clip(cache, row)
+        images.append(clip["frames"][len(clip["frames"]) // 2])
+        titles.append(f"{row['category']} ({row['split']})")
+    return save(image_grid(images, titles, suptitle="AVE-layout clips (cache canvas)"), path)
+
+
+def spectrogram(cache: str | Path, path: str | Path | None = None) -> plt.Figure:
+    """Per-frame audio features of one clip, side by side, with the frame times."""
+    index = cache_mod.load_index(cache)
+    clip = cache_mod.load_clip(cache, index[index["source"] == "ave"].iloc[0])
+    feats = clip["audio"].astype(np.float32)  # (T, F, S)
+    fig, ax = plt.subplots(figsize=(9, 2.6))
+    ax.imshow(np.concatenate(list(feats), axis=1), origin="lower", aspect="auto", cmap="magma")
+    ax.set_title(f"{clip['video']} ({index.iloc[0]['category']}): per-frame log-mel windows "
+                 f"({feats.shape[1]} bands x {feats.shape[2]} steps each), frames at "
+                 f"{', '.join(f'{t:.2f}' for t in clip['times'][:6])} s ...", fontsize=8)
+    ax.set_xlabel("frame windows, concatenated")
+    ax.set_ylabel("mel band")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def fixations(stavis_root: str | Path, db: str, video: str, frames: Sequence[int],
+              path: str | Path | None = None) -> plt.Figure:
+    """Frames of a test video with the ground-truth map overlaid and the binary fixations as points."""
+    from PIL import Image
+
+    root = StavisRoot(stavis_root)
+    images, titles = [], []
+    for i in frames:
+        with Image.open(root.frame_path(db, video, i)) as im:
+            frame = np.asarray(im.convert("RGB"))
+        with Image.open(root.map_path(db, video, i)) as im:
+            gt = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+        fix = load_fixation_map(root.fixation_path(db, video, i))
+        img = viz.draw_points(viz.overlay(frame, gt, alpha=0.45), viz.points_from_map(fix, frame.shape[:2]),
+                              radius=1)
+        images.append(img)
+        titles.append(f"{db}/{video} #{i}: {int(fix.sum())} fixations")
+    return save(image_grid(images, titles, cols=len(images), size=3.0,
+                           suptitle="Simulated eye tracking: continuous map and fixations"), path)
+
+
+def table_bars(df: pd.DataFrame, metrics: Sequence[str], by: str, title: str = "",
+               path: str | Path | None = None, quoted: Mapping[str, pd.DataFrame] | None = None) -> plt.Figure:
+    """Bar plot of metric columns per row label ``by`` (one panel per metric)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 2.8), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        ax.bar(range(len(df)), df[m].to_numpy(dtype=float), color="tab:blue")
+        ax.set_xticks(range(len(df)), df[by].astype(str), rotation=60, ha="right", fontsize=7)
+        ax.set_title(m, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def training_curves(log_csvs: Mapping[str, str | Path], metric: str = "val_acc",
+                    path: str | Path | None = None) -> plt.Figure:
+    """One line per net: ``metric`` per epoch from each ``log.csv`` of :func:`stanet_lib.engine.fit`."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for name, csv in log_csvs.items():
+        if Path(csv).exists():
+            df = pd.read_csv(csv)
+            if metric in df:
+                ax.plot(df["epoch"], df[metric], marker="o", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def map_samples(frames: np.ndarray, layers: Mapping[str, np.ndarray], boxes: np.ndarray | None = None,
+                titles: Sequence[str] | None = None, path: str | Path | None = None,
+                points: Sequence[np.ndarray] | None = None) -> plt.Figure:
+    """Rows = sample frames, columns = the frame (with the box and fixations) then each map layer overlaid.
+
+    Args:
+        frames: (n, H, W, 3) uint8; layers: name -> (n, h, w) maps (resized to the frame by :func:`viz.overlay`);
+        boxes: (n, 4) boxes (y0, y1, x0, x1) in frame pixels, drawn on the first column; points: per frame
+        (k, 2) fixation points.
+    """
+    rows = []
+    for i, frame in enumerate(frames):
+        first = frame
+        if boxes is not None:
+            first = viz.draw_box(first, boxes[i], color=(255, 255, 0), thickness=1)
+        if points is not None:
+            first = viz.draw_points(first, points[i], radius=1)
+        rows.append([first] + [viz.overlay(frame, np.asarray(m[i], np.float32), alpha=0.55) for m in layers.values()])
+    labels = ["frame (+box, fixations)"] + list(layers)
+    fig = image_grid([im for r in rows for im in r], [labels[j] if i == 0 else "" for i, r in enumerate(rows)
+                                                       for j in range(len(r))], cols=len(labels), size=1.9)
+    if titles is not None:
+        for ax, t in zip(fig.axes[:: len(labels)], titles):
+            ax.set_ylabel(t, fontsize=7)
+            ax.axis("on")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return save(fig, path)
+
+
+def table4_bars(table: pd.DataFrame, metrics: Sequence[str] = ("AUC-J", "CC", "NSS"),
+                path: str | Path | None = None) -> plt.Figure:
+    """Grouped bars of a Table 4-layout DataFrame (index (source, method), columns (dataset, metric)):
+    one panel per (dataset, metric), one bar per method."""
+    datasets = list(dict.fromkeys(table.columns.get_level_values(0)))
+    methods = [m for _, m in table.index]
+    fig, axes = plt.subplots(len(datasets), len(metrics), figsize=(3.2 * len(metrics), 2.6 * len(datasets)),
+                             squeeze=False)
+    colors = plt.cm.tab10(np.arange(len(methods)) % 10)
+    for i, d in enumerate(datasets):
+        for j, m in enumerate(metrics):
+            ax = axes[i, j]
+            vals = table[(d, m)].to_numpy(dtype=float)
+            ax.bar(range(len(methods)), np.nan_to_num(vals), color=colors)
+            ax.set_title(f"{d}: {m}", fontsize=9)
+            ax.set_xticks([])
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
+    fig.legend(handles, methods, loc="lower center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.02 - 0.03 * len(methods) / 2))
+    fig.tight_layout()
+    return save(fig, path)
+
+def sta_training_curves(world: World, nets: Sequence[str] = ("sta", "sta_noswitch"),
+                    path: str | Path | None = None) -> plt.Figure:
+    """BCE (Eq. 6) on the training and validation frames, and the validation maps' correlation with the
+    pseudo-fixations, per epoch, for each STA net that has a ``log.csv``; the selected epoch is marked."""
+    fig, (ax_loss, ax_cc) = plt.subplots(1, 2, figsize=(9, 3))
+    for i, name in enumerate(nets):
+        csv = world.net_dir(name) / "log.csv"
+        if not csv.is_file():
+            continue
+        log, color = pd.read_csv(csv), f"C{i}"
+        ax_loss.plot(log["epoch"], log["train_loss"], "--", color=color, label=f"{name} train")
+        ax_loss.plot(log["epoch"], log["val_loss"], "-o", ms=3, color=color, label=f"{name} val")
+        ax_cc.plot(log["epoch"], log["val_cc"], "-o", ms=3, color=color, label=f"{name} val")
+        best = log.loc[log["val_loss"].idxmin()]
+        ax_loss.plot([best["epoch"]], [best["val_loss"]], "*", ms=11, color=color)
+    ax_loss.set(xlabel="epoch", ylabel="BCE with logits", title="loss (Eq. 6), * = kept epoch")
+    ax_cc.set(xlabel="epoch", ylabel="CC(prediction, pseudo-fixation)", title="validation agreement")
+    for ax in (ax_loss, ax_cc):
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def sample_frames(world: World, set_name: str, n: int = 4) -> np.ndarray:
+    """``n`` frame indices of a frame set, evenly spaced (the first video's start to the last video's end)."""
+    total = len(world.sets[set_name])
+    return np.unique(np.linspace(0, total - 1, n).round().astype(int))
+
+
+def sta_predictions(world: World, set_name: str, variant: str = "sta", n: int = 4,
+                path: str | Path | None = None) -> plt.Figure:
+    """Test frames (cache canvas) with, side by side: the stage-04 pseudo-fixation, the STA prediction, and the
+    eye-tracking ground truth (continuous map with the binary fixations as points)."""
+    fs = world.sets[set_name]
+    db = set_name.split(":", 1)[1]
+    fine = load_maps(world.maps_path("fine", set_name))
+    pred = load_maps(world.maps_path("sta", set_name))
+    root = StavisRoot(world.stavis_root)
+    images, titles = [], []
+    for i in sample_frames(world, set_name, n):
+        frame = fs.frames[i].numpy()  # (S, S, 3)
+        video, number = str(fs.meta["video"].iloc[i]), int(fs.meta["number"].iloc[i])
+        gt = load_gt_map(root.map_path(db, video, number))
+        fix = load_fixation_map(root.fixation_path(db, video, number))
+        points = viz.points_from_map(fix, frame.shape[:2])
+        images += [frame, viz.overlay(frame, fine["pseudo"][i].astype(np.float32), alpha=0.5),
+                   viz.overlay(frame, pred[variant][i].astype(np.float32), alpha=0.5),
+                   viz.draw_points(viz.overlay(frame, gt, alpha=0.5), points, radius=1)]
+        titles += [f"{video} #{number}", "pseudo-fixation (stage 04)", f"STA prediction ({variant})",
+                   f"ground truth, {len(points)} fixations"]
+    return save(image_grid(images, titles, cols=4, size=2.3,
+                           suptitle=f"{db}: STA net trained on pseudo-fixations only (no tags at inference)"), path)
+
+def sample_rows(world: World, set_name: str, n: int = 4, seed: int = 0) -> np.ndarray:
+    """``n`` frame indices of a set, the middle frames of randomly chosen clips (for figures)."""
+    fs = world.sets[set_name]
+    picks = [idx[len(idx) // 2] for _, idx in fs.clips()]
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(picks, size=min(n, len(picks)), replace=False))
+
+
+def figure_inputs(world: World, stage: str, set_name: str, rows: np.ndarray,
+                  layers: tuple[str, ...] = ("CAM_S", "CAM_ST", "CAM_SA", "SCAM")) -> dict:
+    """Frames, map layers (resized to the canvas), boxes, titles and GT fixation points of some rows: the
+    arguments of :func:`map_samples`."""
+    fs = world.sets[set_name]
+    maps = load_maps(world.maps_path(stage, set_name))
+    frames = fs.frames[torch.as_tensor(rows)].numpy()
+    out = {"frames": frames, "boxes": maps["boxes"][rows] if "boxes" in maps else None,
+           "layers": {k: scam.resize_maps(torch.as_tensor(maps[k][rows].astype(np.float32)), fs.canvas).numpy()
+                      for k in layers if k in maps},
+           "titles": [f"{fs.meta['video'].iloc[r]} #{fs.meta['number'].iloc[r]}" for r in rows], "points": None}
+    if set_name.startswith("test:"):
+        root, db = StavisRoot(world.stavis_root), set_name.split(":", 1)[1]
+        out["points"] = [viz.points_from_map(load_fixation_map(root.fixation_path(db, fs.meta["video"].iloc[r],
+                                                                              int(fs.meta["number"].iloc[r]))),
+                                         frames.shape[1:3]) for r in rows]
+    return out

@@ -1,0 +1,232 @@
+"""Stage 02 (notebook 02): the audio switch (labels from a tagger, the switch net) and the coarse S / ST / SA nets.
+
+The audio switch (paper §3.7): binary labels from an audio tagger, and the switch net trained on them.
+
+Paper: a (1 frame, 1 s audio) fragment is labelled 1 when the category an off-the-shelf audio classifier
+(VGGSound) predicts is identical to the video's tag, else 0; the switch is "an individual network with an
+identical structure as the SA classification net" trained on those labels; its output gates the audio in the SA
+and STA fusions (Eq. 4, 5). The released code matched keyword substrings of VGGSound class names (audit §3.1).
+
+Here the tagger is pluggable (:class:`Tagger`: a callable on per-frame audio features plus its class names and
+a mapping from the dataset's categories to tagger classes), so a VGGSound or AudioSet tagger can be plugged in.
+The default is an audio-only classifier trained on the training audio with **out-of-fold** predictions (a clip's
+labels come from a tagger that never saw that clip), because no pretrained tagger can be downloaded here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from ..artefacts import run_key, write_npz
+from ..config import Config
+from ..data.frames import FrameDataset, FrameSet, resized_frames
+from ..data.loaders import make_loader
+from ..nets.classifier import AudioTagger, build_model, switch_probability
+from ..nets.runtime import select_device
+from ..train import engine
+from ..train.losses import balanced_step
+from .pseudo import classifier_dataset
+from .world import World, audio_truth, write_stage_manifest
+
+__all__ = ["Tagger", "switch_labels", "default_tagger_oof", "tagger_fn", "train_switch", "switch_probabilities", "train_classifier", "stage_classifiers"]
+
+
+@dataclass
+class Tagger:
+    """A pluggable audio tagger.
+
+    Args:
+        fn: per-frame audio features (N, F, A) float32 numpy -> class probabilities (N, C).
+        class_names: the tagger's C class names.
+        mapping: dataset category -> the tagger classes that count as "identical" to it (paper §3.7).
+            Default: a category maps to the tagger class of the same name.
+    """
+
+    fn: Callable[[np.ndarray], np.ndarray]
+    class_names: Sequence[str]
+    mapping: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def matches(self, categories: Sequence[str]) -> np.ndarray:
+        """(K, C) bool: dataset category k counts as identical to tagger class c."""
+        index = {c: i for i, c in enumerate(self.class_names)}
+        out = np.zeros((len(categories), len(self.class_names)), bool)
+        for k, cat in enumerate(categories):
+            targets = self.mapping.get(cat, [cat])
+            unknown = [t for t in targets if t not in index]
+            if unknown:
+                raise KeyError(f"category {cat!r} maps to tagger classes {unknown} the tagger does not have")
+            out[k, [index[t] for t in targets]] = True
+        return out
+
+
+def switch_labels(probs: np.ndarray, tags: np.ndarray, match: np.ndarray) -> np.ndarray:
+    """Paper §3.7: label 1 iff the tagger's top-1 class is identical to the tag.
+
+    Args:
+        probs: (N, C) tagger probabilities; tags: (N,) dataset labels; match: (K, C) from :meth:`Tagger.matches`.
+
+    Returns:
+        (N,) int64 in {0, 1}.
+    """
+    top1 = np.asarray(probs).argmax(-1)
+    return match[np.asarray(tags), top1].astype(np.int64)
+
+
+def _tagger_dataset(fs: FrameSet, idx: np.ndarray | None = None) -> FrameDataset:
+    sel = slice(None) if idx is None else torch.as_tensor(idx)
+    return FrameDataset("tagger", None, audio=fs.audio[sel], targets=fs.labels[sel])
+
+
+def _fit_tagger(fs: FrameSet, train_idx: np.ndarray, val_idx: np.ndarray | None, num_classes: int, cfg: Config,
+                out_dir: Path, seed: int) -> AudioTagger:
+    engine.set_seed(seed)
+    model = AudioTagger(num_classes, cfg.model)
+    train = make_loader(_tagger_dataset(fs, train_idx), cfg.train.batch_coarse, True, seed)
+    val = (make_loader(_tagger_dataset(fs, val_idx), 256, False, seed) if val_idx is not None else None)
+    key = run_key(cfg, "tagger", num_classes, seed, fs.audio, fs.labels, train_idx, val_idx)
+    engine.fit(model, train, val, cfg=cfg.train, out_dir=out_dir, seed=seed, monitor="val_acc" if val else "train_acc",
+               mode="max", desc=f"tagger {out_dir.name}", run_key=key)
+    return model
+
+
+def _predict_probs(model: torch.nn.Module, ds: FrameDataset, batch: int = 256) -> np.ndarray:
+    out = engine.predict(model, make_loader(ds, batch, shuffle=False))
+    return torch.softmax(out.logits.float(), -1).numpy()
+
+
+def default_tagger_oof(train: FrameSet, num_classes: int, cfg: Config, out_dir: str | Path, folds: int = 2,
+                       seed: int = 0) -> tuple[np.ndarray, list[AudioTagger]]:
+    """Out-of-fold tagger probabilities for every training frame, and the fold models.
+
+    Folds are made of whole clips (frames of one clip never straddle train and held-out parts). Audio outside
+    the training split (validation, test) is tagged by the average of the fold models (:func:`tagger_fn`).
+
+    Returns:
+        probs (N, K) for the frames of ``train`` (each from the fold model that did not see its clip) and the
+        ``folds`` models.
+    """
+    out_dir = Path(out_dir)
+    clips = train.meta["clip"].to_numpy()
+    uniq = np.unique(clips)
+    rng = np.random.default_rng(seed)
+    fold_of_clip = dict(zip(rng.permutation(uniq), np.arange(len(uniq)) % folds))
+    fold = np.array([fold_of_clip[c] for c in clips])
+    probs = np.zeros((len(train), num_classes), np.float32)
+    models = []
+    for f in range(folds):
+        held = np.flatnonzero(fold == f)
+        fit_idx = np.flatnonzero(fold != f)
+        model = _fit_tagger(train, fit_idx, held, num_classes, cfg, out_dir / f"fold{f}", seed + f)
+        probs[held] = _predict_probs(model, _tagger_dataset(train, held))
+        models.append(model)
+    return probs, models
+
+
+def tagger_fn(models: AudioTagger | list[AudioTagger]) -> Callable[[np.ndarray], np.ndarray]:
+    """Wrap trained :class:`AudioTagger` (s) as a :class:`Tagger` callable (probabilities averaged)."""
+    models = models if isinstance(models, list) else [models]
+
+    def fn(audio: np.ndarray) -> np.ndarray:
+        ds = FrameDataset("tagger", None, audio=torch.as_tensor(np.asarray(audio, np.float32)))
+        return np.mean([_predict_probs(m, ds) for m in models], axis=0)
+
+    return fn
+
+
+def switch_dataset(fs: FrameSet, images: Tensor, labels: np.ndarray | None) -> FrameDataset:
+    """Switch-net samples: centre frame, its audio, the switch label (None for inference)."""
+    targets = None if labels is None else torch.as_tensor(labels, dtype=torch.long)
+    return FrameDataset("switch", images, audio=fs.audio, targets=targets)
+
+
+def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray, val: FrameSet,
+                 val_images: Tensor, val_labels: np.ndarray, cfg: Config, out_dir: str | Path, seed: int = 0
+                 ) -> torch.nn.Module:
+    """The switch net (SA structure, 2 classes) on (frame, audio) with the tagger's labels."""
+    engine.set_seed(seed)
+    model = build_model("switch", 2, cfg.model)  # ImageNet encoder when model.imagenet_weights is set
+    counts = np.bincount(train_labels, minlength=2).astype(np.float64)
+    weights = torch.tensor(counts.sum() / (2 * np.maximum(counts, 1)), dtype=torch.float32)
+    tl = make_loader(switch_dataset(train, train_images, train_labels), cfg.train.batch_coarse, True, seed)
+    vl = make_loader(switch_dataset(val, val_images, val_labels), 256, False, seed)
+    key = run_key(cfg, "switch", seed, weights, *tl.dataset.content(), *vl.dataset.content())
+    engine.fit(model, tl, vl, step_fn=balanced_step(weights), cfg=cfg.train, out_dir=out_dir, seed=seed,
+               monitor="val_acc", mode="max", desc="switch", run_key=key)
+    return model
+
+
+def switch_probabilities(model: torch.nn.Module, fs: FrameSet, images: Tensor, batch: int = 256) -> np.ndarray:
+    """(N,) p_switch = softmax probability of "audio matches the tag" (the soft switch of the G1 code)."""
+    out = engine.predict(model, make_loader(switch_dataset(fs, images, None), batch, shuffle=False))
+    return switch_probability(out).numpy()
+
+def train_classifier(kind: str, train: FrameDataset, val: FrameDataset, num_classes: int, cfg: Config,
+                     out_dir: str | Path, batch_size: int, seed: int = 0) -> torch.nn.Module:
+    """Train one S / ST / SA net with the shared loop (cross entropy, SGD, best val accuracy kept)."""
+    engine.set_seed(seed)
+    model = build_model(kind, num_classes, cfg.model)
+    tl = make_loader(train, batch_size, True, seed, cfg.train.num_workers)
+    vl = make_loader(val, max(64, batch_size), False, seed, cfg.train.num_workers)
+    key = run_key(cfg, kind, num_classes, batch_size, seed, *train.content(), *val.content())
+    engine.fit(model, tl, vl, cfg=cfg.train, out_dir=out_dir, seed=seed, monitor="val_acc", mode="max",
+               desc=Path(out_dir).name, run_key=key)
+    return model
+
+def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]:
+    """Notebook 02: switch labels, switch net, coarse S / ST / SA (+ SA without switch). Returns tables."""
+    cfg, t0 = world.cfg, time.perf_counter()
+    size = cfg.model.coarse_size
+    dev = select_device()  # resizes and crops run where the nets run
+    images = {name: resized_frames(fs, size, device=dev) for name, fs in world.sets.items()}
+    train, val = world.sets["train"], world.sets["val"]
+
+    # Audio switch labels (paper §3.7): default tagger, out-of-fold on the training clips.
+    log("tagger (out-of-fold) ...")
+    oof, taggers = default_tagger_oof(train, world.num_classes, cfg, world.net_dir("tagger"), seed=seed)
+    tg = Tagger(tagger_fn(taggers), world.categories)
+    match = tg.matches(world.categories)
+    labels = {"train": switch_labels(oof, train.labels.numpy(), match),
+              "val": switch_labels(tg.fn(val.audio.float().numpy()), val.labels.numpy(), match)}
+    log("switch net ...")
+    net = train_switch(train, images["train"], labels["train"], val, images["val"], labels["val"], cfg,
+                                  world.net_dir("switch"), seed)
+    p_switch = {name: switch_probabilities(net, fs, images[name]) for name, fs in world.sets.items()}
+    write_npz(world.runs / "switch.npz", **{k.replace(":", "__"): v for k, v in p_switch.items()},
+              **{f"label__{k}": v for k, v in labels.items()})
+    switch_rows = []
+    for name in ("train", "val"):
+        truth = audio_truth(world, name)
+        row = {"set": name, "frames": len(world.sets[name]), "label_positive_rate": labels[name].mean(),
+               "switch_agrees_with_labels": ((p_switch[name] > 0.5) == labels[name]).mean()}
+        if truth is not None:
+            row["labels_vs_truth_acc"] = (labels[name].astype(bool) == truth).mean()
+            row["switch_vs_truth_acc"] = ((p_switch[name] > 0.5) == truth).mean()
+        switch_rows.append(row)
+
+    # Coarse classification nets (paper §4.2: 256 px, batch 20; here the profile's sizes).
+    acc_rows = []
+    variants = [("S", "S", None), ("ST", "ST", None), ("SA", "SA", p_switch), ("SA_noswitch", "SA", None)]
+    for name, kind, sw in variants:
+        log(f"coarse {name} ...")
+        tr = classifier_dataset(kind, train, images["train"], train.labels,
+                                       None if sw is None else sw["train"])
+        va = classifier_dataset(kind, val, images["val"], val.labels, None if sw is None else sw["val"])
+        t1 = time.perf_counter()
+        train_classifier(kind, tr, va, world.num_classes, cfg, world.net_dir(f"coarse_{name}"),
+                                cfg.train.batch_coarse, seed)
+        log_df = pd.read_csv(world.net_dir(f"coarse_{name}") / "log.csv")
+        best = log_df.loc[log_df["val_acc"].idxmax()]
+        acc_rows.append({"net": f"coarse {name}", "epochs": len(log_df), "best_epoch": int(best["epoch"]),
+                         "train_acc": best["train_acc"], "val_acc": best["val_acc"],
+                         "seconds": round(time.perf_counter() - t1, 1)})
+    tables = {"switch": pd.DataFrame(switch_rows), "accuracy": pd.DataFrame(acc_rows)}
+    write_stage_manifest(world, "stage02", time.perf_counter() - t0, tables={k: v.to_dict("records") for k, v in tables.items()})
+    return tables

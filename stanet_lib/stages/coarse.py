@@ -1,0 +1,52 @@
+"""Stage 03 (notebook 03): the coarse nets' tag-class CAMs, SCAM (Eq. 2-3) and SCAM_avg, and the 2 x mean boxes
+(paper §3.4-3.6), for every frame set.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from torch import Tensor, nn
+
+from ..config import Config
+from ..data.frames import FrameSet, resized_frames
+from ..nets.runtime import select_device
+from .maps import save_maps
+from .pseudo import boxes_from, fused_maps, set_cams, set_tags, stage_nets
+from .world import World, load_switch, write_stage_manifest
+
+__all__ = ["coarse_set", "stage_coarse_scam"]
+
+
+def coarse_set(nets: dict[str, nn.Module], fs: FrameSet, images: Tensor, tags: Tensor, p_switch: np.ndarray,
+               cfg: Config, **infer) -> dict[str, Tensor]:
+    """Stage 03 on one frame set: the maps of :func:`~stanet_lib.stages.pseudo.fused_maps` plus ``boxes`` (N, 4) (the
+    2 x mean box of the coarse SCAM at the canvas) and ``tags``. ``infer``: see :func:`~stanet_lib.stages.pseudo.set_cams`."""
+    maps = fused_maps(set_cams(nets, fs, images, tags, p_switch, **infer), tags, cfg.scam.lam)
+    maps["boxes"] = boxes_from(maps["SCAM"], fs.canvas, cfg.scam.box_factor)
+    maps["tags"] = tags
+    return maps
+
+def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:
+    """Notebook 03: coarse CAMs, SCAM, SCAM_avg, boxes, for every frame set. Returns per-set summaries."""
+    cfg, t0 = world.cfg, time.perf_counter()
+    p_switch = load_switch(world)
+    rows = []
+    dev = select_device()  # the resizes run where the nets run
+    nets = stage_nets(world, "coarse")
+    for name, fs in world.sets.items():
+        images = resized_frames(fs, cfg.model.coarse_size, device=dev)
+        tags, tag_source = set_tags(world, name, images)
+        log(f"coarse CAMs {name} ({len(fs)} frames) ...")
+        maps = coarse_set(nets, fs, images, tags, p_switch[name], cfg)
+        save_maps(world.maps_path("coarse", name), fs, maps)
+        area = ((maps["boxes"][:, 1] - maps["boxes"][:, 0] + 1) * (maps["boxes"][:, 3] - maps["boxes"][:, 2] + 1))
+        rows.append({"set": name, "frames": len(fs), "tags": tag_source,
+                     "box_area_fraction": float(area.float().mean() / fs.canvas ** 2),
+                     **{f"top1_acc_{k}": float((maps[f"probs_{k}"].argmax(-1) == tags).float().mean())
+                        for k in ("S", "ST", "SA", "SA_noswitch")}})
+    df = pd.DataFrame(rows)
+    write_stage_manifest(world, "stage03", time.perf_counter() - t0, summary=df.to_dict("records"))
+    return df

@@ -1,0 +1,94 @@
+"""Stage 04 (notebook 04): the fine nets on the crops, fine CAMs and SCAM recovered into the frame, the
+pseudo-fixations (paper §3.6).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from .. import scam
+from ..config import Config
+from ..data.frames import FrameSet, crop_window
+from ..nets.runtime import select_device
+from .classifiers import train_classifier
+from .maps import load_maps, save_maps
+from .pseudo import SA_VARIANTS, STAGE_NETS, classifier_dataset, fused_maps, postprocess, set_cams, stage_nets
+from .world import World, load_switch, write_stage_manifest
+
+__all__ = ["fine_set", "stage_fine"]
+
+
+def _boxes(world: World, set_name: str) -> Tensor:
+    """The coarse boxes (N, 4) of a frame set (stage 03)."""
+    m = load_maps(world.maps_path("coarse", set_name))
+    return torch.as_tensor(m["boxes"]).long()
+
+def fine_set(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Tensor, Tensor, Tensor], tags: Tensor,
+             boxes: Tensor, p_switch: np.ndarray, cfg: Config, device: torch.device | None = None,
+             **infer) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Stage 04 on one frame set, after training: fine CAMs of the crops ``(t-1, t, t+1)``, fused (Eq. 2-3),
+    recovered into the canvas with the coarse ``boxes``, and the pseudo-fixations (:func:`postprocess`).
+
+    Returns:
+        (the maps saved for the set: CAM_*, SCAM*, ``pseudo``, ``valid``, ``boxes``, ``tags``, ``weights``,
+        ``probs_*``; the fused fine-size maps).
+    """
+    dev = select_device() if device is None else device
+    p, c, n = crops
+    cams = set_cams(nets, fs, c, tags, p_switch, window=(p, n), **infer)
+    fine = fused_maps(cams, tags, cfg.scam.lam)
+    size = c.shape[-1]
+    recovered = {k: scam.recover(scam.resize_maps(v.float().to(dev), size), boxes, fs.canvas).cpu()
+                 for k, v in fine.items() if k.startswith(("CAM_", "SCAM"))}
+    probs = {k: v.probs for k, v in cams.items() if k in ("S", "ST", "SA")}
+    pseudo_maps, valid = postprocess(recovered["SCAM"], fs, cfg, probs, tags)
+    out = {**recovered, "pseudo": pseudo_maps, "valid": valid, "boxes": boxes, "tags": tags,
+           "weights": fine["weights"], **{k: v for k, v in fine.items() if k.startswith("probs_")}}
+    return out, fine
+
+def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]:
+    """Notebook 04: fine nets on the crops, fine CAMs and SCAM recovered into the frame, pseudo-fixations."""
+    cfg, t0 = world.cfg, time.perf_counter()
+    size = cfg.model.fine_size
+    p_switch = load_switch(world)
+    dev = select_device()  # crops and recovery run where the nets run
+    crops = {name: crop_window(fs, _boxes(world, name), size, device=dev) for name, fs in world.sets.items()}
+    train, val = world.sets["train"], world.sets["val"]
+    acc_rows = []
+    for name, kind in STAGE_NETS.items():
+        sw = p_switch if SA_VARIANTS.get(name) else None
+
+        def ds(set_name: str, fs: FrameSet):
+            p, c, n = crops[set_name]
+            return classifier_dataset(kind, fs, c, fs.labels, None if sw is None else sw[set_name], p, n)
+
+        log(f"fine {name} ...")
+        t1 = time.perf_counter()
+        train_classifier(kind, ds("train", train), ds("val", val), world.num_classes, cfg,
+                         world.net_dir(f"fine_{name}"), cfg.train.batch_fine, seed)
+        log_df = pd.read_csv(world.net_dir(f"fine_{name}") / "log.csv")
+        best = log_df.loc[log_df["val_acc"].idxmax()]
+        acc_rows.append({"net": f"fine {name}", "epochs": len(log_df), "best_epoch": int(best["epoch"]),
+                         "train_acc": best["train_acc"], "val_acc": best["val_acc"],
+                         "seconds": round(time.perf_counter() - t1, 1)})
+    rows = []
+    nets = stage_nets(world, "fine")
+    for name, fs in world.sets.items():
+        coarse = load_maps(world.maps_path("coarse", name))
+        tags = torch.as_tensor(coarse["tags"]).long()
+        boxes = torch.as_tensor(coarse["boxes"]).long()
+        log(f"fine CAMs {name} ...")
+        out, fine = fine_set(nets, fs, crops[name], tags, boxes, p_switch[name], cfg, dev)
+        valid = out["valid"]
+        save_maps(world.maps_path("fine", name), fs, out)
+        rows.append({"set": name, "frames": len(fs), "valid_frames": int(valid.sum()),
+                     **{f"top1_acc_{k}": float((fine[f"probs_{k}"].argmax(-1) == tags).float().mean())
+                        for k in ("S", "ST", "SA", "SA_noswitch")}})
+    tables = {"accuracy": pd.DataFrame(acc_rows), "summary": pd.DataFrame(rows)}
+    write_stage_manifest(world, "stage04", time.perf_counter() - t0, tables={k: v.to_dict("records") for k, v in tables.items()})
+    return tables

@@ -1,0 +1,106 @@
+"""Map artefacts of the stages: one npz per (stage, frame set) with the frames' identity, and their evaluation.
+
+``maps/<stage>_<set>.npz`` (:func:`save_maps`) holds the maps as float16 (N, h, w) arrays, per-frame vectors as
+float32, and ``video`` / ``db`` / ``number`` (1-based STAViS frame numbers). :func:`evaluate_maps` scores every
+map variant of a stage on the test databases with the STAViS protocol (:mod:`stanet_lib.eval.protocol`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from .. import scam
+from ..artefacts import write_npz, write_text
+from ..data.frames import FrameSet
+from ..eval.protocol import EvalOptions, evaluate_db
+from .world import World
+
+__all__ = ["save_maps", "load_maps", "MAP_VARIANTS", "video_maps", "evaluate_maps", "video_frames"]
+
+
+def save_maps(path: str | Path, fs: FrameSet, maps: Mapping[str, Tensor]) -> Path:
+    """Maps of one frame set with the frames' identity (video, db, number), atomically."""
+    arrays = {k: v.detach().cpu().numpy() for k, v in maps.items()}
+    # maps (N, h, w) as float16; per-frame vectors (probabilities, weights) stay float32: the soft filter's
+    # arg-max test must be reproducible from the stored values
+    arrays = {k: (a.astype(np.float16 if a.ndim >= 3 else np.float32) if a.dtype.kind == "f" else a)
+              for k, a in arrays.items()}
+    arrays["video"] = np.array(fs.meta["video"].astype(str).tolist(), dtype=str)
+    arrays["db"] = np.array(fs.meta["db"].astype(str).tolist(), dtype=str)
+    arrays["number"] = fs.meta["number"].to_numpy().astype(np.int64)
+    return write_npz(path, **arrays)
+
+
+def load_maps(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of a maps npz (clear error when the stage has not run)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: maps not found (run the stage that writes them first)")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+MAP_VARIANTS = ("CAM_S", "CAM_ST", "CAM_SA", "CAM_SA_noswitch", "SCAM_avg", "SCAM", "SCAM_noswitch")
+
+
+def video_maps(maps: dict[str, np.ndarray], key: str, canvas: int) -> dict[str, dict[int, np.ndarray]]:
+    """``{video: {frame number: (canvas, canvas) float32}}`` from a maps npz; maps smaller than the canvas
+    (coarse CAMs) are resized to it first, as the released code saved CAMs at frame resolution.
+
+    An all-zero map is not a prediction: it is what Eq. 2 gives when the soft filter zeroed every source, and the
+    released code wrote no map for such frames; they are left out (not scored), and a video with none left is
+    reported as missing by the evaluation instead of turning the dataset mean into NaN.
+    """
+    out = {}
+    for video in dict.fromkeys(maps["video"].tolist()):
+        rows = np.flatnonzero(maps["video"] == video)
+        rows = rows[np.argsort(maps["number"][rows])]
+        m = torch.as_tensor(maps[key][rows].astype(np.float32))
+        if m.shape[-1] != canvas:
+            m = scam.resize_maps(m, canvas)
+        m = m.clamp(min=0).numpy()
+        frames = {int(n): f for n, f in zip(maps["number"][rows], m) if f.max() > 0}
+        if frames:
+            out[video] = frames
+    return out
+
+
+def evaluate_maps(world: World, stage: str, variants: tuple[str, ...] = MAP_VARIANTS, log=print) -> pd.DataFrame:
+    """STAViS-protocol metrics of each map variant of ``stage`` ("coarse" | "fine") on every test database.
+
+    Returns one row per (db, variant) with the dataset means (AUC_J, SIM, sAUC, CC, NSS); also written to
+    ``runs/<profile>/tables/<stage>_maps.csv``, and the per-video rows to ``<stage>_maps_per_video.csv``.
+    """
+    opts = EvalOptions.from_config(world.cfg.eval)
+    rows, per_video = [], []
+    for set_name in world.test_sets():
+        db = set_name.split(":", 1)[1]
+        maps = load_maps(world.maps_path(stage, set_name))
+        for v in variants:
+            if v not in maps:
+                continue
+            res = evaluate_db(world.stavis_root, db, video_maps(maps, v, world.sets[set_name].canvas), opts=opts)
+            if res.missing:
+                log(f"{db} {v}: not scored: {res.missing}")
+            ok = res.per_video[res.per_video["status"] == "ok"]
+            rows.append({"db": db, "stage": stage, "variant": v, **res.means.to_dict(), "videos": len(ok),
+                         "frames_scored": int(ok["frames_scored"].sum())})
+            per_video.append(res.per_video.assign(stage=stage, variant=v))
+    df = pd.DataFrame(rows)
+    write_text(world.runs / "tables" / f"{stage}_maps.csv", df.to_csv(index=False))
+    write_text(world.runs / "tables" / f"{stage}_maps_per_video.csv",
+               pd.concat(per_video, ignore_index=True).to_csv(index=False))
+    return df
+
+def video_frames(fs: FrameSet, maps: Tensor | np.ndarray) -> dict[str, dict[int, np.ndarray]]:
+    """``{video: {frame number: (H, W) map}}`` (the evaluation's array source, 1-based STAViS numbers)."""
+    arr = np.asarray(maps)
+    out: dict[str, dict[int, np.ndarray]] = {}
+    for i, (video, number) in enumerate(zip(fs.meta["video"].astype(str), fs.meta["number"])):
+        out.setdefault(video, {})[int(number)] = arr[i]
+    return out
