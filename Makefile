@@ -30,8 +30,13 @@ browser: $(STAMP)
 	    || echo "chromium could not be installed (see $(VENV)/chromium-install.log): the browser test will skip"; \
 	else echo "no /usr/bin/chromium and not root with apt-get: the browser test will skip"; fi
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(PY) -m pytest
+
+# ruff (rules in pyproject.toml): no import inside a function, no unused import, docstrings on public names.
+# The import order of the subpackages and the absence of cycles are checked by tests/test_architecture.py.
+lint: $(STAMP)
+	$(PY) -m ruff check stanet_lib tests
 
 bench: $(STAMP)
 	$(PY) -m stanet_lib bench

@@ -26,8 +26,8 @@
 # The SA net is also trained without the switch (gate always open) for the Table 3 analogue.
 
 # %%
-from stanet_lib import stages
 from stanet_lib.report import figures
+from stanet_lib.stages import classifiers, setup
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -40,7 +40,7 @@ OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.p
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
-cfg, world, reports = stages.setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
+cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
 print(world.summary())
 
@@ -48,7 +48,7 @@ print(world.summary())
 # ## Train: tagger, switch, S, ST, SA (the coarse size of the profile; the paper's is 256 px, batch 20)
 
 # %%
-tables = stages.stage_classifiers(world, seed=SEED)
+tables = classifiers.stage_classifiers(world, seed=SEED)
 
 # %% [markdown]
 # ## The audio switch against the generator's truth

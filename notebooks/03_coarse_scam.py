@@ -24,9 +24,8 @@
 # Test clips are scored with the STAViS protocol against the simulated fixations.
 
 # %%
-from stanet_lib import stages
-from stanet_lib.report import figures
-from stanet_lib.stages import maps
+from stanet_lib.report import figures, stage_figures
+from stanet_lib.stages import coarse, maps, setup
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -39,12 +38,12 @@ OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.p
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
-cfg, world, reports = stages.setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
+cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
 print(world.summary())
 
 # %%
-summary = stages.stage_coarse_scam(world)
+summary = coarse.stage_coarse_scam(world)
 summary.round(3)
 
 # %% [markdown]
@@ -52,8 +51,8 @@ summary.round(3)
 
 # %%
 test_set = world.test_sets()[0]
-rows = figures.sample_rows(world, test_set, n=4, seed=SEED)
-figures.map_samples(**figures.figure_inputs(world, "coarse", test_set, rows,
+rows = stage_figures.sample_rows(world, test_set, n=4, seed=SEED)
+figures.map_samples(**stage_figures.figure_inputs(world, "coarse", test_set, rows,
                                            ("CAM_S", "CAM_ST", "CAM_SA", "SCAM_avg", "SCAM")),
                     path=fig_dir / "03_coarse_maps.png");
 

@@ -25,9 +25,8 @@
 # (`scam.temporal_smoothing=true scam.mean_floor=3 scam.hard_filter=true`).
 
 # %%
-from stanet_lib import stages
-from stanet_lib.report import figures
-from stanet_lib.stages import maps
+from stanet_lib.report import figures, stage_figures
+from stanet_lib.stages import fine, maps, setup
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -40,12 +39,12 @@ OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.p
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
-cfg, world, reports = stages.setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
+cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
 print(world.summary())
 
 # %%
-tables = stages.stage_fine(world, seed=SEED)
+tables = fine.stage_fine(world, seed=SEED)
 tables["accuracy"].round(3)
 
 # %%
@@ -56,13 +55,8 @@ tables["summary"].round(3)
 
 # %%
 test_set = world.test_sets()[0]
-rows = figures.sample_rows(world, test_set, n=4, seed=SEED)
-coarse = figures.figure_inputs(world, "coarse", test_set, rows, ("CAM_S", "SCAM"))
-fine = figures.figure_inputs(world, "fine", test_set, rows, ("CAM_S", "CAM_ST", "CAM_SA", "SCAM", "pseudo"))
-layers = {"coarse CAM_S": coarse["layers"]["CAM_S"], "coarse SCAM": coarse["layers"]["SCAM"],
-          **{f"fine {k}": v for k, v in fine["layers"].items()}}
-figures.map_samples(fine["frames"], layers, boxes=fine["boxes"], titles=fine["titles"], points=fine["points"],
-                    path=fig_dir / "04_fine_maps.png");
+rows = stage_figures.sample_rows(world, test_set, n=4, seed=SEED)
+figures.map_samples(**stage_figures.coarse_and_fine_inputs(world, test_set, rows), path=fig_dir / "04_fine_maps.png");
 
 # %% [markdown]
 # ## Quality of the fine maps and the pseudo-fixations (STAViS protocol, synthetic test databases)

@@ -29,8 +29,8 @@
 # for scoring, with the STAViS protocol.
 
 # %%
-from stanet_lib import stages
-from stanet_lib.report import figures
+from stanet_lib.report import figures, stage_figures
+from stanet_lib.stages import setup, sta
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -43,7 +43,7 @@ OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.p
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
-cfg, world, reports = stages.setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
+cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
 print(f"profile {cfg.profile}: STA input {cfg.model.sta_size} px, width x{cfg.model.width}, decoder "
       f"{cfg.model.sta_decoder}, batch {cfg.train.batch_sta}, lr {cfg.train.lr}, {cfg.train.epochs} epochs")
@@ -58,11 +58,11 @@ print({name: len(fs) for name, fs in world.sets.items()}, "frames; test data:", 
 # that the published MATLAB evaluator reads.
 
 # %%
-tables = stages.stage_sta(world, seed=SEED)
+tables = sta.stage_sta(world, seed=SEED)
 tables["training"]
 
 # %%
-figures.sta_training_curves(world, path=fig_dir / "05_training.png");
+stage_figures.sta_training_curves(world, path=fig_dir / "05_training.png");
 
 # %% [markdown]
 # ## Scores on the test databases (STAViS protocol)
@@ -87,4 +87,4 @@ figures.table_bars(bars, ["AUC_J", "SIM", "sAUC", "CC", "NSS"], by="label",
 # %%
 for set_name in world.test_sets():
     name = set_name.split(":", 1)[1]
-    figures.sta_predictions(world, set_name, n=3, path=fig_dir / f"05_predictions_{name}.png")
+    stage_figures.sta_predictions(world, set_name, n=3, path=fig_dir / f"05_predictions_{name}.png")

@@ -24,8 +24,8 @@
 # and which orderings come out of this pipeline, not how the method does on real data.
 
 # %%
-from stanet_lib import stages
 from stanet_lib.report import figures, results
+from stanet_lib.stages import setup
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -38,7 +38,7 @@ OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.p
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
-cfg, world, reports = stages.setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
+cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 sta_means, sta_per_video = results.sta_results(world)
 tables = results.write_all(world, reports, sta_per_video, sta_means)
 print("tables written to", reports / "tables")

@@ -27,7 +27,10 @@ import numpy as np
 from .config import Config
 from .paths import PROJ_ROOT
 
-__all__ = ["atomic_path", "write_bytes", "write_text", "write_json", "write_npz", "git_commit", "file_fingerprint", "digest", "make_manifest", "is_up_to_date", "tensor_digest", "run_key"]
+__all__ = [
+    "atomic_path", "write_bytes", "write_text", "write_json", "write_npz", "git_commit", "file_fingerprint",
+    "digest", "make_manifest", "is_up_to_date", "tensor_digest", "run_key"
+]
 
 
 @contextlib.contextmanager
@@ -47,16 +50,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
 def write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
     return write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented, key-sorted JSON, atomically."""
     return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
@@ -104,6 +110,7 @@ def digest(obj: Any) -> str:
 
 
 def make_manifest(config: dict[str, Any], inputs: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """A manifest: the resolved config, the inputs, their digests and the git commit, plus ``extra``."""
     return {"config": config, "config_digest": digest(config), "inputs": inputs,
             "inputs_digest": digest(inputs), "commit": git_commit(), **extra}
 

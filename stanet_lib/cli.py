@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run the command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m stanet_lib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="<command>")

@@ -165,6 +165,7 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The resolved configuration of a run: the profile name, the seed and one section per concern."""
     profile: str = "demo"
     seed: int = 0
     synth: SynthConfig = field(default_factory=SynthConfig)

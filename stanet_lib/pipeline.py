@@ -65,6 +65,7 @@ class StageFailed(RuntimeError):
 
 @dataclass
 class StageResult:
+    """What happened to one stage in a run: ``status`` "ran" | "skipped" | "failed", seconds, why."""
     stage: str
     status: str  # "ran" | "skipped" | "failed"
     seconds: float = 0.0
@@ -73,6 +74,7 @@ class StageResult:
 
 @dataclass
 class RunReport:
+    """The stages of one ``run`` in order; ``ok`` when none failed."""
     profile: str
     commit: str
     stages: list[StageResult] = field(default_factory=list)
@@ -155,25 +157,33 @@ def reachable(modules: list[str], graph: dict[str, dict[str, bool]]) -> set[str]
     return seen
 
 
-def notebook_imports(stage: str) -> list[str]:
+def notebook_imports(stage: str, graph: dict[str, dict[str, bool]] | None = None) -> list[str]:
     """The package modules a stage notebook imports (its jupytext source)."""
     tree = ast.parse((NOTEBOOKS_DIR / f"{stage}.py").read_text())
-    known = set(import_graph())
+    known = set(graph if graph is not None else import_graph())
     return [m for m, _ in _imports_of(tree, "__notebook__", False, known)]
 
 
 def library_digest(stage: str) -> str:
     """Digest of the library sources the stage's notebook can reach (code is an input too)."""
     root = PROJ_ROOT / PACKAGE
-    mods = reachable(notebook_imports(stage), import_graph(root))
+    graph = import_graph(root)
+    mods = reachable(notebook_imports(stage, graph), graph)
     files = sorted(p for p in root.rglob("*.py") if _module_name(p, root) in mods)
     return digest({str(p.relative_to(PROJ_ROOT)): p.read_text() for p in files})
 
 
+# Where a run writes is not what it computes: a data root or reports folder copied elsewhere (``cp -r``) is still
+# up to date when its artefacts are (the stamps record them relative to those folders).
+LOCATION_PARAMS = ("DATA_ROOT", "REPORTS_DIR")
+
+
 def stage_key(stage: str, params: dict[str, Any], upstream_keys: list[str]) -> str:
-    """Identity of a stage's run: notebook source, parameters, reachable library code, upstream stages' keys."""
+    """Identity of a stage's run: notebook source, parameters (less :data:`LOCATION_PARAMS`), reachable library
+    code, upstream stages' keys."""
     src = NOTEBOOKS_DIR / f"{stage}.py"
-    return digest({"source": src.read_text(), "params": params, "lib": library_digest(stage), "up": upstream_keys})
+    what = {k: v for k, v in params.items() if k not in LOCATION_PARAMS}
+    return digest({"source": src.read_text(), "params": what, "lib": library_digest(stage), "up": upstream_keys})
 
 
 # --------------------------------------------------------------------------------------------- artefacts
@@ -347,6 +357,7 @@ def write_summary(report: RunReport, params: dict[str, Any], reports: Path) -> P
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``python -m stanet_lib run``."""
     p.add_argument("--profile", choices=PROFILES, default="demo")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default="", help="root for synthetic/, cache/, runs/ (default: data/)")
@@ -359,6 +370,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    """``python -m stanet_lib run``: the stage notebooks in order; exit code 1 when a stage failed."""
     params = {"SEED": args.seed, "DATA_ROOT": args.data_root, "AVE_ROOT": args.ave_root,
               "STAVIS_ROOT": args.stavis_root, "REPORTS_DIR": str(Path(args.reports).resolve()),
               "OVERRIDES": " ".join(args.overrides)}

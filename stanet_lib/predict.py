@@ -58,6 +58,8 @@ CONFIG_SECTIONS = ("model", "audio", "media")  # taken from the checkpoint's con
 
 @dataclass
 class PredictResult:
+    """What ``predict`` wrote: the output folder, frames, rate, whether audio was present, the mean p_switch."""
+
     out: Path
     frames: int
     fps: float
@@ -186,6 +188,7 @@ def predict_video(video: str | Path, out: str | Path, checkpoint: str | Path, cf
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``python -m stanet_lib predict``."""
     p.add_argument("video", type=Path, help="any video file FFmpeg reads, with or without audio")
     p.add_argument("--out", type=Path, required=True, help="output folder (must not exist unless --overwrite)")
     p.add_argument("--checkpoint", type=Path, default=None,
@@ -204,6 +207,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    """``python -m stanet_lib predict VIDEO --out DIR``."""
     try:
         checkpoint = args.checkpoint or default_checkpoint(args.profile, args.data_root or None)
         cfg, trained_with_switch = resolve_config(load_profile(args.profile), Path(checkpoint),

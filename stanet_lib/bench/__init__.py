@@ -4,6 +4,7 @@ timed tests). :mod:`~stanet_lib.bench.runner` (the command and the JSON schema),
 ``infer`` (target ``sta``), ``train`` (targets ``train``, ``loader``), ``scam``.
 """
 
-from .runner import TARGETS, measure, run_cli, write_report
+from .perf import measure
+from .runner import TARGETS, run_cli, write_report
 
 __all__ = ["TARGETS", "measure", "write_report", "run_cli"]

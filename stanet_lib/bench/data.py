@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 from PIL import Image
 
@@ -17,13 +18,12 @@ from ..config import Config, load_profile
 from ..data import audio, media, synthetic
 from ..data.cache import cache_config, prepare
 from ..paths import profile_dirs
-from .runner import measure
+from .perf import measure
 
 
 def naive_prepare_video(path: Path, cfg: Config) -> float:
     """Baseline of ``bench data``: every native frame converted and resized with Pillow one by one (a fresh
     swscale context each), frames picked by timestamp afterwards, audio features frame by frame."""
-    import av
 
     size = cfg.media.cache_size
     with av.open(str(path)) as c:

@@ -5,6 +5,9 @@ and :func:`make_synthetic_stavis`, the small STAViS-layout database it (and the 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from ..data.encode import write_jpeg
 from ..data.stavis import FoldEntry, StavisRoot, save_fixation_map
 from ..eval import metrics as M
 from ..eval.protocol import EvalOptions, EvalResult, evaluate_db, write_prediction_maps
-from .runner import measure
+from .perf import measure
 
 
 def make_synthetic_stavis(root: str | Path, db: str = "BenchDB", videos: int = 2, nframes: int = 40,
@@ -58,9 +61,6 @@ def bench_eval(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
     (literal loop ports of the .m files, 2-D 13x13 convolution, resize weights rebuilt per frame) on the same
     files in the same run. Wall-clock rates are the best of ``repeats`` runs (the CPU is shared); the CPU-time
     rate (frames per second of this process's CPU time) does not depend on other users' load."""
-    import os
-    import tempfile
-    import time
 
     quick = bool(getattr(args, "quick", False))
     videos, nframes, naive_frames, repeats = (1, 12, 4, 1) if quick else (2, 60, 20, 3)

@@ -24,9 +24,24 @@ from ..nets.runtime import model_inputs, to_channels_last
 from ..nets.sta import STANet
 from ..nets.windows import encodes_per_frame, predict_frames
 from ..train import engine
-from .perf import (NAIVE_WORKERS, bench_audio_shape, bench_classes, bench_setup, clip_neighbours, device_peaks, fast_mode, fp32_math,
-                   naive_loader, net_flops, random_frames, rate_fields, run_flags, temporal_as_2d, time_variant)
-from .runner import measure
+from .perf import (
+    NAIVE_WORKERS,
+    bench_audio_shape,
+    bench_classes,
+    bench_setup,
+    clip_neighbours,
+    device_peaks,
+    fast_mode,
+    fp32_math,
+    measure,
+    naive_loader,
+    net_flops,
+    random_frames,
+    rate_fields,
+    run_flags,
+    temporal_as_2d,
+    time_variant,
+)
 
 
 def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:

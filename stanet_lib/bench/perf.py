@@ -31,7 +31,6 @@ from ..nets.runtime import select_device
 from ..nets.sta import STANet
 from ..train import engine
 
-
 # Dense bf16 tensor-core peaks (TFLOP/s), vendor figures: NVIDIA H100 SXM5 datasheet "BF16 Tensor Core 1,979
 # TFLOPS" with sparsity = 989.4 dense; H200 datasheet the same 1,979 (sparse) = 989 dense; H100 PCIe 1,513
 # sparse = 756 dense. The device README (KINDS.md) measured 798 (H100) and 788 (H200) TFLOP/s for an
@@ -133,11 +132,13 @@ def matmul_peak_tflops(device: torch.device, n: int = 8192, reps: int = 10) -> f
 
 
 def sync(device: torch.device) -> None:
+    """Wait for the device (CUDA); nothing on the CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def reset_peak(device: torch.device) -> None:
+    """Reset the peak-memory counter (CUDA); on the CPU the process peak cannot be reset."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -193,6 +194,7 @@ class TimedBatches:
 
 
 def cpu_threads() -> int:
+    """torch's intra-op thread count (what the CPU measures ran with)."""
     return torch.get_num_threads() if hasattr(torch, "get_num_threads") else os.cpu_count() or 1
 
 NAIVE_WORKERS = 8  # loader workers of the naive baseline on a GPU host (the paper profile's old default)
@@ -206,16 +208,19 @@ def naive_loader(ds, batch: int, workers: int, device: torch.device, train: bool
 
 
 def bench_setup(args: argparse.Namespace) -> tuple[Config, torch.device, bool]:
+    """The profile config with ``--set`` overrides, the device and the ``--quick`` flag of a bench run."""
     cfg = load_profile(getattr(args, "profile", "demo"), **parse_overrides(getattr(args, "overrides", None) or []))
     device = select_device(getattr(args, "device", None) or "auto")
     return cfg, device, bool(getattr(args, "quick", False))
 
 
 def bench_classes(cfg: Config) -> int:
+    """Classes of the nets at the profile: 28 (AVE) for ``paper``, else the synthetic world's."""
     return 28 if cfg.profile == "paper" else cfg.synth.num_classes  # AVE has 28 categories
 
 
 def bench_audio_shape(cfg: Config) -> tuple[int, int]:
+    """Per-frame audio feature shape (F, A) at the profile."""
     return feature_shape(cfg.audio, cfg.media.sample_rate)
 
 
@@ -235,6 +240,7 @@ def random_frames(n: int, shape: tuple[int, ...], seed: int = 0, distinct: int =
 
 
 def run_flags(device: torch.device) -> dict[str, Any]:
+    """torch version, threads and the cuDNN / TF32 switches the run had."""
     info: dict[str, Any] = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     if device.type == "cuda":
         info.update(cudnn=torch.backends.cudnn.version(), cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
@@ -243,6 +249,7 @@ def run_flags(device: torch.device) -> dict[str, Any]:
 
 
 def device_peaks(device: torch.device) -> dict[str, Any]:
+    """The device's vendor bf16 peak and the measured bf16 matrix-product rate (GPU only)."""
     vendor, note = device_peak_tflops(device)
     return {"vendor_bf16_dense_tflops": vendor, "peak_note": note,
             "matmul_peak_tflops": matmul_peak_tflops(device)}
@@ -274,6 +281,15 @@ def time_variant(name: str, fn, n: int, device: torch.device, warm, repeats: int
 
 
 def temporal_as_2d(net: torch.nn.Module, value: bool | None) -> None:
+    """Set every temporal gate's 2D form (True), Conv3d form (False) or the default (None: 2D on CUDA)."""
     for mod in net.modules():
         if isinstance(mod, TemporalGate):
             mod.as_2d = value
+
+
+def measure(name: str, value: float, unit: str, baseline_value: float | None = None, size: Any = None,
+            batch: int | None = None, **extra: Any) -> dict[str, Any]:
+    """One entry of ``measures``; ``speedup`` = value / baseline (for rates; pass inverted times)."""
+    speedup = (value / baseline_value) if baseline_value else None
+    return {"name": name, "value": value, "unit": unit, "baseline_value": baseline_value,
+            "speedup": speedup, "size": size, "batch": batch, **extra}

@@ -24,6 +24,7 @@ import torch
 
 from ..artefacts import git_commit, write_json
 from ..paths import BENCH_DIR
+from .perf import measure
 
 __all__ = ["TARGETS", "device_name", "measure", "write_report", "add_arguments", "run_cli"]
 
@@ -58,15 +59,8 @@ def device_name() -> str:
     return f"cpu: {cpu} ({os.cpu_count()} cores)"
 
 
-def measure(name: str, value: float, unit: str, baseline_value: float | None = None, size: Any = None,
-            batch: int | None = None, **extra: Any) -> dict[str, Any]:
-    """One entry of ``measures``; ``speedup`` = value / baseline (for rates; pass inverted times)."""
-    speedup = (value / baseline_value) if baseline_value else None
-    return {"name": name, "value": value, "unit": unit, "baseline_value": baseline_value,
-            "speedup": speedup, "size": size, "batch": batch, **extra}
-
-
 def write_report(target: str, measures: list[dict[str, Any]], out: Path, **extra: Any) -> Path:
+    """Write one target's JSON (device, commit, date, measures and ``extra``)."""
     report = {"device": device_name(), "commit": git_commit(), "target": target,
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "measures": measures, **extra}
     write_json(out, report)
@@ -74,6 +68,7 @@ def write_report(target: str, measures: list[dict[str, Any]], out: Path, **extra
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``python -m stanet_lib bench``."""
     p.add_argument("targets", nargs="*", default=None, help=f"targets to run (default: all): {', '.join(TARGETS)}")
     p.add_argument("--profile", default="demo", help="config profile the benchmark sizes come from")
     p.add_argument("--out-dir", type=Path, default=BENCH_DIR, help="folder for the JSON files")
@@ -96,6 +91,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    """``python -m stanet_lib bench [targets]``: run each target and write its JSON."""
     targets = args.targets or list(TARGETS)
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:

@@ -20,12 +20,25 @@ from ..stages.coarse import coarse_set
 from ..stages.fine import fine_set
 from ..stages.pseudo import STAGE_NETS
 from ..train import engine
-from .perf import (bench_audio_shape, bench_classes, bench_setup, clip_neighbours, device_peaks, fast_mode, fp32_math,
-                   net_flops, random_frames, rate_fields, run_flags, time_variant)
-from .runner import measure
+from .perf import (
+    bench_audio_shape,
+    bench_classes,
+    bench_setup,
+    clip_neighbours,
+    device_peaks,
+    fast_mode,
+    fp32_math,
+    measure,
+    net_flops,
+    random_frames,
+    rate_fields,
+    run_flags,
+    time_variant,
+)
 
 
 def scam_frameset(n: int, canvas: int, cfg: Config, clip: int = 20):
+    """A random :class:`~stanet_lib.data.frames.FrameSet` of ``n`` frames in clips of ``clip`` at the canvas size."""
     fa = bench_audio_shape(cfg)
     g = torch.Generator().manual_seed(5)
     prev, nxt = clip_neighbours(n, clip)

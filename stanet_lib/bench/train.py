@@ -22,10 +22,27 @@ from ..nets.runtime import to_channels_last
 from ..nets.sta import STANet
 from ..train import engine
 from ..train.losses import classification_step, sta_step
-from .perf import (NAIVE_WORKERS, TimedBatches, bench_audio_shape, bench_classes, bench_setup, clip_neighbours,
-                   cpu_threads, device_peaks, fp32_math, naive_loader, net_flops, peak_memory_mb, random_frames,
-                   rate_fields, reset_peak, run_flags, sync, temporal_as_2d)
-from .runner import measure
+from .perf import (
+    NAIVE_WORKERS,
+    TimedBatches,
+    bench_audio_shape,
+    bench_classes,
+    bench_setup,
+    clip_neighbours,
+    cpu_threads,
+    device_peaks,
+    fp32_math,
+    measure,
+    naive_loader,
+    net_flops,
+    peak_memory_mb,
+    random_frames,
+    rate_fields,
+    reset_peak,
+    run_flags,
+    sync,
+    temporal_as_2d,
+)
 
 
 def net_specs(cfg: Config) -> list[tuple[str, str, int, int]]:
@@ -38,6 +55,7 @@ def net_specs(cfg: Config) -> list[tuple[str, str, int, int]]:
 
 
 def train_dataset(kind: str, size: int, n_img: int, cfg: Config, length: int):
+    """Random training samples of one net kind at ``size`` px (``n_img`` distinct frames, ``length`` samples)."""
     fa = bench_audio_shape(cfg)
     g = torch.Generator().manual_seed(3)
     images = random_frames(n_img, (3, size, size), seed=4)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 
 from ..viz import layers as L
 from ..viz.viewer import viewer
-from .runner import measure
+from .perf import measure
 
 
 def bench_viewer(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -22,7 +23,6 @@ def bench_viewer(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[s
     (:func:`layers.example_world`, in a scratch folder) so that every layer is drawn. Measures: a slider
     step with all layers on, with one prediction layer, in side-by-side mode, and switching video.
     """
-    import tempfile
 
     world = L.as_world(getattr(args, "data_root", None), args.profile)  # default: the project's data/
     steps = 8 if getattr(args, "quick", False) else 30

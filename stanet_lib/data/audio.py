@@ -22,11 +22,17 @@ from __future__ import annotations
 
 import functools
 import math
+
 import numpy as np
+import torch
+import torchaudio
+from scipy import signal
+
 from ..config import AudioConfig
 
 
 def window_samples(window_s: float, sr: int) -> int:
+    """Samples in a ``window_s`` window at ``sr`` Hz (at least 1)."""
     return int(round(window_s * sr))
 
 
@@ -57,7 +63,6 @@ def frame_windows(wave: np.ndarray, sr: int, times: np.ndarray, window_s: float)
 
 @functools.lru_cache(maxsize=8)
 def _mel_transform(cfg: AudioConfig, sample_rate: int):  # noqa: ANN202 - torch module
-    import torchaudio
 
     return torchaudio.transforms.MelSpectrogram(
         sample_rate=sample_rate,
@@ -77,7 +82,6 @@ def _mel_transform(cfg: AudioConfig, sample_rate: int):  # noqa: ANN202 - torch 
 
 def logmel(windows: np.ndarray, cfg: AudioConfig, sample_rate: int = 16000) -> np.ndarray:
     """``log(MelSpectrogram(windows) + log_offset)``: (T, W) -> (T, n_mels, n_steps) float32."""
-    import torch
 
     x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
     with torch.no_grad():
@@ -87,7 +91,6 @@ def logmel(windows: np.ndarray, cfg: AudioConfig, sample_rate: int = 16000) -> n
 
 def stft_features(windows: np.ndarray, cfg: AudioConfig, sample_rate: int = 16000) -> np.ndarray:
     """The released code's per-window features (module docstring): (T, W) -> (T, 257, 48) float32 (16 kHz)."""
-    from scipy import signal
 
     x = np.clip(np.asarray(windows, dtype=np.float64), -1.0, 1.0)
     _, _, spec = signal.spectrogram(x, sample_rate, nperseg=cfg.stft_nperseg, noverlap=cfg.stft_noverlap,

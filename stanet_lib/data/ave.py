@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 import pandas as pd
 
 from ..artefacts import write_text
-
 
 HEADER = ["Category", "VideoID", "Quality", "StartTime", "EndTime"]
 SPLIT_FILES = {"train": "trainSet.txt", "val": "valSet.txt", "test": "testSet.txt"}
@@ -119,6 +119,7 @@ def read_ave(root: str | Path) -> AVEIndex:
 
 
 def video_path(root: str | Path, video_id: str) -> Path:
+    """Where AVE keeps a video: ``<root>/AVE/<video_id>.mp4``."""
     return Path(root) / "AVE" / f"{video_id}.mp4"
 
 

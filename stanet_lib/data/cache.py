@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import sys
 import time
 import warnings
@@ -31,8 +32,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from .. import artefacts
@@ -43,7 +46,10 @@ from .ave import AnnotationError
 from .media import MediaError, MediaWarning
 from .stavis import StavisFormatError
 
-__all__ = ["INDEX_COLUMNS", "PrepReport", "cache_config", "prepare", "load_index", "load_clip", "add_arguments", "run_cli"]
+__all__ = [
+    "INDEX_COLUMNS", "PrepReport", "cache_config", "prepare", "load_index", "load_clip", "add_arguments",
+    "run_cli"
+]
 
 
 INDEX_COLUMNS = [
@@ -142,7 +148,6 @@ def _decode_job(job: Job) -> dict[str, Any]:
 def _worker_init() -> None:
     # One video at a time per worker; more intra-op threads per worker would oversubscribe the cores (the
     # torch DataLoader does the same in its workers). This runs in the worker processes only.
-    import torch
 
     torch.set_num_threads(1)
 
@@ -153,7 +158,6 @@ def _run_jobs(jobs: list[Job], workers: int) -> dict[str, dict[str, Any]]:
     Fork, not spawn: a spawned worker re-imports torch (~2.5 s here) and re-runs an unguarded ``__main__``
     script; forked workers start at once (as the torch DataLoader's). Where fork is missing: in this process.
     """
-    import multiprocessing as mp
 
 
     results: dict[str, dict[str, Any]] = {}
@@ -413,6 +417,7 @@ def load_clip(cache: str | Path, row: int | pd.Series | dict) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``python -m stanet_lib prep``."""
     p.add_argument("--ave-root", type=Path, default=None, help="AVE-layout root")
     p.add_argument("--stavis-root", type=Path, default=None, help="STAViS-layout root")
     p.add_argument("--out", type=Path, default=None, help="cache folder (default: data/cache/<profile>)")
@@ -424,6 +429,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    """``python -m stanet_lib prep``: the data stage; prints the summary with every skip."""
     cfg = load_profile(args.profile, **parse_overrides(args.set))
     dirs = profile_dirs(args.profile)
     roots = [args.ave_root, args.stavis_root]

@@ -9,7 +9,11 @@ from __future__ import annotations
 import fractions
 import wave
 from pathlib import Path
+
+import av
 import numpy as np
+from PIL import Image
+
 from ..artefacts import atomic_path
 
 
@@ -28,7 +32,6 @@ def write_mp4(
     Args:
         pts_seconds: optional per-frame presentation times (variable frame rate); default ``k / fps``.
     """
-    import av
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -65,7 +68,6 @@ def write_mp4(
 
 
 def _encode_audio(out, stream, audio: np.ndarray, sample_rate: int) -> None:
-    import av
 
     chunk = 1024
     planar = np.ascontiguousarray(audio.T)  # (C, N) for fltp
@@ -97,7 +99,6 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
 
 def write_jpeg(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
     """Write a (H, W) or (H, W, 3) uint8 image as JPEG."""
-    from PIL import Image
 
     arr = np.asarray(image)
     if arr.dtype != np.uint8:

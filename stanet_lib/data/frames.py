@@ -9,21 +9,26 @@ centre frame's box applied to all three frames of the window so that the tempora
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from ..scam import crop_and_resize
 from . import cache as cache_mod
 from .loaders import Batch
-from ..scam import crop_and_resize
 
-__all__ = ["FrameSet", "load_frameset", "to_float", "resized_frames", "crop_window", "FrameDataset", "frames_for_sta"]
+__all__ = [
+    "FrameSet", "load_frameset", "to_float", "resized_frames", "crop_window", "FrameDataset",
+    "frames_for_sta"
+]
 
 
 @dataclass

@@ -14,13 +14,15 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import (DataLoader, Dataset, DistributedSampler, Sampler, Subset,
-                              default_collate)
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset, default_collate
 
-__all__ = ["is_distributed", "EpochSampler", "ShardSampler", "Batch", "BatchedView", "collate", "make_loader", "seed_worker"]
+__all__ = [
+    "is_distributed", "EpochSampler", "ShardSampler", "Batch", "BatchedView", "collate", "make_loader"
+]
 
 
 def is_distributed() -> bool:

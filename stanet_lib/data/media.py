@@ -34,8 +34,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-import numpy as np
 
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+from PIL import Image
 
 _FRAME_RE = re.compile(r"^img_(\d{5})\.jpg$")
 
@@ -75,7 +78,6 @@ class AudioInfo:
 
 
 def _open(path: str | Path) -> Any:
-    import av
 
     path = Path(path)
     if not path.is_file():
@@ -139,7 +141,6 @@ def resize_square(image: np.ndarray, size: int | None) -> np.ndarray:
     """
     if size is None or image.shape[:2] == (size, size):
         return image
-    from PIL import Image
 
     return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
 
@@ -169,8 +170,6 @@ def read_frames(
     Raises:
         MediaError: missing, corrupt or (with ``on_truncated="error"``) truncated file, or no decodable frame.
     """
-    import av
-    from av.video.reformatter import VideoReformatter
 
     if on_truncated not in ("error", "keep"):
         raise ValueError(f"on_truncated must be 'error' or 'keep', got {on_truncated!r}")
@@ -239,7 +238,6 @@ def read_audio(
     Raises:
         MediaError: missing or corrupt file, or (``on_truncated="error"``) a decode error mid-stream.
     """
-    import av
 
     with _open(path) as c:
         if not c.streams.audio:
@@ -298,7 +296,6 @@ def read_image(path: str | Path, size: int | None) -> np.ndarray:
     Raises:
         MediaError: missing or unreadable image.
     """
-    from PIL import Image
 
     try:
         with Image.open(path) as im:

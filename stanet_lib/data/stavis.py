@@ -17,10 +17,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
+import scipy.io
+from PIL import Image
 
 from ..artefacts import atomic_path
-
 
 # STAViS results-layout keys of the six real sets (eval_<db>.m); other databases use the lower-cased name.
 DB_KEYS = {
@@ -40,6 +42,8 @@ class StavisFormatError(ValueError):
 
 @dataclass(frozen=True)
 class FoldEntry:
+    """One line of a STAViS fold list: the video name, its frame count and frame rate."""
+
     name: str
     nframes: int
     fps: float
@@ -141,7 +145,6 @@ class StavisRoot:
 
 def load_fixation_map(path: str | Path) -> np.ndarray:
     """Binary fixation map from a ``fixMap_%05d.mat`` (variable ``eyeMap``, also inside a struct) as bool."""
-    import scipy.io
 
     path = Path(path)
     if not path.is_file():
@@ -167,7 +170,6 @@ def load_fixation_map(path: str | Path) -> np.ndarray:
 def im2double_first_channel(path: str | Path, error: type[Exception] = StavisFormatError) -> np.ndarray:
     """MATLAB ``I = im2double(imread(path)); I = I(:,:,1)``: the first channel of a grey or RGB 8- or 16-bit
     image as float64 in [0, 1] (the STAViS evaluation reads both GT maps and predictions this way)."""
-    from PIL import Image
 
     try:
         with Image.open(path) as im:
@@ -194,7 +196,6 @@ def load_gt_map(path: str | Path) -> np.ndarray:
 
 def save_fixation_map(path: str | Path, eye_map: np.ndarray) -> None:
     """Write a ``fixMap`` file as the STAViS release does (variable ``eyeMap``, binary), atomically."""
-    import scipy.io
 
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         scipy.io.savemat(fh, {"eyeMap": (np.asarray(eye_map) > 0).astype(np.uint8)}, do_compression=True)

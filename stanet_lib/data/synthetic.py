@@ -28,14 +28,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage, signal
+from tqdm import tqdm
+
 from .. import artefacts
-from . import ave, encode, stavis
 from ..config import Config, SynthConfig, load_profile, parse_overrides
 from ..paths import profile_dirs
-
+from . import ave, encode, stavis
 
 GENERATOR_VERSION = "1"
 CATEGORY_NAMES = (
@@ -530,7 +532,6 @@ def generate(cfg: Config, out: str | Path, seed: int | None = None, force: bool 
 
     An existing complete world with the same synth config and seed is kept unless ``force``.
     """
-    from tqdm import tqdm
 
     seed = cfg.seed if seed is None else int(seed)
     out = Path(out)
@@ -565,6 +566,7 @@ def generate(cfg: Config, out: str | Path, seed: int | None = None, force: bool 
 
 # ---------------------------------------------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``python -m stanet_lib synth``."""
     p.add_argument("--profile", default="demo", choices=("smoke", "demo", "paper"))
     p.add_argument("--seed", type=int, default=None, help="world seed (default: the profile's seed)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: data/synthetic/<profile>)")
@@ -574,6 +576,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    """``python -m stanet_lib synth``: write the synthetic world of a profile."""
     cfg = load_profile(args.profile, **parse_overrides(args.overrides))
     seed = cfg.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out is not None else profile_dirs(args.profile)["synth"]

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-import numpy as np
-from scipy.ndimage import gaussian_filter, uniform_filter
-from .matlab import imresize
-from ..data.stavis import StavisRoot, load_gt_map
 
+import numpy as np
+from PIL import Image
+from scipy.ndimage import gaussian_filter, uniform_filter
+
+from ..data.stavis import StavisRoot, load_gt_map
+from .matlab import imresize
 
 KINDS = ("centre", "constant", "ground_truth", "spectral_residual_motion")
 
@@ -81,7 +83,6 @@ def spectral_residual_motion(gray: np.ndarray, prev: np.ndarray | None, out_shap
 
 def read_gray(path: str | Path) -> np.ndarray:
     """A video frame as grey float64 in [0, 1] (PIL ``L`` conversion, ITU-R 601 luma)."""
-    from PIL import Image
 
     path = Path(path)
     if not path.is_file():
@@ -107,7 +108,6 @@ class BaselinePredictions:
     def gt_shape(self, video: str) -> tuple[int, int]:
         """(H, W) of the video's ground-truth maps (read from the first map's header)."""
         if video not in self._shapes:
-            from PIL import Image
 
             path = self.root.map_path(self.db, video, 1)
             if not path.is_file():

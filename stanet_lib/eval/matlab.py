@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import functools
 import math
+
 import numpy as np
 import scipy.sparse as sp
-
+from scipy.ndimage import convolve
 
 MATLAB_EPS = 2.220446049250313e-16  # MATLAB eps(1.0)
 
@@ -159,7 +160,6 @@ def blur_matrix(n: int, sigma: float = 2.0) -> np.ndarray:
 
 def imfilter_symmetric(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """``imfilter(image, kernel, 'symmetric', 'conv')`` for a 2-D float map and an odd-sized 2-D kernel."""
-    from scipy.ndimage import convolve
 
     x = np.asarray(image, dtype=np.float64)
     if kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:

@@ -31,8 +31,8 @@ draws its 100 subsets at once (:func:`draw_negatives`: uniform subsets without r
 from __future__ import annotations
 
 import numpy as np
-from .matlab import MATLAB_EPS, imresize, matlab_colon
 
+from .matlab import MATLAB_EPS, imresize, matlab_colon
 
 RngLike = np.random.Generator | int | None
 

@@ -28,19 +28,29 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import multiprocessing as mp
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
 import numpy as np
 import pandas as pd
-from . import metrics as M
-from .matlab import PostResize, imresize, postprocess_map
+
 from ..artefacts import atomic_path
 from ..data.encode import write_jpeg
-from ..data.stavis import FoldEntry, StavisRoot, db_key, im2double_first_channel, load_fixation_map, load_gt_map, fold_list_files
-
+from ..data.stavis import (
+    FoldEntry,
+    StavisRoot,
+    db_key,
+    fold_list_files,
+    im2double_first_channel,
+    load_fixation_map,
+    load_gt_map,
+)
+from . import metrics as M
+from .matlab import PostResize, imresize, postprocess_map
 
 COLUMNS = ["db", "split", "video", "frames_scored", *M.TABLE_METRICS, "nframes", "frames_with_nan", "status"]
 _INT_RE = re.compile(r"^[+-]?\d+$")
@@ -332,7 +342,6 @@ def evaluate_db(stavis_root: str | Path, db: str, predictions: Any, splits: tupl
     folds = root.test_folds(db, tuple(splits))
     tasks = [(root, db, k, e, source, opts) for k in splits for e in folds[k]]
     if workers > 1 and len(tasks) > 1:
-        import multiprocessing as mp
 
         # spawn: never fork a parent that may hold OpenMP/BLAS thread pools (torch, notebooks)
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
@@ -361,6 +370,7 @@ def format_means(result: EvalResult) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``python -m stanet_lib evaluate``."""
     p.add_argument("--stavis-root", type=Path, required=True,
                    help="STAViS layout root (annotations/, fold_lists/)")
     p.add_argument("--pred-root", type=Path, required=True,
@@ -379,6 +389,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    """``python -m stanet_lib evaluate``: score a results folder, write the per-video CSV, print the means."""
     try:
         splits = tuple(int(k) for k in str(args.splits).split(",") if k.strip())
     except ValueError:

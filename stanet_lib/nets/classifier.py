@@ -21,7 +21,10 @@ from ..config import ModelConfig
 from .encoders import AudioEncoder, VGG16Encoder, init_weights, load_imagenet
 from .fusion import AudioGate, TemporalGate
 
-__all__ = ["BRANCHES", "ClassifierOutput", "Classifier", "audio_switch_net", "switch_probability", "AudioTagger", "build_model"]
+__all__ = [
+    "BRANCHES", "ClassifierOutput", "Classifier", "audio_switch_net", "switch_probability", "AudioTagger",
+    "build_model"
+]
 
 
 BRANCHES = ("S", "ST", "SA")

@@ -25,7 +25,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-__all__ = ["VGG16_CFG", "IMAGENET_MEAN", "IMAGENET_STD", "scaled_channels", "init_weights", "VGG16Encoder", "load_imagenet", "AudioEncoder"]
+__all__ = [
+    "VGG16_CFG", "IMAGENET_MEAN", "IMAGENET_STD", "scaled_channels", "init_weights", "VGG16Encoder",
+    "load_imagenet", "AudioEncoder"
+]
 
 
 VGG16_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",

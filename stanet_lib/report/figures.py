@@ -1,8 +1,8 @@
 """Figures of the stage notebooks: one function per figure, each returning a matplotlib Figure and saving a PNG
 under ``reports/figures/`` when given a path (STYLE.md P11). Images come from :mod:`stanet_lib.viz`.
 
-Stage 05's figures (training curves of the STA nets, predictions beside the ground truth) and the sample
-frames / layers of notebooks 03-04 (:func:`sample_rows`, :func:`figure_inputs`) are here too.
+The figures that read a run's artefacts through a :class:`~stanet_lib.stages.world.World` (notebooks 03-05) are in
+:mod:`stanet_lib.report.stage_figures`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
+from PIL import Image
 
-from .. import scam
 from ..artefacts import atomic_path
 from ..data import cache as cache_mod
-from ..data.stavis import StavisRoot, load_fixation_map, load_gt_map
-from ..stages.maps import load_maps
-from ..stages.world import World
+from ..data.stavis import StavisRoot, load_fixation_map
 from ..viz import render as viz
 
 
@@ -34,6 +31,7 @@ def save(fig: plt.Figure, path: str | Path | None, dpi: int = 110) -> plt.Figure
 
 def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], cols: int = 4, size: float = 2.2,
                suptitle: str = "") -> plt.Figure:
+    """A matplotlib grid of images with titles (``cols`` per row), saved when ``path`` is given."""
     rows = (len(images) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
     for ax in axes.flat:
@@ -78,7 +76,6 @@ def spectrogram(cache: str | Path, path: str | Path | None = None) -> plt.Figure
 def fixations(stavis_root: str | Path, db: str, video: str, frames: Sequence[int],
               path: str | Path | None = None) -> plt.Figure:
     """Frames of a test video with the ground-truth map overlaid and the binary fixations as points."""
-    from PIL import Image
 
     root = StavisRoot(stavis_root)
     images, titles = [], []
@@ -176,83 +173,3 @@ def table4_bars(table: pd.DataFrame, metrics: Sequence[str] = ("AUC-J", "CC", "N
     fig.legend(handles, methods, loc="lower center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.02 - 0.03 * len(methods) / 2))
     fig.tight_layout()
     return save(fig, path)
-
-def sta_training_curves(world: World, nets: Sequence[str] = ("sta", "sta_noswitch"),
-                    path: str | Path | None = None) -> plt.Figure:
-    """BCE (Eq. 6) on the training and validation frames, and the validation maps' correlation with the
-    pseudo-fixations, per epoch, for each STA net that has a ``log.csv``; the selected epoch is marked."""
-    fig, (ax_loss, ax_cc) = plt.subplots(1, 2, figsize=(9, 3))
-    for i, name in enumerate(nets):
-        csv = world.net_dir(name) / "log.csv"
-        if not csv.is_file():
-            continue
-        log, color = pd.read_csv(csv), f"C{i}"
-        ax_loss.plot(log["epoch"], log["train_loss"], "--", color=color, label=f"{name} train")
-        ax_loss.plot(log["epoch"], log["val_loss"], "-o", ms=3, color=color, label=f"{name} val")
-        ax_cc.plot(log["epoch"], log["val_cc"], "-o", ms=3, color=color, label=f"{name} val")
-        best = log.loc[log["val_loss"].idxmin()]
-        ax_loss.plot([best["epoch"]], [best["val_loss"]], "*", ms=11, color=color)
-    ax_loss.set(xlabel="epoch", ylabel="BCE with logits", title="loss (Eq. 6), * = kept epoch")
-    ax_cc.set(xlabel="epoch", ylabel="CC(prediction, pseudo-fixation)", title="validation agreement")
-    for ax in (ax_loss, ax_cc):
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return save(fig, path)
-
-
-def sample_frames(world: World, set_name: str, n: int = 4) -> np.ndarray:
-    """``n`` frame indices of a frame set, evenly spaced (the first video's start to the last video's end)."""
-    total = len(world.sets[set_name])
-    return np.unique(np.linspace(0, total - 1, n).round().astype(int))
-
-
-def sta_predictions(world: World, set_name: str, variant: str = "sta", n: int = 4,
-                path: str | Path | None = None) -> plt.Figure:
-    """Test frames (cache canvas) with, side by side: the stage-04 pseudo-fixation, the STA prediction, and the
-    eye-tracking ground truth (continuous map with the binary fixations as points)."""
-    fs = world.sets[set_name]
-    db = set_name.split(":", 1)[1]
-    fine = load_maps(world.maps_path("fine", set_name))
-    pred = load_maps(world.maps_path("sta", set_name))
-    root = StavisRoot(world.stavis_root)
-    images, titles = [], []
-    for i in sample_frames(world, set_name, n):
-        frame = fs.frames[i].numpy()  # (S, S, 3)
-        video, number = str(fs.meta["video"].iloc[i]), int(fs.meta["number"].iloc[i])
-        gt = load_gt_map(root.map_path(db, video, number))
-        fix = load_fixation_map(root.fixation_path(db, video, number))
-        points = viz.points_from_map(fix, frame.shape[:2])
-        images += [frame, viz.overlay(frame, fine["pseudo"][i].astype(np.float32), alpha=0.5),
-                   viz.overlay(frame, pred[variant][i].astype(np.float32), alpha=0.5),
-                   viz.draw_points(viz.overlay(frame, gt, alpha=0.5), points, radius=1)]
-        titles += [f"{video} #{number}", "pseudo-fixation (stage 04)", f"STA prediction ({variant})",
-                   f"ground truth, {len(points)} fixations"]
-    return save(image_grid(images, titles, cols=4, size=2.3,
-                           suptitle=f"{db}: STA net trained on pseudo-fixations only (no tags at inference)"), path)
-
-def sample_rows(world: World, set_name: str, n: int = 4, seed: int = 0) -> np.ndarray:
-    """``n`` frame indices of a set, the middle frames of randomly chosen clips (for figures)."""
-    fs = world.sets[set_name]
-    picks = [idx[len(idx) // 2] for _, idx in fs.clips()]
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(picks, size=min(n, len(picks)), replace=False))
-
-
-def figure_inputs(world: World, stage: str, set_name: str, rows: np.ndarray,
-                  layers: tuple[str, ...] = ("CAM_S", "CAM_ST", "CAM_SA", "SCAM")) -> dict:
-    """Frames, map layers (resized to the canvas), boxes, titles and GT fixation points of some rows: the
-    arguments of :func:`map_samples`."""
-    fs = world.sets[set_name]
-    maps = load_maps(world.maps_path(stage, set_name))
-    frames = fs.frames[torch.as_tensor(rows)].numpy()
-    out = {"frames": frames, "boxes": maps["boxes"][rows] if "boxes" in maps else None,
-           "layers": {k: scam.resize_maps(torch.as_tensor(maps[k][rows].astype(np.float32)), fs.canvas).numpy()
-                      for k in layers if k in maps},
-           "titles": [f"{fs.meta['video'].iloc[r]} #{fs.meta['number'].iloc[r]}" for r in rows], "points": None}
-    if set_name.startswith("test:"):
-        root, db = StavisRoot(world.stavis_root), set_name.split(":", 1)[1]
-        out["points"] = [viz.points_from_map(load_fixation_map(root.fixation_path(db, fs.meta["video"].iloc[r],
-                                                                              int(fs.meta["number"].iloc[r]))),
-                                         frames.shape[1:3]) for r in rows]
-    return out

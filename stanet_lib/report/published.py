@@ -9,8 +9,8 @@ Nothing here is measured by this package; every table that shows these rows labe
 from __future__ import annotations
 
 import pandas as pd
-from ..eval.metrics import PAPER_LABELS, TABLE_METRICS
 
+from ..eval.metrics import PAPER_LABELS, TABLE_METRICS
 
 QUOTED_LABEL = "quoted from the paper"
 PAPER = "Wang et al., CVPR 2021 (STANet)"

@@ -16,14 +16,15 @@ this pipeline produces on the synthetic world; they are not claims about real da
 from __future__ import annotations
 
 from pathlib import Path
+
 import pandas as pd
-from . import tables as tab
+
 from ..artefacts import write_text
 from ..eval.baselines import BaselinePredictions
-from ..eval.protocol import EvalOptions, evaluate_db
 from ..eval.metrics import TABLE_METRICS
+from ..eval.protocol import EvalOptions, evaluate_db
 from ..stages.world import World
-
+from . import tables as tab
 
 STAGE_LABEL = {"coarse": "CO.", "fine": "FI."}
 BASELINES = {"centre": "centre bias", "constant": "constant map", "spectral_residual_motion":
@@ -55,11 +56,13 @@ def _ablation(df: pd.DataFrame, variants: dict[str, str], stages: tuple[str, ...
 
 
 def table1(world: World) -> pd.DataFrame:
+    """Table 1 analogue (CAM_S / ST / SA vs SCAM, coarse and fine) from the map tables of stages 03-04."""
     return tab.ablation_table(_ablation(map_means(world), {"SCAM_avg": "SCAM_avg", "SCAM": "SCAM_sel"},
                                         ("coarse", "fine")), published=1)
 
 
 def table2(world: World) -> pd.DataFrame:
+    """Table 2 analogue (SCAM_avg vs SCAM_sel, coarse and fine) from the map tables of stages 03-04."""
     v = {"CAM_S": "CAM_S", "CAM_ST": "CAM_ST", "CAM_SA": "CAM_SA", "SCAM": "SCAM"}
     return tab.ablation_table(_ablation(map_means(world), v, ("coarse", "fine")), published=2)
 

@@ -15,13 +15,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-import pandas as pd
-from ..artefacts import write_text
-from ..eval.protocol import dataset_means
-from ..eval.metrics import PAPER_LABELS, TABLE_METRICS
-from .published import (DATASET_NAMES, PAPER, QUOTED_LABEL, TABLE4_DATASETS, ablation_published,
-                        table4_published)
 
+import pandas as pd
+
+from ..artefacts import write_text
+from ..eval.metrics import PAPER_LABELS, TABLE_METRICS
+from ..eval.protocol import dataset_means
+from .published import (
+    DATASET_NAMES,
+    PAPER,
+    QUOTED_LABEL,
+    TABLE4_DATASETS,
+    ablation_published,
+    table4_published,
+)
 
 OURS_LABEL = "measured (this package)"
 LABELS = [PAPER_LABELS[m] for m in TABLE_METRICS]

@@ -7,12 +7,11 @@
 * :mod:`~stanet_lib.stages.sta` (05): the STA net on the pseudo-fixations, predictions, evaluation;
 * :mod:`~stanet_lib.stages.maps`: the map artefacts and their evaluation;
 * :mod:`~stanet_lib.stages.torchrun`: ``python -m stanet_lib train`` (one stage under torchrun).
+
+The package re-exports :mod:`~stanet_lib.stages.world` only; a notebook imports the stage module it runs, so the
+pipeline's change detection sees which stage code each notebook reaches.
 """
 
-from .classifiers import stage_classifiers
-from .coarse import stage_coarse_scam
-from .fine import stage_fine
-from .sta import stage_sta
-from .world import World, open_world, setup
+from .world import World, load_net, load_switch, open_world, setup
 
-__all__ = ["World", "open_world", "setup", "stage_classifiers", "stage_coarse_scam", "stage_fine", "stage_sta"]
+__all__ = ["World", "open_world", "setup", "load_net", "load_switch"]

@@ -36,7 +36,10 @@ from ..train.losses import balanced_step
 from .pseudo import classifier_dataset
 from .world import World, audio_truth, write_stage_manifest
 
-__all__ = ["Tagger", "switch_labels", "default_tagger_oof", "tagger_fn", "train_switch", "switch_probabilities", "train_classifier", "stage_classifiers"]
+__all__ = [
+    "Tagger", "switch_labels", "default_tagger_oof", "tagger_fn", "train_switch", "switch_probabilities",
+    "train_classifier", "stage_classifiers"
+]
 
 
 @dataclass

@@ -35,7 +35,10 @@ from ..nets.windows import padded, window_batches
 from ..train import engine
 from .world import World, load_net, truth_tags
 
-__all__ = ["classifier_dataset", "CamResult", "tag_cams", "STAGE_NETS", "stage_nets", "set_cams", "fuse", "fused_maps", "boxes_from", "postprocess", "set_tags"]
+__all__ = [
+    "classifier_dataset", "CamResult", "tag_cams", "STAGE_NETS", "stage_nets", "set_cams", "fuse",
+    "fused_maps", "boxes_from", "postprocess", "set_tags"
+]
 
 
 def classifier_dataset(kind: str, fs: FrameSet, images: Tensor, targets: Tensor | None = None,

@@ -38,7 +38,10 @@ from ..train.losses import sta_step
 from .maps import load_maps, save_maps, video_frames
 from .world import World, load_switch
 
-__all__ = ["resize_targets", "sta_dataset", "PREDICTION_VARIANTS", "load_targets", "encoder_source", "init_encoder", "train_sta", "load_sta", "stage_sta"]
+__all__ = [
+    "resize_targets", "sta_dataset", "PREDICTION_VARIANTS", "load_targets", "encoder_source",
+    "init_encoder", "train_sta", "load_sta", "stage_sta"
+]
 
 
 def resize_targets(maps: np.ndarray | Tensor, size: int, chunk: int = 512) -> Tensor:

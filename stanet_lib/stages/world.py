@@ -25,7 +25,10 @@ from ..nets.classifier import build_model
 from ..paths import REPORTS_DIR, profile_dirs
 from ..train import engine
 
-__all__ = ["World", "open_world", "setup", "truth_tags", "audio_truth", "write_stage_manifest", "load_net", "load_switch"]
+__all__ = [
+    "World", "open_world", "setup", "truth_tags", "audio_truth", "write_stage_manifest", "load_net",
+    "load_switch"
+]
 
 
 @dataclass

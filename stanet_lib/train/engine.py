@@ -54,7 +54,10 @@ from ..nets.runtime import autocast, eval_on, model_inputs, select_device, to_ch
 from .distributed import distribute_loader, interleave, rank
 from .losses import StepFn, classification_step
 
-__all__ = ["CHECKPOINT_FORMAT", "FitResult", "set_seed", "deterministic_mode", "load_checkpoint", "load_weights", "run_epoch", "make_optimizer", "fit", "iter_predict", "predict"]
+__all__ = [
+    "CHECKPOINT_FORMAT", "FitResult", "set_seed", "deterministic_mode", "load_checkpoint", "load_weights",
+    "run_epoch", "make_optimizer", "fit", "iter_predict", "predict"
+]
 
 
 CHECKPOINT_FORMAT = 1

@@ -42,7 +42,6 @@ from ..eval.matlab import PostResize
 from ..stages.world import open_world
 from . import render as viz
 
-
 #: The viewer's ten layers in the order of issue 6.
 LAYER_NAMES: tuple[str, ...] = ("gt_fixations", "gt_map", "CAM_S", "CAM_ST", "CAM_SA", "SCAM_coarse",
                                 "SCAM_fine", "box", "pseudo_fixation", "STA_prediction")

@@ -25,10 +25,12 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
+
+import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from ..artefacts import atomic_path
 
+from ..artefacts import atomic_path
 
 Color = tuple[int, int, int]
 
@@ -87,7 +89,6 @@ def _check_color(color: Sequence[int], name: str = "color") -> np.ndarray:
 def _lut(cmap: str) -> np.ndarray:
     """The colormap's own table as uint8 (N, 3); indexing it with ``min(int(v * N), N - 1)`` reproduces
     ``matplotlib.colormaps[cmap](v)`` for v in [0, 1]. Cached: a pure function of the name."""
-    import matplotlib
 
     try:
         cm = matplotlib.colormaps[cmap]
