@@ -222,7 +222,7 @@ def _smoke() -> Config:
 
 
 def _demo() -> Config:
-    # CPU budget (issues 2, 4, 5): data < 2 min, stages 02-04 < 8 min, whole pipeline < 15 min on 2 cores
+    # CPU budget: data < 2 min, stages 02-04 < 8 min, whole pipeline < 15 min on 2 cores
     # (measured: README). 6 epochs: 8 took stages 02-04 to 8.9 min, 7 to 8.3 min.
     # Deviations from the paper, all because the nets start from scratch (no ImageNet weights offline) and are
     # ~60x smaller (width 1/8): batch norm (ModelConfig default) and lr 0.02 (at 1e-3 nothing learns within the
@@ -245,7 +245,7 @@ def _paper() -> Config:
                           batch_norm=False),
         # num_workers 0: the frame sets are in memory and make_loader fetches whole batches (uint8) in the main
         # process; worker processes only add inter-process copies (bench loader, paper sizes, 2-core CPU: fine S
-        # 5,764 samples/s in-process vs 1,201 with 2 workers; one H200 consumed 495 samples/s in session 1)
+        # 5,764 samples/s in-process vs 1,201 with 2 workers; one H200 consumed 495 samples/s at commit 72ae60b)
         train=TrainConfig(epochs=15, batch_coarse=20, batch_fine=3, batch_sta=3, num_workers=0),
     )
 

@@ -71,7 +71,7 @@ def cam_from_features(features: Tensor, fc_weight: Tensor, fc_bias: Tensor | Non
     r"""Eq. 1 before :math:`\xi`: class maps :math:`\sum_i^d w_{k,i} f_i` of every class k.
 
     With global average pooling before the FC layer, ``GAP(cam_from_features(f, W, b)) == FC(GAP(f))``:
-    this is why :class:`stanet_lib.models.Classifier` (a 1x1 conv to class maps, then GAP) gives the CAM
+    this is why :class:`stanet_lib.nets.classifier.Classifier` (a 1x1 conv to class maps, then GAP) gives the CAM
     directly. Apply :func:`normalize` for the paper's :math:`\xi`.
 
     Args:

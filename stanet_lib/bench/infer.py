@@ -181,7 +181,7 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
 def sta_compiled(base, sub, n_fast: int, batch: int, device: torch.device, repeats: int,
                   whole: bool = False) -> dict[str, Any]:
     """fast path with ``torch.compile`` of the encoder (``whole``: and of the fusion + decoder head); the
-    batches have one padded shape (:func:`stanet_lib.padded`), so each compiles once."""
+    batches have one padded shape (:func:`stanet_lib.nets.windows.padded`), so each compiles once."""
     cnet = copy.deepcopy(base).to(device)
     to_channels_last(cnet)
     enc = torch.compile(cnet.encode, dynamic=False)

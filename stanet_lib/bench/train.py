@@ -75,7 +75,7 @@ def train_rate(kind: str, size: int, batch: int, ds, cfg: Config, device: torch.
                 deterministic: bool, budget: float, warm: int, tf32: bool = False,
                 compile_model: bool = False, trace: int = 0) -> dict[str, Any]:
     """samples/s of one timed epoch. ``fast``: bf16 autocast, channels-last, the temporal gate's 2D form, fused
-    SGD (CUDA); else the naive way, in IEEE fp32 unless ``tf32`` (:func:`stanet_lib.fp32_math`).
+    SGD (CUDA); else the naive way, in IEEE fp32 unless ``tf32`` (:func:`stanet_lib.bench.perf.fp32_math`).
     ``compile_model``: ``torch.compile`` the net (its warm-up batches include the compilation). ``trace``: after
     the timed epoch, profile that many more steps and keep the top operators (:func:`op_table`)."""
     engine.set_seed(0)
@@ -143,7 +143,7 @@ def op_table(fn, device: torch.device, top: int = 15) -> dict[str, Any]:
 def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Training samples/s per net (coarse S / ST / SA, fine S / ST / SA, STA) at the profile's sizes and batches
     (bf16 + channels-last + autotuning on CUDA) beside the naive baseline (fp32, batch 3, NCHW) in the same run,
-    through the engine's own epoch loop (:func:`stanet_lib.engine.run_epoch`: loader with the profile's workers
+    through the engine's own epoch loop (:func:`stanet_lib.train.engine.run_epoch`: loader with the profile's workers
     and pinned memory, SGD). On CUDA also the STA net with ``deterministic=True`` (the profile default: no
     autotuning) and at batch 24."""
     cfg, device, quick = bench_setup(args)
@@ -246,7 +246,7 @@ def loader_rate(loader, budget: float, min_batches: int = 5) -> dict[str, Any]:
 def bench_loader(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Training-loader capacity (samples/s the loader alone delivers; the GPU cannot train faster than this) per
     net at the profile's sizes and batches: ``make_loader`` (whole-batch fetch, uint8 frames:
-    :meth:`stanet_lib.datasets.FrameDataset.get_batch`) beside a plain ``DataLoader`` over the same dataset
+    :meth:`stanet_lib.data.frames.FrameDataset.get_batch`) beside a plain ``DataLoader`` over the same dataset
     (per-sample dicts of float frames collated: the released code's way), same workers and pinning. No model
     runs, so the CPU measures what a GPU host's loader would deliver per worker count."""
     cfg, device, quick = bench_setup(args)

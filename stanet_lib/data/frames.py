@@ -1,5 +1,5 @@
 """Frames in memory for training and inference: a :class:`FrameSet` per split or test database, and the torch
-:class:`FrameDataset` that turns it into the dict batches :mod:`stanet_lib.engine` and the models take.
+:class:`FrameDataset` that turns it into the dict batches :mod:`stanet_lib.train.engine` and the models take.
 
 A FrameSet holds every cached frame of a set of clips at the cache canvas (``MediaConfig.cache_size``), its
 audio features, its label and its neighbours in time (t-1, t+1, clamped at the clip's ends: the ST and STA nets

@@ -3,7 +3,7 @@
 * :class:`EpochSampler`: the shuffled order is a function of (seed, epoch), so resume is exact; under
   ``torchrun`` :func:`make_loader` gives a DistributedSampler (training) or a :class:`ShardSampler`
   (validation / inference: every sample exactly once over the ranks).
-* Whole-batch fetches (issue 7): a dataset with ``get_batch(indices)`` (:class:`~stanet_lib.datasets.FrameDataset`)
+* Whole-batch fetches: a dataset with ``get_batch(indices)`` (:class:`~stanet_lib.data.frames.FrameDataset`)
   is wrapped in :class:`BatchedView`, whose ``__getitems__`` (the ``DataLoader``'s batched fetch) returns the
   batch that :func:`collate` passes through: one tensor gather per batch instead of per-sample dicts and a
   collate, frames as uint8 (a quarter of the bytes to pin and copy).
@@ -26,7 +26,7 @@ __all__ = [
 
 
 def is_distributed() -> bool:
-    """``torch.distributed`` is initialised (a ``torchrun`` process); :mod:`stanet_lib.engine` re-exports it."""
+    """``torch.distributed`` is initialised (a ``torchrun`` process); :mod:`stanet_lib.train.engine` re-exports it."""
     return dist.is_available() and dist.is_initialized()
 
 
@@ -74,7 +74,7 @@ def _seed_worker(worker_id: int) -> None:
 
 
 class Batch(dict):
-    """A batch a dataset built whole (:meth:`stanet_lib.datasets.FrameDataset.get_batch`); :func:`collate`
+    """A batch a dataset built whole (:meth:`stanet_lib.data.frames.FrameDataset.get_batch`); :func:`collate`
     passes it through."""
 
 

@@ -1,6 +1,6 @@
 """Decoding: video frames chosen by timestamp, audio as 16 kHz mono, STAViS frame folders (PyAV, Pillow).
 
-Conventions (issue 2, item 6; ``reference/original_code_audit.md`` §1.2-1.3):
+Conventions (``reference/original_code_audit.md`` §1.2-1.3):
 
 * **Frames by timestamp.** A clip span ``[start, end)`` sampled at ``fps`` gives
   ``n = floor((end - start) * fps)`` target times ``t_k = start + (k + 0.5) / fps``; the frame shown at

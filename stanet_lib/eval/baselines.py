@@ -11,7 +11,7 @@
   motion cue (the "flicker" channel of Itti, Dhavale & Pighin, SPIE 2003: ``|Y_t - Y_{t-1}|``, smoothed
   the same way). Each cue is max-normalised before averaging; the first frame has no motion cue.
 
-Every baseline is a :class:`BaselinePredictions` source that :func:`stanet_lib.evaluation.evaluate_db`
+Every baseline is a :class:`BaselinePredictions` source that :func:`stanet_lib.eval.protocol.evaluate_db`
 consumes directly, or a (T, H, W) array from :func:`video_maps`. Maps are float in [0, 1] at the ground-truth size.
 """
 
@@ -95,7 +95,7 @@ class BaselinePredictions:
     """An evaluation source (``list_frames``/``load``) computing a baseline's map for each frame on demand.
 
     Example:
-        >>> from stanet_lib.evaluation import evaluate_db
+        >>> from stanet_lib.eval.protocol import evaluate_db
         >>> res = evaluate_db(root, "AVAD", BaselinePredictions("centre", root, "AVAD"))  # doctest: +SKIP
     """
 

@@ -17,7 +17,7 @@ These are the functions the STAViS wrapper calls, hence the ones behind STANet's
   ``eps = 2.2204e-16``.
 
 Every function resizes the saliency map to the fixation/ground-truth map size with MATLAB's bicubic
-``imresize`` (:func:`stanet_lib.imops.imresize`) when the sizes differ, as the ``.m`` files do. MATLAB's
+``imresize`` (:func:`stanet_lib.eval.matlab.imresize`) when the sizes differ, as the ``.m`` files do. MATLAB's
 ``min``/``max``/``any`` ignore NaN, ``sum``/``mean``/``std`` propagate it; the same holds here. Random parts
 (AUC-J jitter, sAUC negatives) take a ``numpy.random.Generator`` or a seed; MATLAB's own draws (Mersenne
 Twister, seed 0 in every fresh session) cannot be reproduced, so expect ~1e-3 noise in sAUC/AUC-J, not a bias.

@@ -7,9 +7,9 @@ Per video (STAViS ``eval_code/eval_<db>.m``):
 2. every prediction frame ``1 <= f <= nframes`` (files beyond nframes are skipped) is read as ``im2double``
    of its first channel, post-processed (``postprocessMap(x, 2)``: x255, clip, /max, min-max, 13x13
    Gaussian sigma 2 with symmetric padding) and bicubically resized to the ground-truth size
-   (:class:`stanet_lib.imops.PostResize`);
+   (:class:`stanet_lib.eval.matlab.PostResize`);
 3. CC and SIM against ``maps/eyeMap_%05d.jpg``, NSS / AUC-Judd / shuffled AUC against ``eyeMap``
-   (:mod:`stanet_lib.metrics`);
+   (:mod:`stanet_lib.eval.metrics`);
 4. NaN frames are dropped per metric and the rest averaged (``metrics_avg_video``).
 
 Dataset (``compute_all_<db>.m``): the per-video means of the test videos of all requested folds are pooled

@@ -109,7 +109,7 @@ def table_bars(df: pd.DataFrame, metrics: Sequence[str], by: str, title: str = "
 
 def training_curves(log_csvs: Mapping[str, str | Path], metric: str = "val_acc",
                     path: str | Path | None = None) -> plt.Figure:
-    """One line per net: ``metric`` per epoch from each ``log.csv`` of :func:`stanet_lib.engine.fit`."""
+    """One line per net: ``metric`` per epoch from each ``log.csv`` of :func:`stanet_lib.train.engine.fit`."""
     fig, ax = plt.subplots(figsize=(5, 3))
     for name, csv in log_csvs.items():
         if Path(csv).exists():

@@ -1,13 +1,13 @@
 """Metric tables in the paper's layout, written as CSV, Markdown and LaTeX (atomic writes).
 
 - :func:`table4`: rows = methods, columns = dataset x metric (AUC-J, SIM, s-AUC, CC, NSS), our measured rows
-  first, then the paper's Table 4 rows labelled "quoted from the paper" (:mod:`stanet_lib.published`).
+  first, then the paper's Table 4 rows labelled "quoted from the paper" (:mod:`stanet_lib.report.published`).
 - :func:`ablation_table`: any DataFrame with rows = variants and the five metric columns (Tables 1-3), with
   the paper's rows beside ours.
 - :func:`write_table` / :func:`write_table4`: the three renderings of a table under one file stem.
 
-Per-video results come from :func:`stanet_lib.evaluation.evaluate_db` (``EvalResult.per_video``) and are
-reduced with :func:`stanet_lib.evaluation.dataset_means` (the STAViS ``compute_all_<db>.m`` averaging).
+Per-video results come from :func:`stanet_lib.eval.protocol.evaluate_db` (``EvalResult.per_video``) and are
+reduced with :func:`stanet_lib.eval.protocol.dataset_means` (the STAViS ``compute_all_<db>.m`` averaging).
 """
 
 from __future__ import annotations

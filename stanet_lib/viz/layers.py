@@ -42,7 +42,7 @@ from ..eval.matlab import PostResize
 from ..stages.world import open_world
 from . import render as viz
 
-#: The viewer's ten layers in the order of issue 6.
+#: The viewer's ten layers, in the order of the layer toggles.
 LAYER_NAMES: tuple[str, ...] = ("gt_fixations", "gt_map", "CAM_S", "CAM_ST", "CAM_SA", "SCAM_coarse",
                                 "SCAM_fine", "box", "pseudo_fixation", "STA_prediction")
 #: Layers that are saliency predictions, scored against the ground truth.
@@ -199,7 +199,7 @@ def frame_metrics(pred: np.ndarray, fix: np.ndarray, gt: np.ndarray, sigma: floa
 
     The map is min-max scaled to [0, 1] (what a saved prediction JPEG holds), post-processed and resized to
     the ground-truth size (``postprocessMap(x, sigma)`` + bicubic ``imresize``: :class:`imops.PostResize`),
-    then scored with :mod:`stanet_lib.metrics`; ``seed`` drives the AUC-J jitter. A constant map gives NaN.
+    then scored with :mod:`stanet_lib.eval.metrics`; ``seed`` drives the AUC-J jitter. A constant map gives NaN.
     """
     p = np.asarray(pred, dtype=np.float64)
     p = np.where(np.isfinite(p), p, 0.0)

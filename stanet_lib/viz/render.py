@@ -1,7 +1,7 @@
 """Pure render functions: frame + map overlays, fixation points, boxes, spectrogram strips, grids.
 
 Every function takes arrays and returns a new ``(H, W, 3)`` uint8 image (inputs are never modified); nothing
-here holds state, opens a figure or needs a widget, so the viewer (``stanet_lib.widgets``), the papermill
+here holds state, opens a figure or needs a widget, so the viewer (``stanet_lib.viz.viewer``), the papermill
 reports and paper figures all call the same code (STYLE.md principle 15, after torchcam's
 ``utils.overlay_mask(img, mask, colormap, alpha)``, which validates its arguments and returns an image).
 matplotlib is used only for its colormap tables (``matplotlib.colormaps[name]``); resizing and text go
@@ -42,7 +42,7 @@ class LayerSpec(NamedTuple):
     source: str
 
 
-#: The viewer's layers (issue 6), in a sensible drawing order. Names not listed here are drawn as maps.
+#: The viewer's layers, in drawing order. Names not listed here are drawn as maps.
 LAYERS: dict[str, LayerSpec] = {
     "gt_map": LayerSpec("map", "01_data_prep"),
     "CAM_S": LayerSpec("map", "03_coarse_scam"),

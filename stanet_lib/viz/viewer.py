@@ -1,12 +1,12 @@
-"""The fixation viewer (issue 6): one test video at a time, frame by frame, with the sound.
+"""The fixation viewer: one test video at a time, frame by frame, with the sound.
 
 :func:`viewer` returns a :class:`FixationViewer` over a profile's world: database and video dropdowns, a
 frame slider with play/pause (``ipywidgets.Play`` linked to the ``IntSlider`` in the browser), toggles for the
-ten layers of :data:`stanet_lib.layers.LAYER_NAMES` (a layer that is missing is disabled and its tooltip and
+ten layers of :data:`stanet_lib.viz.layers.LAYER_NAMES` (a layer that is missing is disabled and its tooltip and
 the status line give the reason), opacity and colormap, coarse or fine CAMs, side-by-side mode for two
 layers, the clip's audio (``ipywidgets.Audio``, the wav bytes), the spectrogram strip with a playhead under
 the frame, and the AUC-J / SIM / CC / NSS of every shown prediction layer on the current frame
-(:func:`stanet_lib.layers.frame_metrics`).
+(:func:`stanet_lib.viz.layers.frame_metrics`).
 
 Drawing is :mod:`stanet_lib.viz` on a frame upscaled to ``size`` pixels, sent as PNG bytes to one
 ``ipywidgets.Image`` (fast PNG settings); loaded videos, ground truth and metrics are cached, so a slider
