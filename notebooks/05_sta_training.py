@@ -47,7 +47,7 @@ cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
 print(f"profile {cfg.profile}: STA input {cfg.model.sta_size} px, width x{cfg.model.width}, decoder "
       f"{cfg.model.sta_decoder}, batch {cfg.train.batch_sta}, lr {cfg.train.lr}, {cfg.train.epochs} epochs")
-print({name: len(fs) for name, fs in world.sets.items()}, "frames; test data:", world.stavis_root)
+print(world.summary(), "; test data:", world.stavis_root)
 
 # %% [markdown]
 # ## Train and predict
@@ -85,6 +85,4 @@ figures.table_bars(bars, ["AUC_J", "SIM", "sAUC", "CC", "NSS"], by="label",
 # the simulated eye tracking it is scored against.
 
 # %%
-for set_name in world.test_sets():
-    name = set_name.split(":", 1)[1]
-    stage_figures.sta_predictions(world, set_name, n=3, path=fig_dir / f"05_predictions_{name}.png")
+stage_figures.sta_prediction_figures(world, fig_dir, n=3);

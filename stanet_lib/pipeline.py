@@ -173,17 +173,11 @@ def library_digest(stage: str) -> str:
     return digest({str(p.relative_to(PROJ_ROOT)): p.read_text() for p in files})
 
 
-# Where a run writes is not what it computes: a data root or reports folder copied elsewhere (``cp -r``) is still
-# up to date when its artefacts are (the stamps record them relative to those folders).
-LOCATION_PARAMS = ("DATA_ROOT", "REPORTS_DIR")
-
-
 def stage_key(stage: str, params: dict[str, Any], upstream_keys: list[str]) -> str:
-    """Identity of a stage's run: notebook source, parameters (less :data:`LOCATION_PARAMS`), reachable library
-    code, upstream stages' keys."""
+    """Identity of a stage's run: notebook source, parameters (the data root and reports folder included: the
+    cache records its input roots as absolute paths), reachable library code, upstream stages' keys."""
     src = NOTEBOOKS_DIR / f"{stage}.py"
-    what = {k: v for k, v in params.items() if k not in LOCATION_PARAMS}
-    return digest({"source": src.read_text(), "params": what, "lib": library_digest(stage), "up": upstream_keys})
+    return digest({"source": src.read_text(), "params": params, "lib": library_digest(stage), "up": upstream_keys})
 
 
 # --------------------------------------------------------------------------------------------- artefacts

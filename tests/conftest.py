@@ -1,6 +1,13 @@
 """Shared fixtures. ``smoke_pipeline`` runs every stage notebook once per test session at the ``smoke``
 profile through papermill (the same path as ``make reproduce``), into a temporary data root and reports folder;
-tests of later stages read its artefacts instead of training again."""
+tests of later stages read its artefacts (``smoke_world``) instead of training again. ``smoke_data_root`` is
+the data stage alone (synthetic world and cache, no trained stage), also built once per session; tests that
+write artefacts of their own put them in a runs folder of their own, never into these two roots.
+
+The tests are a package (``tests/__init__.py``, one subpackage per library subpackage): pytest imports them
+as ``tests.<sub>.test_<module>`` from the repository root, so the helper modules are imported as
+``from tests import media_fixtures as mf`` / ``from tests.stavis_fixtures import make_layout``.
+"""
 
 from __future__ import annotations
 
@@ -43,11 +50,22 @@ def smoke_pipeline(tmp_path_factory) -> SmokePipeline:
 
 
 @pytest.fixture(scope="session")
+def smoke_world(smoke_pipeline):
+    """The :class:`~stanet_lib.stages.world.World` of the session's smoke pipeline run, frame sets loaded (read it,
+    do not change it: every stage test shares it)."""
+    from stanet_lib.config import load_profile
+    from stanet_lib.stages.world import open_world
+
+    assert smoke_pipeline.report.ok, [s.message for s in smoke_pipeline.report.stages if s.status == "failed"]
+    return open_world(load_profile("smoke"), smoke_pipeline.data_root, build=False)
+
+
+@pytest.fixture(scope="session")
 def smoke_data_root(tmp_path_factory) -> Path:
     """A data root holding the smoke synthetic world and its cache (no trained stage), built once per session
-    by :func:`stanet_lib.stages.open_world` as a stage notebook opened alone would."""
+    by :func:`stanet_lib.stages.world.open_world` as a stage notebook opened alone would."""
     from stanet_lib.config import load_profile
-    from stanet_lib.stages import open_world
+    from stanet_lib.stages.world import open_world
 
     root = tmp_path_factory.mktemp("smoke_data") / "data"
     open_world(load_profile("smoke"), root, load=False, log=lambda m: None)

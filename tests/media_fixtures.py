@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stanet_lib import ave, encode, stavis
+from stanet_lib.data import ave, encode, stavis
 
 W, H = 48, 32
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from stanet_lib.encode import write_jpeg
-from stanet_lib.stavis import StavisRoot, save_fixation_map
+from stanet_lib.data.encode import write_jpeg
+from stanet_lib.data.stavis import StavisRoot, save_fixation_map
 
 
 def make_layout(root: Path, db: str, videos: dict[str, int], folds: dict[int | None, list[str]],

@@ -1,6 +1,6 @@
 """Notebook 07 in a real browser (issue 6): JupyterLab on 127.0.0.1, Debian Chromium driven by Playwright.
 
-The smoke world is prepared in a temporary data root; a copy of notebook 07 with papermill's injected
+The session's smoke data stage (``smoke_data_root``, conftest.py) is the data root; a copy of notebook 07 with papermill's injected
 parameters cell (``SMOKE``, ``DATA_ROOT``, ``REPORTS_DIR``) is opened in JupyterLab, all cells are run from the
 Run menu, then the frame slider is moved with the keyboard and a layer is toggled with the mouse; each time the
 displayed PNG must change. The browser console must stay free of errors. A screenshot goes to
@@ -22,8 +22,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from stanet_lib import cache, synth
-from stanet_lib.config import load_profile
 from stanet_lib.paths import FIGURES_DIR, NOTEBOOKS_DIR, PROJ_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -120,15 +118,11 @@ def _wait_new_image(page, old_src: str | None, timeout_ms: int = 30_000) -> tupl
 
 
 @pytest.mark.slow
-def test_notebook_07_viewer_in_chromium(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip(_skip_reason())
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=_skip_reason())  # before the fixture: no world built for a skip
+def test_notebook_07_viewer_in_chromium(smoke_data_root, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    cfg = load_profile("smoke")
-    data = tmp_path / "data"
-    world = synth.generate(cfg, data / "synthetic" / "smoke", progress=False)
-    cache.prepare(cfg, world / "ave", world / "stavis", data / "cache" / "smoke")
+    data = smoke_data_root  # read only: the notebook writes its figures to REPORTS_DIR
     nb_dir = tmp_path / "nb"
     nb_dir.mkdir()
     _notebook_copy(nb_dir, {"SMOKE": True, "DATA_ROOT": str(data), "REPORTS_DIR": str(tmp_path / "reports"),

@@ -1,12 +1,15 @@
-"""Config profiles, overrides, artefact helpers and the command-line entry point."""
+"""Config profiles, overrides, artefact helpers (atomic writes, manifests, digests, run keys) and the command-line
+entry point."""
 
 import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch
 
-from stanet_lib.artefacts import atomic_path, is_up_to_date, make_manifest, write_json
+from stanet_lib.artefacts import atomic_path, is_up_to_date, make_manifest, run_key, tensor_digest, write_json
 from stanet_lib.cli import COMMANDS
 from stanet_lib.config import PROFILES, load_profile, parse_overrides
 
@@ -49,6 +52,24 @@ def test_manifest_up_to_date(tmp_path):
     assert not is_up_to_date(tmp_path / "m.json", {"a": 2}, inputs)
     assert not is_up_to_date(tmp_path / "m.json", cfg, {"x.mp4": "10:21"})
     assert not is_up_to_date(tmp_path / "missing.json", cfg, inputs)
+
+
+def test_tensor_digest_is_of_values_shape_and_dtype():
+    assert tensor_digest(torch.ones(3)) != tensor_digest(torch.ones(4))
+    assert tensor_digest(torch.ones(3), "a") == tensor_digest(torch.ones(3), "a") != tensor_digest(torch.ones(3), "b")
+    assert tensor_digest(torch.ones(3)) == tensor_digest(np.ones(3, np.float32))  # a tensor = its numpy values
+    assert tensor_digest(np.ones(3, np.float32)) != tensor_digest(np.ones(3, np.float64))
+    assert tensor_digest(np.ones((2, 3))) != tensor_digest(np.ones((3, 2)))
+
+
+def test_run_key_ignores_what_does_not_change_the_result():
+    cfg = load_profile("smoke")
+    key = run_key(cfg, "coarse_S", 0)
+    assert key == run_key(cfg.override(**{"train.progress": False, "train.num_workers": 3, "eval.seed": 5}),
+                          "coarse_S", 0)
+    assert key != run_key(cfg.override(**{"train.lr": 0.5}), "coarse_S", 0)
+    assert key != run_key(cfg.override(**{"model.width": 0.125}), "coarse_S", 0)
+    assert key != run_key(cfg, "coarse_S", 1) and key != run_key(cfg, "coarse_ST", 0)
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

@@ -1,5 +1,15 @@
-"""Notebooks are thin, paired with jupytext, committed without outputs, and run under papermill."""
+"""Notebooks are thin, paired with jupytext, committed without outputs, and run under papermill.
 
+Thin means a parameters cell, calls, figures and text: every piece of logic lives in the library. Checked on the
+code cells of each jupytext source (``notebooks/NN_*.py``) with :func:`thin_violations`: no ``def``, ``async
+def``, ``class`` or ``lambda``, no ``while`` loop, and no loop over data: a ``for`` loop or a comprehension may
+only iterate over a literal tuple / list / set of constants written in the cell (``for n in ("S", "ST")``: a
+fixed set of names, not data). Iterating over anything computed (``world.test_sets()``, ``d.items()``, a
+variable) is a loop over data, also when its body only draws a figure: a figure per test set is one library
+call. ``if`` on a parameter is allowed.
+"""
+
+import ast
 import json
 
 import jupytext
@@ -10,6 +20,67 @@ from stanet_lib import pipeline
 from stanet_lib.paths import NOTEBOOKS_DIR
 
 PY_SOURCES = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
+
+_DEFINITIONS = {ast.FunctionDef: "def", ast.AsyncFunctionDef: "async def", ast.ClassDef: "class",
+                ast.Lambda: "lambda", ast.While: "while loop"}
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _is_literal(node: ast.expr) -> bool:
+    """A tuple / list / set display of constants, written out in the cell."""
+    return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and all(isinstance(e, ast.Constant) for e in node.elts)
+
+
+def thin_violations(py_source: str) -> list[str]:
+    """``"line N: what"`` for every construct of a jupytext percent source's code cells that a thin notebook may
+    not hold (module docstring); N is the line in ``py_source``."""
+    nb = jupytext.reads(py_source, fmt="py:percent")
+    out = []
+    searched = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        start = py_source.index(cell.source, searched)  # cells appear verbatim, in order
+        searched = start + len(cell.source)
+        first_line = py_source.count("\n", 0, start) + 1
+        for node in ast.walk(ast.parse(cell.source)):
+            line = first_line + getattr(node, "lineno", 1) - 1
+            if type(node) in _DEFINITIONS:
+                name = getattr(node, "name", "")
+                out.append(f"line {line}: {_DEFINITIONS[type(node)]} {name}".rstrip())
+            elif isinstance(node, (ast.For, ast.AsyncFor)) and not _is_literal(node.iter):
+                out.append(f"line {line}: for loop over data `{ast.unparse(node.iter)}`")
+            elif isinstance(node, _COMPREHENSIONS):
+                for gen in node.generators:
+                    if not _is_literal(gen.iter):
+                        out.append(f"line {line}: comprehension over data `{ast.unparse(gen.iter)}`")
+    return out
+
+
+def test_the_thin_rule_itself():
+    header = "# %% [markdown]\n# # A notebook\n\n# %%\nfrom x import figures\n\n"
+    assert thin_violations(header + "# %%\ndef helper(a):\n    return a + 1\n") == ["line 8: def helper"]
+    bad = {"class C:\n    pass\n": "class C", "f = lambda a: a\n": "lambda",
+           "async def g():\n    pass\n": "async def g", "while True:\n    break\n": "while loop",
+           "for s in world.test_sets():\n    figures.save(s)\n": "for loop over data `world.test_sets()`",
+           "for k in KEYS:\n    figures.save(k)\n": "for loop over data `KEYS`",
+           "x = [v for k, v in d.items()]\n": "comprehension over data `d.items()`",
+           "x = {n: len(f) for n, f in sets.items()}\n": "comprehension over data `sets.items()`",
+           "x = sum(a for a in range(3))\n": "comprehension over data `range(3)`"}
+    for src, what in bad.items():
+        assert thin_violations(header + "# %%\n" + src) == [f"line 8: {what}"], src
+    ok = ("# %% tags=[\"parameters\"]\nPROFILE: str = \"demo\"\nFPS: float = 0.0\n\n"
+          "# %%\nif FPS:\n    cfg = figures.load(fps=FPS)\n"
+          "curves = figures.curves({n: f\"coarse_{n}\" for n in (\"S\", \"ST\", \"SA\")})\n"
+          "for name in (\"a\", \"b\"):\n    figures.save(name)\n"
+          "figures.save(f\"{PROFILE}.png\", [x * 2 for x in [1, 2]]);\n")
+    assert thin_violations(header + ok) == []
+
+
+@pytest.mark.parametrize("src", PY_SOURCES, ids=lambda p: p.stem)
+def test_notebook_is_thin(src):
+    violations = thin_violations(src.read_text())
+    assert violations == [], f"{src.relative_to(NOTEBOOKS_DIR.parent)}: " + "; ".join(violations)
 
 
 def test_every_stage_has_a_notebook_pair():
@@ -36,11 +107,10 @@ def test_pair_in_sync_without_outputs(src):
 
 @pytest.mark.slow
 def test_whole_pipeline_runs_under_papermill_and_skips_when_unchanged(smoke_pipeline):
-    from stanet_lib.config import load_profile
-
     report = smoke_pipeline.report
     assert report.ok, [s.message for s in report.stages if s.status == "failed"]
     assert [s.stage for s in report.stages] == list(pipeline.STAGES)
+    assert [s.status for s in report.stages] == ["ran"] * len(pipeline.STAGES)
     reports = smoke_pipeline.reports
     for stage in pipeline.STAGES:
         nb = json.loads((reports / "executed" / f"{stage}.ipynb").read_text())
@@ -55,21 +125,34 @@ def test_whole_pipeline_runs_under_papermill_and_skips_when_unchanged(smoke_pipe
               "OVERRIDES": "train.progress=false"}
     again = pipeline.run("smoke", params, reports, stages=["01_data_prep"], log=lambda m: None)
     assert [s.status for s in again.stages] == ["skipped"]
-    assert load_profile("smoke").profile == "smoke"
+
+
+def _notebook(folder, stage: str, code: str) -> None:
+    """A stage notebook pair: a parameters cell, then ``code``."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("PROFILE = 'demo'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / f"{stage}.ipynb")
+    (folder / f"{stage}.py").write_text(f"# %% tags=[\"parameters\"]\nPROFILE = 'demo'\n\n# %%\n{code}\n")
 
 
 def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):
+    """A failing cell stops the run: the message names the notebook, the cell (papermill's injected parameters
+    cell counts) and the exception; the stages after it do not run."""
     bad = tmp_path / "nb"
     bad.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("raise ValueError('boom')")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, bad / "99_bad.ipynb")
-    (bad / "99_bad.py").write_text("# %%\nraise ValueError('boom')\n")
+    marker = tmp_path / "after_ran"
+    _notebook(bad, "99_bad", "raise ValueError('boom')")
+    _notebook(bad, "99_after", f"open({str(marker)!r}, 'w').close()")
     monkeypatch.setattr(pipeline, "NOTEBOOKS_DIR", bad)
-    monkeypatch.setattr(pipeline, "STAGES", {"99_bad": ()})
-    report = pipeline.run("smoke", {}, tmp_path / "reports", log=lambda m: None)
-    assert not report.ok
-    msg = report.stages[0].message  # cell 2 of the executed notebook: papermill injects a parameters cell
+    monkeypatch.setattr(pipeline, "STAGES", {"99_bad": (), "99_after": ("99_bad",)})
+    with pytest.raises(pipeline.StageFailed) as failed:
+        pipeline.execute_stage("99_bad", {"PROFILE": "smoke"}, tmp_path / "direct")
+    msg = str(failed.value)
     assert "99_bad.ipynb" in msg and "cell 2 `raise ValueError('boom')`" in msg and "ValueError: boom" in msg
+    report = pipeline.run("smoke", {}, tmp_path / "reports", log=lambda m: None)
+    assert not report.ok and [(s.stage, s.status) for s in report.stages] == [("99_bad", "failed")]
+    assert report.stages[0].message == msg  # the same message through the run
+    assert not marker.exists()  # the first failure stops the run
+    assert "| 99_bad | failed |" in (tmp_path / "reports" / "README.md").read_text()

@@ -12,9 +12,10 @@ import shutil
 import pytest
 import torch
 
-from stanet_lib import pipeline, synth
+from stanet_lib import pipeline
 from stanet_lib.config import load_profile
-from stanet_lib.models import VGG16Encoder
+from stanet_lib.data import synthetic
+from stanet_lib.nets.encoders import VGG16Encoder
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ def paper_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("paper_profile")
     cfg = load_profile("smoke", **{"synth.test_dbs": {"AVAD": (96, 54, 25.0, 3, 8)}, "synth.num_classes": 2,
                                    "synth.clips_per_class": {"train": 2, "val": 1, "test": 1}})
-    world = synth.generate(cfg, base / "raw", seed=3, progress=False)
+    world = synthetic.generate(cfg, base / "raw", seed=3, progress=False)
     shutil.rmtree(world / "truth")  # real data: no generator truth
     weights = base / "vgg16_imagenet.pth"
     state = VGG16Encoder(width=1.0, batch_norm=False).state_dict()

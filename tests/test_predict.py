@@ -10,11 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
-from stanet_lib import cli, encode, engine, media, predict, sta
+from stanet_lib import cli, predict
 from stanet_lib.artefacts import write_json
 from stanet_lib.config import load_profile
-from stanet_lib.models import audio_switch_net
+from stanet_lib.data import encode, media
+from stanet_lib.data.audio import frame_features
+from stanet_lib.data.frames import frames_for_sta
+from stanet_lib.nets.classifier import audio_switch_net
+from stanet_lib.nets.sta import STANet
 from stanet_lib.paths import PROJ_ROOT
+from stanet_lib.stages.sta import load_sta
+from stanet_lib.train.engine import set_seed
 
 W, H = 80, 60  # not square, not the canvas: the maps and overlays must come back at this size
 
@@ -28,8 +34,8 @@ def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict_root")
     cfg = load_profile("smoke")
     nets = root / "runs" / "smoke" / "nets"
-    engine.set_seed(0)
-    for name, model in (("sta", sta.STANet(cfg.model)), ("switch", audio_switch_net(cfg.model))):
+    set_seed(0)
+    for name, model in (("sta", STANet(cfg.model)), ("switch", audio_switch_net(cfg.model))):
         (nets / name).mkdir(parents=True)
         torch.save({"model": model.state_dict()}, nets / name / "best.pt")
     write_json(nets / "sta" / "config.json", {"config": cfg.to_dict(), "use_switch": True})
@@ -94,12 +100,10 @@ def test_library_call_matches_features_once_path(data_root, tmp_path) -> None:
     res = predict.predict_video(video, tmp_path / "o", ckpt, cfg, use_switch=False, log=lambda m: None)
     z = np.load(tmp_path / "o" / "maps.npz")
     assert res.frames == len(z["maps"]) and (z["p_switch"] == 1).all()
-    model = sta.load_sta(ckpt, cfg.model).eval()
+    model = load_sta(ckpt, cfg.model).eval()
     frames, _ = media.read_frames(video, cfg.media.fps, cfg.media.cache_size)
-    x = sta.frames_for_sta(frames, cfg.model.sta_size).float() / 255
+    x = frames_for_sta(frames, cfg.model.sta_size).float() / 255
     wave, _, _ = media.read_audio(video, cfg.media.sample_rate)
-    from stanet_lib.audio import frame_features
-
     feats = torch.from_numpy(frame_features(wave, cfg.media.sample_rate, z["times"], cfg.audio))[:, None]
     i = torch.arange(len(x))
     with torch.no_grad():

@@ -26,7 +26,7 @@ __all__ = [
 
 
 def is_distributed() -> bool:
-    """``torch.distributed`` is initialised (a ``torchrun`` process); :mod:`stanet_lib.train.engine` re-exports it."""
+    """``torch.distributed`` is initialised (a ``torchrun`` process)."""
     return dist.is_available() and dist.is_initialized()
 
 

@@ -109,3 +109,9 @@ def coarse_and_fine_inputs(world: World, set_name: str, rows: np.ndarray) -> dic
     layers = {"coarse CAM_S": coarse["layers"]["CAM_S"], "coarse SCAM": coarse["layers"]["SCAM"]}
     layers.update({f"fine {k}": v for k, v in fine["layers"].items()})
     return {**fine, "layers": layers}
+
+
+def sta_prediction_figures(world: World, fig_dir: str | Path, n: int = 3) -> list[plt.Figure]:
+    """:func:`sta_predictions` of every test set, saved as ``<fig_dir>/05_predictions_<db>.png`` (notebook 05)."""
+    return [sta_predictions(world, set_name, n=n, path=Path(fig_dir) / f"05_predictions_{set_name.split(':', 1)[1]}.png")
+            for set_name in world.test_sets()]

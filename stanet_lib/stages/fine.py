@@ -29,16 +29,17 @@ def _boxes(world: World, set_name: str) -> Tensor:
     return torch.as_tensor(m["boxes"]).long()
 
 def fine_set(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Tensor, Tensor, Tensor], tags: Tensor,
-             boxes: Tensor, p_switch: np.ndarray, cfg: Config, device: torch.device | None = None,
+             boxes: Tensor, p_switch: np.ndarray, cfg: Config, recover_on: torch.device | None = None,
              **infer) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Stage 04 on one frame set, after training: fine CAMs of the crops ``(t-1, t, t+1)``, fused (Eq. 2-3),
-    recovered into the canvas with the coarse ``boxes``, and the pseudo-fixations (:func:`postprocess`).
+    recovered into the canvas with the coarse ``boxes`` (on ``recover_on``, default the nets' device), and the
+    pseudo-fixations (:func:`postprocess`). ``infer``: see :func:`~stanet_lib.stages.pseudo.set_cams`.
 
     Returns:
         (the maps saved for the set: CAM_*, SCAM*, ``pseudo``, ``valid``, ``boxes``, ``tags``, ``weights``,
         ``probs_*``; the fused fine-size maps).
     """
-    dev = select_device() if device is None else device
+    dev = select_device() if recover_on is None else recover_on  # where the recovery runs
     p, c, n = crops
     cams = set_cams(nets, fs, c, tags, p_switch, window=(p, n), **infer)
     fine = fused_maps(cams, tags, cfg.scam.lam)

@@ -1,14 +1,14 @@
-"""stanet_lib.audio: per-frame windows, log-mel and the released code's STFT features."""
+"""stanet_lib.data.audio: per-frame windows, log-mel and the released code's STFT features."""
 
 import dataclasses
 
-import _media_fixtures as mf
 import numpy as np
 import pytest
 import torchaudio
 
-from stanet_lib import audio, encode, media
 from stanet_lib.config import AudioConfig
+from stanet_lib.data import audio, encode, media
+from tests import media_fixtures as mf
 
 SR = 16000
 

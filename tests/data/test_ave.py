@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from stanet_lib.ave import AnnotationError, parse_annotation_file, read_ave, write_annotation_file
+from stanet_lib.data.ave import AnnotationError, parse_annotation_file, read_ave, write_annotation_file
 from stanet_lib.paths import SHARED_DIR
 
 AVE_META = SHARED_DIR / "data" / "ave_meta"

@@ -1,17 +1,18 @@
-"""stanet_lib.cache: the data stage on tiny worlds with every bad input of issue 2, re-runs, loaders, CLI."""
+"""stanet_lib.data.cache: the data stage on tiny worlds with every bad input of issue 2, re-runs, loaders, CLI,
+and the session's smoke data stage."""
 
 import json
 import os
 import time
 
-import _media_fixtures as mf
 import numpy as np
 import pytest
 
-from stanet_lib import cache, stavis
-from stanet_lib.ave import AnnotationError
 from stanet_lib.cli import main
 from stanet_lib.config import load_profile
+from stanet_lib.data import cache, stavis
+from stanet_lib.data.ave import AnnotationError
+from tests import media_fixtures as mf
 
 ROWS = [  # (category, video_id, start, end, split)
     ("Bark", "dup", 0, 1, "train"), ("Cat", "dup", 1, 2, "val"),  # one video, two events
@@ -204,30 +205,21 @@ def test_cli_prints_skips(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_smoke_world_end_to_end_and_bench(tmp_path):
-    import argparse
-
-    from stanet_lib import synth
-
+def test_smoke_world_data_stage(smoke_data_root):
+    """The session's smoke data stage (open_world on an empty root: the synthetic world, then prep with the
+    profile's pool of workers): every clip prepared, nothing skipped, clips at the cache canvas."""
     smoke = load_profile("smoke")
-    world = synth.generate(smoke, tmp_path / "data" / "synthetic" / "smoke", progress=False)
-    rep = cache.prepare(smoke, world / "ave", world / "stavis", tmp_path / "cache")  # forked pool of 2
+    out = smoke_data_root / "cache" / "smoke"
+    m = json.loads((out / "manifest.json").read_text())
     n_ave = smoke.synth.num_classes * sum(smoke.synth.clips_per_class.values())
     n_st = sum(db[3] for db in smoke.synth.test_dbs.values())
-    assert rep.counts["ave_rows_ok"] == rep.counts["ave_rows"] == n_ave
-    assert rep.counts["stavis_ok"] == n_st and not rep.skips
-    idx = cache.load_index(tmp_path / "cache")
-    clip = cache.load_clip(tmp_path / "cache", 0)
+    assert m["counts"]["ave_rows_ok"] == m["counts"]["ave_rows"] == n_ave
+    assert m["counts"]["stavis_ok"] == n_st and m["counts"]["skipped"] == 0 and m["skips"] == []
+    idx = cache.load_index(out)
+    assert len(idx) == n_ave + n_st and (idx["status"] == "ok").all()
+    clip = cache.load_clip(out, 0)
     assert clip["frames"].shape[1:] == (smoke.media.cache_size, smoke.media.cache_size, 3)
     assert len(clip["frames"]) == idx.loc[0, "n_frames"] > 0
-    args = argparse.Namespace(profile="smoke", work_dir=tmp_path, quick=True)
-    measures, extra = cache.bench_data(args)  # reuses the world built above
-    by_name = {m["name"]: m for m in measures}
-    rate = by_name["prep_video_seconds_per_s"]
-    assert rate["value"] > 0 and rate["baseline_value"] > 0 and rate["unit"] == "video-s/s"
-    assert by_name["data_stage_wall_s"]["synth_built"] is False
-    assert by_name["prep_rerun_s"]["up_to_date"] is True
-    assert extra["counts"]["ave_rows_ok"] == n_ave
 
 
 def test_truncated_video_kept_with_a_counted_warning(tmp_path):

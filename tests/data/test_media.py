@@ -1,12 +1,12 @@
-"""stanet_lib.media: frames by timestamp, audio to 16 kHz mono, STAViS frame folders, bad input."""
+"""stanet_lib.data.media: frames by timestamp, audio to 16 kHz mono, STAViS frame folders, bad input."""
 
 import warnings
 
-import _media_fixtures as mf
 import numpy as np
 import pytest
 
-from stanet_lib import encode, media
+from stanet_lib.data import encode, media
+from tests import media_fixtures as mf
 
 
 def grey(frames: np.ndarray) -> np.ndarray:

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from stanet_lib.paths import SHARED_DIR
-from stanet_lib.stavis import (
+from stanet_lib.data.stavis import (
     StavisFormatError,
     StavisRoot,
     db_key,
@@ -14,8 +13,11 @@ from stanet_lib.stavis import (
     load_gt_map,
     read_fold_list,
     save_fixation_map,
+)
+from stanet_lib.data.stavis import (
     test_folds as read_test_folds,
 )
+from stanet_lib.paths import SHARED_DIR
 
 FOLDS = SHARED_DIR / "data" / "stavis_fold_lists"
 needs_folds = pytest.mark.skipif(not FOLDS.exists(), reason=f"{FOLDS} not present")
@@ -105,7 +107,7 @@ def test_fixation_map_inside_struct(tmp_path):
 
 
 def test_gt_map_gray_and_rgb(tmp_path):
-    from stanet_lib.encode import write_jpeg
+    from stanet_lib.data.encode import write_jpeg
 
     g = np.full((6, 8), 255, np.uint8)
     write_jpeg(tmp_path / "g.jpg", g)
@@ -122,7 +124,7 @@ def test_stavis_root_paths_and_missing_videos(tmp_path):
     assert root.fixation_path("DB", "v1", 12).name == "fixMap_00012.mat"
     assert root.map_path("DB", "v1", 1).parent.name == "maps"
     assert root.audio_path("DB", "v1").name == "v1.wav"
-    from stanet_lib.stavis import FoldEntry
+    from stanet_lib.data.stavis import FoldEntry
 
     ok, missing = root.check_videos("DB", [FoldEntry("v1", 3, 25.0), FoldEntry("v2", 3, 25.0)])
     assert [e.name for e in ok] == ["v1"] and len(missing) == 1 and "v2" in missing[0]

@@ -1,4 +1,4 @@
-"""The synthetic world (stanet_lib/synth.py): layouts read by the real readers, truth consistent, determinism,
+"""The synthetic world (stanet_lib/data/synthetic.py): layouts read by the real readers, truth consistent, determinism,
 decodable media, mismatch fraction, atomic writes, CLI. Smoke profile, even smaller where possible."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from stanet_lib import ave, stavis, synth
 from stanet_lib.cli import main
 from stanet_lib.config import load_profile
+from stanet_lib.data import ave, stavis, synthetic
 
 TINY = {
     "synth.num_classes": 2,
@@ -26,10 +26,11 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+def smoke(smoke_data_root: Path) -> tuple[Path, object]:
+    """The session's smoke world (conftest.py), generated with the profile's seed (0)."""
     cfg = load_profile("smoke")
-    out = synth.generate(cfg, tmp_path_factory.mktemp("w") / "smoke", seed=0, progress=False)
-    return out, cfg
+    assert cfg.seed == 0
+    return smoke_data_root / "synthetic" / "smoke", cfg
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:
@@ -38,11 +39,11 @@ def _npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def test_categories_share_bodies_but_not_parts() -> None:
-    cats = [synth.category(i) for i in range(len(synth.CATEGORY_NAMES))]
-    names = synth.CATEGORY_NAMES
+    cats = [synthetic.category(i) for i in range(len(synthetic.CATEGORY_NAMES))]
+    names = synthetic.CATEGORY_NAMES
     assert len(set(names)) == 28 and all(n.islower() and " " not in n for n in names)
     assert len({(c.part_colour, c.pattern) for c in cats}) == 28  # the part identifies the category
-    assert max(sum(c.family == f for c in cats) for f in synth.FAMILIES) >= 2  # bodies are shared
+    assert max(sum(c.family == f for c in cats) for f in synthetic.FAMILIES) >= 2  # bodies are shared
     assert len({round(c.f0) for c in cats}) == 28
 
 
@@ -52,12 +53,12 @@ def test_ave_layout_read_by_reader(smoke) -> None:
     idx = ave.read_ave(world / "ave")
     n = {k: v * s.num_classes for k, v in s.clips_per_class.items()}
     assert len(idx.rows) == sum(n.values())
-    assert idx.categories == synth.CATEGORY_NAMES[: s.num_classes]
+    assert idx.categories == synthetic.CATEGORY_NAMES[: s.num_classes]
     assert {k: len(idx.split(k)) for k in n} == n
     assert (world / "ave" / "Annotations.txt").read_text().splitlines()[0] == "&".join(ave.HEADER)
     assert all(len(v) == 11 for v in idx.rows["video_id"]) and not idx.rows["duplicate_id"].any()
     assert all(ave.video_path(world / "ave", v).is_file() for v in idx.rows["video_id"])
-    truth = synth.read_truth(world).query("source == 'ave'").set_index("video")
+    truth = synthetic.read_truth(world).query("source == 'ave'").set_index("video")
     rows = idx.rows.set_index("video_id")
     assert (rows["label"] == truth.loc[rows.index, "label"]).all()
     assert (rows["split"] == truth.loc[rows.index, "split"]).all()
@@ -65,7 +66,7 @@ def test_ave_layout_read_by_reader(smoke) -> None:
 
 
 def test_event_spans_are_ave_like() -> None:
-    specs = [x for x in synth.plan_world(load_profile("demo"), 5) if x.source == "ave"]
+    specs = [x for x in synthetic.plan_world(load_profile("demo"), 5) if x.source == "ave"]
     dur = specs[0].n_frames / specs[0].fps
     full = np.mean([x.event_start == 0 and x.event_end == dur for x in specs])
     assert 0.4 < full < 0.9  # most whole-length, some shorter (AVE: 66 %)
@@ -94,7 +95,7 @@ def test_stavis_layout_read_by_reader(smoke) -> None:
         v = entry.name
         with wave.open(str(root.audio_path(db, v))) as wf:
             assert abs(wf.getnframes() / wf.getframerate() - n_frames / fps) < 1e-3
-        truth = _npz(synth.truth_path(world, "stavis", db, v))
+        truth = _npz(synthetic.truth_path(world, "stavis", db, v))
         for i in (1, n_frames):
             with Image.open(root.frame_path(db, v, i)) as im:
                 assert im.size == (w, h)
@@ -109,12 +110,12 @@ def test_stavis_layout_read_by_reader(smoke) -> None:
 
 def test_truth_consistent(smoke) -> None:
     world, cfg = smoke
-    table = synth.read_truth(world)
-    assert list(table.columns) == synth.CLIP_COLUMNS
+    table = synthetic.read_truth(world)
+    assert list(table.columns) == synthetic.CLIP_COLUMNS
     assert (table["db"][table["source"] == "ave"] == "").all()
     near = []
     for r in table.itertuples():
-        tr = _npz(synth.truth_path(world, r.source, r.db, r.video))
+        tr = _npz(synthetic.truth_path(world, r.source, r.db, r.video))
         t = r.n_frames
         np.testing.assert_allclose(tr["times"], np.arange(t) / r.fps)
         y0, y1, x0, x1 = tr["box"].T
@@ -139,7 +140,7 @@ def test_truth_consistent(smoke) -> None:
 
 def test_mismatched_audio_fraction() -> None:
     cfg = load_profile("demo")
-    specs = [x for x in synth.plan_world(cfg, 1) if x.source == "ave"]
+    specs = [x for x in synthetic.plan_world(cfg, 1) if x.source == "ave"]
     for split in ("train", "val", "test"):
         sub = [x for x in specs if x.split == split]
         bad = [x for x in sub if x.audio_kind != "tag"]
@@ -148,12 +149,12 @@ def test_mismatched_audio_fraction() -> None:
     assert kinds == {"tag", "noise", "silence", "other"}
     for x in specs:
         if x.audio_kind.startswith("other:"):
-            assert x.audio_kind != f"other:{synth.CATEGORY_NAMES[x.category]}"
-            assert synth.CATEGORY_NAMES[x.audio_category] == x.audio_kind[6:]
+            assert x.audio_kind != f"other:{synthetic.CATEGORY_NAMES[x.category]}"
+            assert synthetic.CATEGORY_NAMES[x.audio_category] == x.audio_kind[6:]
 
 
-def _spec(cfg, kind: str = "tag", seed: int = 0) -> synth.ClipSpec:
-    x = next(s for s in synth.plan_world(cfg, seed) if s.source == "ave")
+def _spec(cfg, kind: str = "tag", seed: int = 0) -> synthetic.ClipSpec:
+    x = next(s for s in synthetic.plan_world(cfg, seed) if s.source == "ave")
     whole = x.n_frames / x.fps
     return dataclasses.replace(x, audio_kind=kind, audio_category=-1, event_start=0.0, event_end=whole)
 
@@ -161,13 +162,13 @@ def _spec(cfg, kind: str = "tag", seed: int = 0) -> synth.ClipSpec:
 def test_render_clip_pure_and_seeded() -> None:
     cfg = load_profile("smoke")
     spec = _spec(cfg)
-    f1, a1, t1 = synth.render_clip(spec, cfg.synth)
-    f2, a2, t2 = synth.render_clip(spec, cfg.synth)
+    f1, a1, t1 = synthetic.render_clip(spec, cfg.synth)
+    f2, a2, t2 = synthetic.render_clip(spec, cfg.synth)
     assert f1.shape == (spec.n_frames, spec.height, spec.width, 3) and f1.dtype == np.uint8
     assert a1.shape == (round(spec.n_frames / spec.fps * spec.sample_rate),) and np.abs(a1).max() <= 1
     assert np.array_equal(f1, f2) and np.array_equal(a1, a2)
     assert all(np.array_equal(t1[k], t2[k]) for k in t1)
-    f3, a3, t3 = synth.render_clip(dataclasses.replace(spec, entropy=(1, 1, 0)), cfg.synth)
+    f3, a3, t3 = synthetic.render_clip(dataclasses.replace(spec, entropy=(1, 1, 0)), cfg.synth)
     assert not np.array_equal(f1, f3) and not np.array_equal(a1, a3)
     assert not np.array_equal(t1["part_center"], t3["part_center"])
 
@@ -175,7 +176,7 @@ def test_render_clip_pure_and_seeded() -> None:
 def test_audio_kinds_and_synchrony() -> None:
     cfg = load_profile("demo")
     spec = _spec(cfg)
-    frames, audio, truth = synth.render_clip(spec, cfg.synth)
+    frames, audio, truth = synthetic.render_clip(spec, cfg.synth)
     # the part pulses with the audio envelope: part brightness vs audio RMS around each frame time
     py, px = np.round(truth["part_center"]).astype(int).T
     bright = frames[np.arange(spec.n_frames), py, px].astype(float).max(1)
@@ -184,17 +185,17 @@ def test_audio_kinds_and_synchrony() -> None:
     rms = [np.sqrt(np.mean(audio[max(0, c - half) : c + half] ** 2)) for c in centres]
     assert np.corrcoef(bright, rms)[0, 1] > 0.5
     assert truth["sounding"].all()
-    _, silent, tr_s = synth.render_clip(dataclasses.replace(spec, audio_kind="silence"), cfg.synth)
-    _, noise, tr_n = synth.render_clip(dataclasses.replace(spec, audio_kind="noise"), cfg.synth)
+    _, silent, tr_s = synthetic.render_clip(dataclasses.replace(spec, audio_kind="silence"), cfg.synth)
+    _, noise, tr_n = synthetic.render_clip(dataclasses.replace(spec, audio_kind="noise"), cfg.synth)
     assert not silent.any() and np.sqrt(np.mean(noise**2)) > 0.05
     assert not tr_s["sounding"].any() and not tr_n["sounding"].any()
 
 
 def test_same_seed_same_world_different_seed_different(tmp_path: Path) -> None:
     cfg = load_profile("smoke", **TINY)
-    a = synth.generate(cfg, tmp_path / "a", seed=7, progress=False)
-    b = synth.generate(cfg, tmp_path / "b", seed=7, progress=False)
-    c = synth.generate(cfg, tmp_path / "c", seed=8, progress=False)
+    a = synthetic.generate(cfg, tmp_path / "a", seed=7, progress=False)
+    b = synthetic.generate(cfg, tmp_path / "b", seed=7, progress=False)
+    c = synthetic.generate(cfg, tmp_path / "c", seed=8, progress=False)
     def listing(w: Path) -> list[Path]:
         return sorted(p.relative_to(w) for p in w.rglob("*") if p.is_file() and p.name != "manifest.json")
 
@@ -210,9 +211,9 @@ def test_same_seed_same_world_different_seed_different(tmp_path: Path) -> None:
         elif rel.suffix != ".mp4":  # jpg, wav, txt, csv: same bytes (mp4 container metadata may differ)
             assert pa.read_bytes() == pb.read_bytes(), rel
     assert (a / "truth" / "clips.csv").read_text() != (c / "truth" / "clips.csv").read_text()
-    v_a, v_c = (synth.read_truth(w).query("db == 'DbA'")["video"].iloc[0] for w in (a, c))
-    t_a = _npz(synth.truth_path(a, "stavis", "DbA", v_a))
-    t_c = _npz(synth.truth_path(c, "stavis", "DbA", v_c))
+    v_a, v_c = (synthetic.read_truth(w).query("db == 'DbA'")["video"].iloc[0] for w in (a, c))
+    t_a = _npz(synthetic.truth_path(a, "stavis", "DbA", v_a))
+    t_c = _npz(synthetic.truth_path(c, "stavis", "DbA", v_c))
     assert not np.array_equal(t_a["part_center"], t_c["part_center"])
 
 
@@ -221,7 +222,7 @@ def test_mp4_decodes_with_video_and_audio(smoke) -> None:
 
     world, cfg = smoke
     s = cfg.synth
-    specs = {x.video: x for x in synth.plan_world(cfg, 0) if x.source == "ave"}
+    specs = {x.video: x for x in synthetic.plan_world(cfg, 0) if x.source == "ave"}
     for vid in list(specs)[:3]:
         with av.open(str(ave.video_path(world / "ave", vid))) as box:
             assert box.streams.video and box.streams.audio
@@ -233,7 +234,7 @@ def test_mp4_decodes_with_video_and_audio(smoke) -> None:
         assert len(frames) == round(s.clip_seconds * s.video_fps)
         assert frames[0].shape == (s.height, s.width, 3)
         assert abs(n_samples / s.sample_rate - s.clip_seconds) < 0.1
-        rendered, _, _ = synth.render_clip(specs[vid], s)
+        rendered, _, _ = synthetic.render_clip(specs[vid], s)
         # the encoded clip is the rendered one (h264 at crf 18 loses a few grey levels)
         assert np.abs(np.stack(frames).astype(float) - rendered).mean() < 12
 
@@ -242,26 +243,27 @@ def test_atomic_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     cfg = load_profile("smoke", **TINY)
     calls = []
 
-    def boom(world, spec, s):
+    def boom(spec, s):
         calls.append(spec)
-        if len(calls) == 3:
+        if len(calls) == 3:  # two clips already written
             raise RuntimeError("crash mid-world")
-        return orig(world, spec, s)
+        return orig(spec, s)
 
-    orig = synth._write_clip
-    monkeypatch.setattr(synth, "_write_clip", boom)
+    orig = synthetic.render_clip
+    monkeypatch.setattr(synthetic, "render_clip", boom)
     with pytest.raises(RuntimeError, match="crash"):
-        synth.generate(cfg, tmp_path / "w", seed=0, progress=False)
+        synthetic.generate(cfg, tmp_path / "w", seed=0, progress=False)
+    assert len(calls) == 3
     assert list(tmp_path.iterdir()) == []  # neither the world nor its temporary folder
 
 
 def test_bad_config_named() -> None:
     with pytest.raises(ValueError, match="synth.width/height"):
-        synth.plan_world(load_profile("smoke", **{"synth.width": 95}), 0)
+        synthetic.plan_world(load_profile("smoke", **{"synth.width": 95}), 0)
     with pytest.raises(ValueError, match="test_dbs"):
-        synth.plan_world(load_profile("smoke", **{"synth.test_dbs": {"X": (32, 32, 25.0, 1, 4)}}), 0)
+        synthetic.plan_world(load_profile("smoke", **{"synth.test_dbs": {"X": (32, 32, 25.0, 1, 4)}}), 0)
     with pytest.raises(ValueError, match="seed"):
-        synth.plan_world(load_profile("smoke"), -1)
+        synthetic.plan_world(load_profile("smoke"), -1)
 
 
 def test_cli_runs_skips_and_forces(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

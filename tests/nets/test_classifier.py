@@ -1,5 +1,6 @@
-"""stanet_lib.models: torchvision name compatibility, ImageNet loading errors, shapes / NaN / backward of
-every branch, the CAM identity (Eq. 1) and the gates (Eq. 4, ST fusion)."""
+"""stanet_lib.nets.classifier: shapes / NaN / backward of every branch, the CAM identity (Eq. 1), the gates as the
+S, ST and SA nets use them (Eq. 4, ST fusion), the features-once split, uint8 frames, the switch net and tagger,
+seeded initialisation."""
 
 from __future__ import annotations
 
@@ -10,122 +11,19 @@ import torch
 
 from stanet_lib import scam
 from stanet_lib.config import ModelConfig
-from stanet_lib.models import (
-    VGG16_CFG,
-    AudioEncoder,
+from stanet_lib.nets.classifier import (
     AudioTagger,
     Classifier,
-    VGG16Encoder,
     audio_switch_net,
     build_model,
-    load_imagenet,
-    scaled_channels,
     switch_probability,
 )
+from stanet_lib.nets.encoders import AudioEncoder, VGG16Encoder
 
 CFG = ModelConfig(width=1 / 16, audio_channels=8)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
-
-
-def torchvision_vgg16_keys(batch_norm: bool) -> list[str]:
-    """The ``features.*`` keys of torchvision's vgg16 / vgg16_bn, built from cfg "D" independently of the
-    encoder: each conv adds (conv[, bn], relu), each "M" one pool; torchvision numbers them in order."""
-    keys, idx = [], 0
-    for v in VGG16_CFG:
-        if v == "M":
-            idx += 1
-            continue
-        keys += [f"features.{idx}.weight", f"features.{idx}.bias"]
-        idx += 1
-        if batch_norm:
-            keys += [f"features.{idx}.{n}" for n in ("weight", "bias", "running_mean", "running_var",
-                                                      "num_batches_tracked")]
-            idx += 1
-        idx += 1  # relu
-    return keys
-
-
-@pytest.mark.parametrize("batch_norm", [False, True])
-@pytest.mark.parametrize("stride", [8, 16, 32])
-def test_encoder_names_match_torchvision(batch_norm: bool, stride: int) -> None:
-    enc = VGG16Encoder(width=1 / 16, output_stride=stride, batch_norm=batch_norm)
-    assert list(enc.state_dict()) == torchvision_vgg16_keys(batch_norm)
-    if not batch_norm:  # the well-known torchvision indices of the 13 convs
-        convs = sorted({int(k.split(".")[1]) for k in enc.state_dict()})
-        assert convs == [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
-
-
-def test_encoder_width_one_has_vgg16_shapes() -> None:
-    enc = VGG16Encoder(width=1.0, batch_norm=False)
-    shapes, c_in, it = {}, 3, iter(torchvision_vgg16_keys(False)[::2])
-    for v in VGG16_CFG:
-        if v != "M":
-            shapes[next(it)] = (v, c_in, 3, 3)
-            c_in = v
-    assert {k: tuple(p.shape) for k, p in enc.state_dict().items() if k.endswith("weight")} == shapes
-    assert sum(p.numel() for p in enc.parameters()) == 14_714_688  # torchvision vgg16().features
-
-
-def test_width_multiplier_minimum_four() -> None:
-    assert scaled_channels(64, 1 / 16) == 4 and scaled_channels(64, 1 / 32) == 4
-    assert scaled_channels(512, 0.125) == 64
-    assert VGG16Encoder(width=1 / 16).out_channels == 32
-
-
-def fake_torchvision_file(tmp_path, enc: VGG16Encoder, name: str = "vgg16.pth"):
-    state = dict(enc.state_dict())
-    state["classifier.0.weight"] = torch.zeros(3, 3)  # torchvision files also hold the FC layers: ignored
-    path = tmp_path / name
-    torch.save(state, path)
-    return path
-
-
-def test_load_imagenet_loads_features(tmp_path) -> None:
-    torch.manual_seed(0)
-    src = VGG16Encoder(width=1 / 16, batch_norm=False)
-    path = fake_torchvision_file(tmp_path, src)
-    dst = VGG16Encoder(width=1 / 16, batch_norm=False, output_stride=16)  # dilation keeps weight shapes
-    assert not torch.equal(dst.features[0].weight, src.features[0].weight)
-    load_imagenet(dst, path)
-    for k, v in src.state_dict().items():
-        assert torch.equal(dst.state_dict()[k], v), k
-
-
-def test_load_imagenet_clear_errors(tmp_path) -> None:
-    enc = VGG16Encoder(width=1 / 16, batch_norm=False)
-    with pytest.raises(FileNotFoundError, match="not found"):
-        load_imagenet(enc, tmp_path / "missing.pth")
-    wide = fake_torchvision_file(tmp_path, VGG16Encoder(width=1 / 8, batch_norm=False), "wide.pth")
-    with pytest.raises(ValueError, match=r"width=1\.0"):
-        load_imagenet(enc, wide)
-    bn = fake_torchvision_file(tmp_path, VGG16Encoder(width=1 / 16, batch_norm=True), "bn.pth")
-    with pytest.raises(ValueError, match="batch_norm=true"):
-        load_imagenet(enc, bn)
-    partial = tmp_path / "partial.pth"
-    torch.save({k: v for k, v in enc.state_dict().items() if not k.startswith("features.28")}, partial)
-    with pytest.raises(ValueError, match="missing"):
-        load_imagenet(enc, partial)
-    junk = tmp_path / "junk.pth"
-    junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="junk.pth"):
-        load_imagenet(enc, junk)
-
-
-@pytest.mark.parametrize("stride,size,expected",
-                         [(8, 64, 8), (16, 64, 4), (32, 64, 2), (8, 32, 4), (8, 70, 8)])
-def test_encoder_output_stride(stride: int, size: int, expected: int) -> None:
-    enc = VGG16Encoder(width=1 / 16, output_stride=stride)
-    out = enc(torch.rand(1, 3, size, size))
-    assert out.shape == (1, enc.out_channels, expected, expected)
-    assert enc.output_size(size, size) == (expected, expected)
-
-
-def test_encoder_pyramid_levels() -> None:
-    levels = VGG16Encoder(width=1 / 16).pyramid(torch.rand(1, 3, 32, 32))
-    shapes = [(4, 32, 32), (8, 16, 16), (16, 8, 8), (32, 4, 4), (32, 4, 4)]  # block 5 dilated: stride 8
-    assert [tuple(x.shape[1:]) for x in levels] == shapes
 
 
 def inputs(branch: str, size: int, batch: int = 2) -> dict[str, torch.Tensor]:
@@ -244,10 +142,44 @@ def test_bad_inputs_raise_clear_errors() -> None:
         VGG16Encoder(output_stride=4)
 
 
-def test_same_seed_same_initialisation() -> None:
-    torch.manual_seed(3)
-    a = Classifier("SA", 3, CFG)
-    torch.manual_seed(3)
-    b = Classifier("SA", 3, CFG)
-    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
-        assert torch.equal(v, w), k
+def test_classifier_forward_features_is_the_forward_split() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 3, 32, 32)
+    st = Classifier("ST", 4, CFG).eval()
+    with torch.no_grad():
+        feats = torch.stack([st.encode(x[:, t]) for t in range(3)], 1)  # each frame encoded on its own
+        a, b = st(x), st.forward_features(feats)
+    torch.testing.assert_close(a.logits, b.logits, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(a.cams, b.cams, rtol=1e-5, atol=1e-6)
+    sa = Classifier("SA", 4, CFG).eval()
+    audio, p = torch.randn(2, 1, 64, 101), torch.tensor([0.3, 0.8])
+    with torch.no_grad():
+        assert torch.equal(sa(x[:, 1], audio, p).logits, sa.forward_features(sa.encode(x[:, 1]), audio, p).logits)
+    with pytest.raises(ValueError, match=r"\(B, 3, C, h, w\)"):
+        st.forward_features(feats[:, 0])
+
+
+def test_encoder_takes_uint8_frames_as_x_over_255() -> None:
+    torch.manual_seed(0)
+    net = Classifier("ST", 3, ModelConfig(width=1 / 16)).eval()
+    x = torch.randint(0, 256, (2, 3, 3, 16, 16), dtype=torch.uint8)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x).logits, net(x.float() / 255.0).logits, rtol=0, atol=0)
+
+
+def test_initialisation_follows_the_torch_seed() -> None:
+    """The same seed gives the same weights; another seed changes every randomly initialised weight (encoder,
+    audio encoder, gate, classifier), and only those: biases and batch-norm statistics start at their constants."""
+    def init(seed: int) -> dict[str, torch.Tensor]:
+        torch.manual_seed(seed)
+        return Classifier("SA", 3, CFG).state_dict()
+
+    a, b, c = init(3), init(3), init(4)
+    assert list(a) == list(b) == list(c)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    differ = {k for k in a if not torch.equal(a[k], c[k])}
+    net = Classifier("SA", 3, CFG)
+    random_weights = {f"{name}.weight" for name, m in net.named_modules()
+                      if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear))}
+    assert differ == random_weights
+    assert {"classifier.weight", "audio_gate.att.0.weight", "encoder.features.0.weight"} <= differ

@@ -1,19 +1,18 @@
 """Multi-process training and inference (torchrun's path, CPU / gloo): a 2-process DDP run equals 1 process.
 
 Two processes (torch.multiprocessing, gloo, a file:// rendezvous) each take half of a batch of 4 through
-:func:`stanet_lib.engine.fit` (DistributedSampler, DDP gradient averaging): the weights after the SGD steps
+:func:`stanet_lib.train.engine.fit` (DistributedSampler, DDP gradient averaging): the weights after the SGD steps
 must equal those of one process on the whole batch of 4. The nets have no batch norm (``batch_norm=False``,
 the paper's plain VGG16): per-rank BatchNorm statistics would differ from the full batch's, and SyncBatchNorm
 (used under torchrun on GPUs) has no CPU kernel. The same processes check that inference
-(:func:`engine.predict`, the ST feature-reuse path of :func:`pseudo.tag_cams`) is split over the ranks and
+(:func:`~stanet_lib.train.engine.predict`, the ST feature-reuse path of
+:func:`~stanet_lib.stages.pseudo.tag_cams`) is split over the ranks and
 gathered back in sample order, and that validation over unequal shards gives the single-process metrics.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -21,10 +20,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.utils.data import Dataset
 
-from stanet_lib import engine, pseudo
 from stanet_lib.config import ModelConfig, TrainConfig
-from stanet_lib.datasets import FrameDataset
-from stanet_lib.models import Classifier
+from stanet_lib.data.frames import FrameDataset
+from stanet_lib.data.loaders import make_loader
+from stanet_lib.nets.classifier import Classifier
+from stanet_lib.stages.pseudo import tag_cams
+from stanet_lib.train import engine
+from stanet_lib.train.distributed import interleave, rank
 
 MCFG = ModelConfig(width=1 / 16, batch_norm=False)
 TCFG = TrainConfig(epochs=2, lr=0.05, momentum=0.9, progress=False)
@@ -48,8 +50,8 @@ class Windows(Dataset):
 def train_once(kind: str, out_dir, batch: int) -> engine.FitResult:
     engine.set_seed(0)
     model = Classifier(kind, 3, MCFG)
-    tl = engine.make_loader(Windows(4, 1, kind), batch, shuffle=True, seed=7)
-    vl = engine.make_loader(Windows(3, 2, kind), 2, shuffle=False)
+    tl = make_loader(Windows(4, 1, kind), batch, shuffle=True, seed=7)
+    vl = make_loader(Windows(3, 2, kind), 2, shuffle=False)
     return engine.fit(model, tl, vl, cfg=TCFG, out_dir=out_dir, seed=11, monitor="val_loss", mode="min",
                       device="cpu", run_key=f"test-{kind}")
 
@@ -63,22 +65,22 @@ def cam_inputs() -> tuple[Classifier, FrameDataset]:
     return net, FrameDataset("ST", imgs, prev=prev, next=nxt, extra={"tag": torch.tensor([0, 1, 2, 0, 1, 2, 0])})
 
 
-def _worker(rank: int, world: int, tmp: str) -> None:
+def _worker(proc: int, world: int, tmp: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=proc, world_size=world)
     try:
-        out = {}
+        out = {"rank": rank()}
         for kind in ("S", "ST"):
             res = train_once(kind, os.path.join(tmp, f"ddp_{kind}"), batch=4 // world)
             out[kind] = res.history
         net, ds = cam_inputs()
-        out["cams"] = pseudo.tag_cams(net, ds, batch_size=2, reuse=True, device="cpu")
-        out["cams_plain"] = pseudo.tag_cams(net, ds, batch_size=2, reuse=False, device="cpu")
-        loader = engine.make_loader(Windows(5, 9, "S"), 2, shuffle=False)
+        out["cams"] = tag_cams(net, ds, batch_size=2, reuse=True, device="cpu")
+        out["cams_plain"] = tag_cams(net, ds, batch_size=2, reuse=False, device="cpu")
+        loader = make_loader(Windows(5, 9, "S"), 2, shuffle=False)
         out["shard"] = list(loader.sampler)
         engine.set_seed(0)
         out["predict"] = engine.predict(Classifier("S", 3, MCFG), loader, device="cpu").logits
-        torch.save(out, os.path.join(tmp, f"rank{rank}.pt"))
+        torch.save(out, os.path.join(tmp, f"rank{proc}.pt"))
         dist.barrier()  # neither rank tears the group down while the other still talks to it (gloo aborts)
     finally:
         dist.destroy_process_group()
@@ -113,12 +115,13 @@ def test_two_process_training_equals_one_process(two_ranks, tmp_path, kind: str)
 def test_inference_is_sharded_and_gathered(two_ranks) -> None:
     _, ranks = two_ranks
     assert ranks[0]["shard"] == [0, 2, 4] and ranks[1]["shard"] == [1, 3]  # every sample once, no padding
+    assert [ranks[r]["rank"] for r in range(2)] == [0, 1]
     engine.set_seed(0)
     x = Windows(5, 9, "S").x
     with torch.no_grad():
         ref = Classifier("S", 3, MCFG).eval()(x).logits  # the same initial weights (seed 0 in the workers too)
     net, ds = cam_inputs()
-    plain = pseudo.tag_cams(net, ds, batch_size=2, reuse=False, device="cpu")
+    plain = tag_cams(net, ds, batch_size=2, reuse=False, device="cpu")
     for r in range(2):
         torch.testing.assert_close(ranks[r]["predict"], ref, rtol=1e-5, atol=1e-6)  # full, in sample order
         for key in ("cams", "cams_plain"):
@@ -126,28 +129,14 @@ def test_inference_is_sharded_and_gathered(two_ranks) -> None:
             torch.testing.assert_close(ranks[r][key].probs, plain.probs, rtol=1e-5, atol=1e-6)
 
 
-def test_shard_sampler_and_interleave() -> None:
-    assert [list(engine.ShardSampler(5, r, 2)) for r in range(2)] == [[0, 2, 4], [1, 3]]
-    assert len(engine.ShardSampler(5, 1, 2)) == 2
-    with pytest.raises(ValueError, match="rank"):
-        engine.ShardSampler(5, 2, 2)
+def test_interleave_merges_the_ranks_outputs_in_sample_order() -> None:
     parts = [{"a": torch.tensor([0, 2, 4]), "b": (torch.tensor([[0.0], [2.0], [4.0]]),)},
              {"a": torch.tensor([1, 3]), "b": (torch.tensor([[1.0], [3.0]]),)}]
-    merged = engine._interleave(parts, 5)
+    merged = interleave(parts, 5)
     assert merged["a"].tolist() == [0, 1, 2, 3, 4] and merged["b"][0][:, 0].tolist() == [0, 1, 2, 3, 4]
     padded = [torch.tensor([0, 2, 4]), torch.tensor([1, 3, 0])]  # DistributedSampler pads with sample 0
-    assert engine._interleave(padded, 5).tolist() == [0, 1, 2, 3, 4]
-
-
-def test_train_command_is_registered() -> None:
-    out = subprocess.run([sys.executable, "-m", "stanet_lib", "train", "--help"], capture_output=True, text=True,
-                         check=True).stdout
-    assert "--stage" in out and "classifiers" in out and "sta" in out
-    from stanet_lib import distributed
-
-    with pytest.raises(ValueError, match="unknown stage"):
-        distributed.run_stage("nope", world=None)
-
-
-def test_compile_is_off_by_default() -> None:
-    assert not TrainConfig().compile  # not measured faster for training (reports/benchmarks)
+    assert interleave(padded, 5).tolist() == [0, 1, 2, 3, 4]
+    assert interleave([None, None], 5) is None
+    with pytest.raises(TypeError, match="cannot gather"):
+        interleave(["x", "y"], 2)
+    assert rank() == 0  # outside torchrun

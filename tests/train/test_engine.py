@@ -1,9 +1,8 @@
-"""stanet_lib.engine: resume to the same weights, model selection, CSV log, determinism, DDP path,
-inference."""
+"""stanet_lib.train.engine: resume to the same weights, model selection, CSV log, run keys, determinism, the DDP
+path, the optimizer, inference."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 
@@ -12,9 +11,12 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from stanet_lib import engine
 from stanet_lib.config import ModelConfig, TrainConfig
-from stanet_lib.models import Classifier
+from stanet_lib.data.loaders import is_distributed, make_loader
+from stanet_lib.nets.classifier import Classifier
+from stanet_lib.train import engine
+from stanet_lib.train.distributed import init_distributed
+from stanet_lib.train.losses import StepResult, classification_step
 
 MCFG = ModelConfig(width=1 / 16, audio_channels=8)
 TCFG = TrainConfig(epochs=3, lr=1e-2, momentum=0.9, checkpoint_every=1, progress=False)
@@ -52,7 +54,7 @@ def new_model(seed: int = 0) -> Classifier:
 
 def loaders(kind: str) -> tuple[DataLoader, DataLoader]:
     if kind == "epoch_sampler":
-        return engine.make_loader(TRAIN, 8, shuffle=True, seed=5), engine.make_loader(VAL, 8, shuffle=False)
+        return make_loader(TRAIN, 8, shuffle=True, seed=5), make_loader(VAL, 8, shuffle=False)
     return DataLoader(TRAIN, batch_size=8, shuffle=True), DataLoader(VAL, batch_size=8)  # global torch RNG
 
 
@@ -136,20 +138,18 @@ def test_refuses_checkpoint_of_another_seed(tmp_path) -> None:
 
 def test_non_finite_loss_fails_loudly(tmp_path) -> None:
     def bad_step(model, batch):
-        res = engine.classification_step(model, batch)
-        return engine.StepResult(res.loss * float("nan"), res.n, res.sums)
+        res = classification_step(model, batch)
+        return StepResult(res.loss * float("nan"), res.n, res.sums)
 
     tr, va = loaders("epoch_sampler")
     with pytest.raises(FloatingPointError, match="loss"):
         engine.fit(new_model(), tr, va, bad_step, TCFG, tmp_path, device="cpu")
 
 
-def test_unknown_monitor_and_non_dict_batch(tmp_path) -> None:
+def test_unknown_monitor(tmp_path) -> None:
     tr, va = loaders("epoch_sampler")
     with pytest.raises(KeyError, match="monitor"):
         engine.fit(new_model(), tr, va, cfg=TCFG, out_dir=tmp_path, monitor="val_auc", device="cpu")
-    with pytest.raises(TypeError, match="dicts"):
-        engine.model_inputs(new_model(), (torch.zeros(1),))
 
 
 def test_deterministic_mode_restores_global_flags() -> None:
@@ -157,26 +157,6 @@ def test_deterministic_mode_restores_global_flags() -> None:
     with engine.deterministic_mode(True, torch.device("cpu")):
         assert torch.are_deterministic_algorithms_enabled()
     assert torch.are_deterministic_algorithms_enabled() == before
-
-
-def test_cpu_never_autocasts() -> None:
-    assert isinstance(engine.autocast(torch.device("cpu"), True), contextlib.nullcontext)
-    assert engine.select_device("cpu").type == "cpu"
-    with pytest.raises(ValueError, match="device"):
-        engine.select_device("tpu")
-
-
-def test_epoch_sampler_order_depends_on_seed_and_epoch_only() -> None:
-    s = engine.EpochSampler(10, shuffle=True, seed=3)
-    s.set_epoch(2)
-    first = list(s)
-    s.set_epoch(0)
-    list(s)
-    s.set_epoch(2)
-    assert list(s) == first and sorted(first) == list(range(10))
-    d = DistributedSampler(range(10), num_replicas=1, rank=0, shuffle=True, seed=3)
-    d.set_epoch(2)
-    assert list(d) == first  # the same permutation as DistributedSampler on one replica
 
 
 def test_predict_concatenates_and_matches_forward() -> None:
@@ -199,8 +179,8 @@ def test_ddp_path_matches_single_process(tmp_path) -> None:
     _, plain = run(tmp_path / "plain", cfg=cfg)
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
     try:
-        assert engine.is_distributed() and engine.init_distributed()
-        tr = engine.make_loader(TRAIN, 8, shuffle=True, seed=5)
+        assert is_distributed() and init_distributed()
+        tr = make_loader(TRAIN, 8, shuffle=True, seed=5)
         assert isinstance(tr.sampler, DistributedSampler)
         model = new_model(0)
         res = engine.fit(model, tr, DataLoader(VAL, batch_size=8), cfg=cfg, out_dir=tmp_path / "ddp", seed=11,
@@ -220,5 +200,21 @@ def test_run_key_restarts_on_changed_inputs_and_resumes_on_same(tmp_path) -> Non
     _, other = run(tmp_path / "k", run_key="data-B", max_epochs_this_call=1)
     assert other.resumed_from == 0 and other.epochs_done == 1  # a finished run is not reused on new inputs
     assert (tmp_path / "k" / "run_key.json").read_text().strip() == '{"key": "data-B"}'
-    assert engine.tensor_digest(torch.ones(3)) != engine.tensor_digest(torch.ones(4))
-    assert engine.tensor_digest(torch.ones(3), "a") == engine.tensor_digest(torch.ones(3), "a")
+
+
+def test_make_optimizer_fused_on_cuda_same_update_rule() -> None:
+    cfg = TrainConfig(lr=0.1, momentum=0.9, weight_decay=1e-3)
+    torch.manual_seed(0)
+    w0 = torch.randn(5, 4)
+    grads = [torch.randn(5, 4) for _ in range(3)]
+    out = {}
+    for dev in ("cpu", "cuda"):  # "cuda": the fused kernel, run here on CPU tensors (same implementation family)
+        p = torch.nn.Parameter(w0.clone())
+        opt = engine.make_optimizer([p], cfg, torch.device(dev))
+        assert bool(opt.defaults["fused"]) == (dev == "cuda")
+        for g in grads:
+            p.grad = g.clone()
+            opt.step()
+        out[dev] = p.detach()
+    assert not torch.equal(out["cpu"], w0)
+    torch.testing.assert_close(out["cuda"], out["cpu"], rtol=1e-6, atol=1e-6)

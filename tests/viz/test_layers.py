@@ -1,4 +1,4 @@
-"""stanet_lib.layers on a smoke world: every layer present, layers missing with a reason, metrics, the grid."""
+"""stanet_lib.viz.layers on the session's smoke world: every layer present, layers missing with a reason, metrics, the grid."""
 
 import shutil
 from types import SimpleNamespace
@@ -8,9 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from stanet_lib import cache, layers, pseudo, viz
 from stanet_lib.config import load_profile
-from stanet_lib.stages import open_world
+from stanet_lib.data import cache
+from stanet_lib.stages.maps import save_maps
+from stanet_lib.stages.world import open_world
+from stanet_lib.viz import layers
+from stanet_lib.viz import render as viz
 
 CFG = load_profile("smoke")
 
@@ -28,9 +31,9 @@ def _first(world):
 
 
 def _save(path, video_rows, **maps):
-    """Write maps with the stages' own writer (pseudo.save_maps): identity arrays video, db, number per row."""
+    """Write maps with the stages' own writer (stages.maps.save_maps): identity arrays video, db, number per row."""
     meta = pd.DataFrame(video_rows, columns=["db", "video", "number"])
-    pseudo.save_maps(path, SimpleNamespace(meta=meta), {k: torch.as_tensor(v) for k, v in maps.items()})
+    save_maps(path, SimpleNamespace(meta=meta), {k: torch.as_tensor(v) for k, v in maps.items()})
 
 
 def test_list_videos_matches_the_synthetic_test_databases(worlds):

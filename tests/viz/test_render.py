@@ -1,11 +1,11 @@
-"""Render functions of stanet_lib.viz on tiny synthetic frames and maps (issue 6, "Must show")."""
+"""stanet_lib.viz.render: the render functions on tiny synthetic frames and maps (issue 6, "Must show")."""
 
 import matplotlib
 import numpy as np
 import pytest
 from PIL import Image
 
-from stanet_lib import viz
+from stanet_lib.viz import render as viz
 
 RNG = np.random.default_rng(0)
 
@@ -22,12 +22,15 @@ def _mpl(values: np.ndarray, cmap: str = "jet") -> np.ndarray:
 # -------------------------------------------------------------------------------------------- overlay
 def test_overlay_shape_dtype_and_range():
     frame = _frame()
-    out = viz.overlay(frame, RNG.random((6, 8)), alpha=0.4)
+    sal = RNG.random((6, 8))
+    out = viz.overlay(frame, sal, alpha=0.4)
     assert out.shape == frame.shape and out.dtype == np.uint8
     assert not np.shares_memory(out, frame)
     # a blend lies between the frame and the colour, channel by channel
-    color = viz.overlay(frame, RNG.random((6, 8)), alpha=1.0)
+    color = viz.overlay(frame, sal, alpha=1.0)
     assert color.dtype == np.uint8
+    lo, hi = np.minimum(frame, color).astype(int), np.maximum(frame, color).astype(int)
+    assert ((lo <= out) & (out <= hi)).all() and not np.array_equal(out, frame) and not np.array_equal(out, color)
 
 
 def test_alpha_zero_returns_the_frame_exactly():
@@ -85,8 +88,9 @@ def test_uint8_maps_are_read_as_fractions():
 
 def test_map_resize_from_smaller_size_is_bilinear_half_pixel():
     # 2 -> 4 columns with align_corners=False: source x = (i + .5) / 2 - .5 -> 0, .25, .75, 1 of the ramp
-    m = viz._prepare_map(np.array([[0.0, 1.0]]), (1, 4), normalize=False)
-    np.testing.assert_allclose(m, [[0.0, 0.25, 0.75, 1.0]], atol=1e-6)
+    out = viz.overlay(_frame(1, 4), np.array([[0.0, 1.0]]), alpha=1.0, normalize=False)
+    np.testing.assert_array_equal(out, viz.colorize(np.array([[0.0, 0.25, 0.75, 1.0]])))
+    assert not np.array_equal(out[0, 1], viz.colorize(np.array([[0.5]]))[0, 0])  # not nearest / not align_corners
     frame = _frame(30, 40)
     out = viz.overlay(frame, np.tile(np.array([[0.0, 1.0]]), (3, 1)), alpha=1.0, normalize=False)
     assert out.shape == (30, 40, 3)
@@ -94,9 +98,15 @@ def test_map_resize_from_smaller_size_is_bilinear_half_pixel():
     np.testing.assert_array_equal(out[:, -1], _mpl(np.ones(30)))
 
 
-def test_downsampling_a_larger_map_keeps_the_range():
-    m = viz._prepare_map(RNG.random((100, 90)) * 5, (10, 9), normalize=True)
-    assert m.shape == (10, 9) and m.dtype == np.float32 and 0.0 <= m.min() and m.max() <= 1.0
+def test_downsampling_a_larger_map_averages_the_block_under_each_pixel():
+    sal = np.zeros((100, 90))
+    sal[50:, 50:] = 5.0  # a bright block: normalised to 1, the rest 0
+    out = viz.overlay(_frame(10, 9), sal, alpha=1.0, normalize=True)
+    assert out.shape == (10, 9, 3)
+    assert (out[7:, 7:] == viz.colorize(np.ones(1))[0]).all()  # pixels whose whole footprint is the block
+    assert (out[:4, :4] == viz.colorize(np.zeros(1))[0]).all()
+    edge = out[7, 5]  # straddles the block's left edge: a colour strictly between the two ends (antialiased)
+    assert not (edge == viz.colorize(np.ones(1))[0]).all() and not (edge == viz.colorize(np.zeros(1))[0]).all()
 
 
 def test_nan_in_map_counts_as_zero():

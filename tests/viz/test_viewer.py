@@ -1,15 +1,16 @@
-"""The ipywidgets fixation viewer without a browser: widgets are driven from Python, the image is PNG bytes."""
+"""stanet_lib.viz.viewer, the ipywidgets fixation viewer without a browser: widgets are driven from Python, the image is PNG bytes."""
 
-import argparse
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from stanet_lib import cache, layers, viz, widgets
 from stanet_lib.config import load_profile
-from stanet_lib.stages import open_world
+from stanet_lib.stages.world import open_world
+from stanet_lib.viz import layers
+from stanet_lib.viz import render as viz
+from stanet_lib.viz.viewer import STRIP_HEIGHT, viewer
 
 CFG = load_profile("smoke")
 SIZE = 96
@@ -27,9 +28,9 @@ def _img(v) -> np.ndarray:
 
 def test_viewer_shows_a_frame_with_the_spectrogram_strip(worlds):
     _, _, full = worlds
-    v = widgets.viewer(full, size=SIZE)
+    v = viewer(full, size=SIZE)
     img = _img(v)
-    assert v.image.format == "png" and img.shape == (SIZE + widgets.STRIP_HEIGHT, SIZE, 3)
+    assert v.image.format == "png" and img.shape == (SIZE + STRIP_HEIGHT, SIZE, 3)
     np.testing.assert_array_equal(img, v.render())
     assert v.slider.max == len(v.current) - 1 == v.play.max
     assert v.audio.value[:4] == b"RIFF" and v.audio.format == "wav"
@@ -38,7 +39,7 @@ def test_viewer_shows_a_frame_with_the_spectrogram_strip(worlds):
 
 def test_frame_slider_and_layer_toggle_change_the_image(worlds):
     _, _, full = worlds
-    v = widgets.viewer(full, size=SIZE, layers=("gt_map",))
+    v = viewer(full, size=SIZE, layers=("gt_map",))
     first = v.image.value
     v.slider.value = 3
     moved = v.image.value
@@ -60,7 +61,7 @@ def test_frame_slider_and_layer_toggle_change_the_image(worlds):
 
 def test_missing_layers_are_disabled_with_the_reason(worlds):
     root, bare, _ = worlds
-    v = widgets.viewer(root, profile="smoke", size=SIZE, layers=layers.LAYER_NAMES)  # a data root works too
+    v = viewer(root, profile="smoke", size=SIZE, layers=layers.LAYER_NAMES)  # a data root works too
     assert v.world.cache == bare.cache
     for name in layers.PREDICTIONS + ("box",):
         tb = v.toggles[name]
@@ -75,21 +76,26 @@ def test_missing_layers_are_disabled_with_the_reason(worlds):
 
 def test_side_by_side_shows_two_labelled_layers(worlds):
     _, _, full = worlds
-    v = widgets.viewer(full, size=SIZE, layers=("box",))
+    v = viewer(full, size=SIZE, layers=("box",))
     v.left.value, v.right.value = "gt_map", "SCAM_fine"
     single = _img(v)
     v.side.value = True
     img = _img(v)
     assert img.shape[1] == 2 * SIZE + 2 and img.shape[0] > single.shape[0]  # two tiles, captions on top
-    expect = viz.side_by_side([v._compose(v.current, 0, ["gt_map", "box"]),
-                               v._compose(v.current, 0, ["SCAM_fine", "box"])], labels=["gt_map", "SCAM_fine"])
+    def tile(name: str) -> np.ndarray:  # one layer with the box on top, drawn from the public pieces
+        names = [name, "box"]
+        values, reasons = v.current.values_at(0, names, SIZE)
+        return viz.compose_layers(v.current.frame(0, SIZE), values, names, float(v.opacity.value), v.cmap.value,
+                                  reasons=reasons).image
+
+    expect = viz.side_by_side([tile("gt_map"), tile("SCAM_fine")], labels=["gt_map", "SCAM_fine"])
     np.testing.assert_array_equal(img[: expect.shape[0]], expect)
     assert v.shown_layers() == ["gt_map", "SCAM_fine"]
 
 
 def test_metrics_of_the_shown_predictions(worlds):
     _, _, full = worlds
-    v = widgets.viewer(full, size=SIZE, layers=("SCAM_fine", "STA_prediction"))
+    v = viewer(full, size=SIZE, layers=("SCAM_fine", "STA_prediction"))
     html = v.metrics.value
     assert all(m in html for m in ("AUC-J", "SIM", "CC", "NSS")) and "SCAM_fine" in html and "STA_prediction" in html
     s = v.current.metrics("STA_prediction", 0)
@@ -102,7 +108,7 @@ def test_metrics_of_the_shown_predictions(worlds):
 
 def test_database_video_and_cam_stage_switching(worlds):
     _, _, full = worlds
-    v = widgets.viewer(full, size=SIZE, layers=("CAM_S",))
+    v = viewer(full, size=SIZE, layers=("CAM_S",))
     v.slider.value = 2
     other = [d for d in v.db.options if d != v.db.value][0]
     v.db.value = other
@@ -113,13 +119,3 @@ def test_database_video_and_cam_stage_switching(worlds):
     assert v.current.cam_stage == "fine" and v.image.value != coarse
     v.video.value = v.video.options[1]
     assert v.current.video == v.video.options[1] and f"{other}/{v.video.options[1]}" in v.status.value
-
-
-def test_bench_viewer_reports_redraw_times(worlds, tmp_path):
-    root, _, _ = worlds
-    args = argparse.Namespace(profile="smoke", data_root=root, quick=True, work_dir=tmp_path)
-    measures, extra = widgets.bench_viewer(args)
-    names = {m["name"]: m for m in measures}
-    assert {"slider_step_all_layers_ms", "slider_step_one_layer_ms", "slider_step_side_by_side_ms"} <= set(names)
-    assert all(m["value"] > 0 and m["unit"] == "ms" for m in measures)
-    assert extra["maps"].startswith("stand-in")

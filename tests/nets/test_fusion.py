@@ -1,0 +1,57 @@
+"""stanet_lib.nets.fusion: the temporal gate (ST fusion, its Conv3d and the equal 2-D form) and the audio gate
+(Eq. 4) on their own; how the nets use them is in test_classifier.py and test_sta.py."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stanet_lib.nets.fusion import AudioGate, TemporalGate
+
+
+def test_temporal_gate_is_relu_of_gated_centre_features() -> None:
+    torch.manual_seed(0)
+    gate = TemporalGate(6)
+    clip = torch.randn(2, 3, 6, 5, 7)  # (B, t-1 / t / t+1, C, h, w)
+    with torch.no_grad():
+        fused, g = gate(clip)
+        t = gate.conv(clip.permute(0, 2, 1, 3, 4))[:, :, 0]  # the Conv3d collapses the 3 frames
+    assert fused.shape == g.shape == (2, 6, 5, 7)
+    torch.testing.assert_close(g, torch.sigmoid(t))
+    torch.testing.assert_close(fused, F.relu(g * clip[:, 1] + clip[:, 1]))
+    with pytest.raises(ValueError, match=r"\(B, 3, C, h, w\)"):
+        gate(clip[:, :2])
+
+
+def test_temporal_gate_2d_form_equals_the_conv3d() -> None:
+    """``as_2d``: the Conv3d over exactly 3 frames as one 2-D convolution over the frames stacked on the channels
+    (the form the GPU runs), forced on the CPU."""
+    torch.manual_seed(1)
+    gate = TemporalGate(5)
+    x = torch.randn(2, 3, 5, 6, 4)
+    with torch.no_grad():
+        gate.as_2d = False
+        a_fused, a_gate = gate(x)
+        gate.as_2d = True
+        b_fused, b_gate = gate(x)
+    torch.testing.assert_close(b_fused, a_fused, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(b_gate, a_gate, rtol=1e-5, atol=1e-5)
+
+
+def test_audio_gate_eq4_scales_the_attention_by_p_switch() -> None:
+    torch.manual_seed(2)
+    gate = AudioGate(4, 3)
+    s, a = torch.randn(2, 4, 3, 5), torch.randn(2, 3)
+    with torch.no_grad():
+        closed, att = gate(s, a, torch.zeros(2))
+        opened, att1 = gate(s, a, torch.ones(2))
+        half, _ = gate(s, a, torch.tensor([0.5, 0.25]))
+        other_audio, att2 = gate(s, torch.randn(2, 3), torch.ones(2))
+    assert att.shape == (2, 1, 3, 5) and ((att > 0) & (att < 1)).all()
+    torch.testing.assert_close(att, att1)  # the attention does not depend on p
+    torch.testing.assert_close(closed, F.relu(s))  # p = 0: the audio has no effect
+    torch.testing.assert_close(opened, F.relu(att * s + s))
+    p = torch.tensor([0.5, 0.25]).view(2, 1, 1, 1)
+    torch.testing.assert_close(half, F.relu(p * att * s + s))  # the soft switch
+    assert not torch.allclose(att2, att)  # the attention reads the audio

@@ -1,0 +1,32 @@
+"""stanet_lib.stages.classifiers (stage 02): the audio-switch labelling (paper §3.7), and the nets and switch
+probabilities the session's smoke pipeline wrote."""
+
+import numpy as np
+import pytest
+
+from stanet_lib.stages.classifiers import Tagger, switch_labels
+from stanet_lib.stages.world import load_switch
+
+
+def test_switch_labels_top1_identical_to_tag():
+    tagger = Tagger(lambda a: a, ["dog", "cat", "car"], mapping={"Bark": ["dog"], "Race car": ["car", "cat"]})
+    match = tagger.matches(["Bark", "Race car", "cat"])
+    assert match.tolist() == [[True, False, False], [False, True, True], [False, True, False]]
+    probs = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1], [0.2, 0.5, 0.3]])
+    tags = np.array([0, 1, 2, 2])
+    assert switch_labels(probs, tags, match).tolist() == [1, 1, 0, 1]
+    with pytest.raises(KeyError, match="horse"):
+        Tagger(lambda a: a, ["dog"], {"Horse": ["horse"]}).matches(["Horse"])
+
+
+@pytest.mark.slow
+def test_nets_and_switch_written(smoke_world):
+    world = smoke_world
+    for name in ("tagger/fold0", "tagger/fold1", "switch", "coarse_S", "coarse_ST", "coarse_SA", "coarse_SA_noswitch",
+                 "fine_S", "fine_ST", "fine_SA", "fine_SA_noswitch"):
+        assert (world.net_dir(name) / "best.pt").exists(), name
+        assert (world.net_dir(name) / "log.csv").exists(), name
+    p = load_switch(world)
+    assert set(p) == set(world.sets)
+    for name, fs in world.sets.items():
+        assert p[name].shape == (len(fs),) and ((p[name] >= 0) & (p[name] <= 1)).all()

@@ -1,0 +1,85 @@
+"""``run`` skips a stage only while the artefacts it wrote are there with the bytes it wrote: a deleted or changed
+artefact reruns its stage and the stages after it, each saying why in one line, and the earlier stages stay
+skipped. The tests own a smoke run of stages 01-03 (the propagation to later stages is the same rule: a stage
+whose upstream ran again runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stanet_lib import pipeline
+
+FIRST = ["01_data_prep", "02_coarse_classifiers", "03_coarse_scam"]
+
+
+def statuses(report) -> dict[str, str]:
+    return {s.stage: s.status for s in report.stages}
+
+
+@pytest.fixture(scope="module")
+def run_01_03(tmp_path_factory):
+    base = tmp_path_factory.mktemp("artefacts")
+    params = {"SMOKE": True, "DATA_ROOT": str(base / "data"), "REPORTS_DIR": str(base / "reports"),
+              "OVERRIDES": "train.progress=false"}
+    first = pipeline.run("smoke", params, base / "reports", stages=FIRST, log=lambda m: None)
+    assert first.ok and statuses(first) == dict.fromkeys(FIRST, "ran"), [s.message for s in first.stages]
+
+    def again() -> tuple[dict[str, str], list[str]]:
+        logs: list[str] = []
+        report = pipeline.run("smoke", params, base / "reports", stages=FIRST, log=logs.append)
+        assert report.ok, [s.message for s in report.stages]
+        return statuses(report), logs
+
+    return base, again
+
+
+@pytest.mark.slow
+def test_unchanged_run_is_skipped_and_a_missing_checkpoint_reruns_from_its_stage(run_01_03):
+    base, again = run_01_03
+    same, logs = again()
+    assert same == dict.fromkeys(FIRST, "skipped"), logs
+    coarse_maps = base / "data" / "runs" / "smoke" / "maps" / "coarse_val.npz"
+    before = coarse_maps.read_bytes()
+    best = base / "data" / "runs" / "smoke" / "nets" / "coarse_S" / "best.pt"
+    best.unlink()
+    status, logs = again()
+    assert status == {"01_data_prep": "skipped", "02_coarse_classifiers": "ran", "03_coarse_scam": "ran"}
+    assert "[run] 02_coarse_classifiers: runs/smoke/nets/coarse_S/best.pt missing, running" in logs
+    assert "[run] 03_coarse_scam: 02_coarse_classifiers ran again, running" in logs
+    assert best.is_file()  # retrained from its seed (not "resumed" from last.pt without it) ...
+    assert coarse_maps.read_bytes() == before  # ... to the same weights: stage 03's maps are the same bytes
+
+
+@pytest.mark.slow
+def test_a_changed_artefact_reruns_its_stage_and_not_the_earlier_ones(run_01_03):
+    base, again = run_01_03
+    table = base / "data" / "runs" / "smoke" / "tables" / "coarse_maps.csv"
+    original = table.read_bytes()
+    table.write_bytes(original.replace(b",", b";", 1))  # other bytes, same size
+    status, logs = again()
+    assert status == {"01_data_prep": "skipped", "02_coarse_classifiers": "skipped", "03_coarse_scam": "ran"}
+    assert "[run] 03_coarse_scam: runs/smoke/tables/coarse_maps.csv changed since the stage wrote it, running" in logs
+    assert table.read_bytes() == original  # the stage wrote it again
+
+
+def test_outputs_problem_names_the_first_missing_or_changed_file(tmp_path: Path):
+    roots = {"_data": tmp_path / "data", "reports": tmp_path / "reports"}
+    f = tmp_path / "data" / "runs" / "demo" / "x.npz"
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b"abc")
+    rec = [{"root": "data", "path": "runs/demo/x.npz", "sha256": pipeline.file_sha256(f)}]
+    assert pipeline.outputs_problem(rec, roots) is None
+    f.write_bytes(b"abd")
+    assert pipeline.outputs_problem(rec, roots) == "runs/demo/x.npz changed since the stage wrote it"
+    f.unlink()
+    assert pipeline.outputs_problem(rec, roots) == "runs/demo/x.npz missing"
+    rep = [{"root": "reports", "path": "tables/t.csv", "sha256": "0"}]
+    assert pipeline.outputs_problem(rep, roots) == "reports/tables/t.csv missing"
+
+
+def test_every_stage_declares_its_artefacts():
+    assert set(pipeline.OUTPUTS) == set(pipeline.STAGES)
+    for stage, globs in pipeline.OUTPUTS.items():
+        assert globs and all(g.split("}/")[0].strip("{") in ("synth", "cache", "runs", "reports") for g in globs), stage
