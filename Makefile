@@ -41,7 +41,7 @@ browser: $(STAMP)
 	else echo "no /usr/bin/chromium and not root with apt-get: the browser test will skip"; fi
 
 test: $(STAMP) browser lint weights
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 # ruff (rules in pyproject.toml): no import inside a function, no unused import, docstrings on public names.
 # The import order of the subpackages and the absence of cycles are checked by tests/test_architecture.py.
