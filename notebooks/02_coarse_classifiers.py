@@ -53,7 +53,10 @@ tables = classifiers.stage_classifiers(world, seed=SEED)
 # %% [markdown]
 # ## The audio switch against the generator's truth
 # `labels_vs_truth_acc`: the tagger-derived labels against "the clip's audio matches its tag";
-# `switch_vs_truth_acc`: the switch net's decision (p > 0.5) against the same truth.
+# `switch_vs_truth_acc`: the switch net's decision (p > 0.5) against the same truth (chance: the larger of
+# `matching_audio_rate` and its complement: a switch that is always open scores `matching_audio_rate`);
+# `switch_auc`: how well p_switch separates matching from unrelated audio (0.5 = not at all, 1 = perfectly; empty
+# where a set has one kind of audio only).
 
 # %%
 tables["switch"].round(3)

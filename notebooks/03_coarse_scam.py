@@ -24,7 +24,7 @@
 # Test clips are scored with the STAViS protocol against the simulated fixations.
 
 # %%
-from stanet_lib.report import figures, stage_figures
+from stanet_lib.report import figures, localisation, stage_figures
 from stanet_lib.stages import coarse, maps, setup
 
 # %% tags=["parameters"]
@@ -62,3 +62,12 @@ figures.map_samples(**stage_figures.figure_inputs(world, "coarse", test_set, row
 # %%
 coarse_metrics = maps.evaluate_maps(world, "coarse")
 coarse_metrics.round(3)
+
+# %% [markdown]
+# ## Localisation against the synthetic world's truth
+# `pointing`: the share of test frames whose map maximum lies inside the sounding object's box (the pointing game;
+# chance = `box_area`, the box's share of the frame); `cc`: the STAViS-protocol CC of the same map (higher is better
+# for both). The ground-truth map is the ceiling; the centre bias is what a map that ignores the video gets.
+
+# %%
+localisation.localisation_table(world).round(3)

@@ -25,7 +25,7 @@
 # (`scam.temporal_smoothing=true scam.mean_floor=3 scam.hard_filter=true`).
 
 # %%
-from stanet_lib.report import figures, stage_figures
+from stanet_lib.report import figures, localisation, stage_figures
 from stanet_lib.stages import fine, maps, setup
 
 # %% tags=["parameters"]
@@ -65,3 +65,12 @@ figures.map_samples(**stage_figures.coarse_and_fine_inputs(world, test_set, rows
 # %%
 fine_metrics = maps.evaluate_maps(world, "fine", maps.MAP_VARIANTS + ("pseudo",))
 fine_metrics.round(3)
+
+# %% [markdown]
+# ## Localisation against the synthetic world's truth
+# `pointing`: the share of test frames whose map maximum lies inside the sounding object's box (the pointing game;
+# chance = `box_area`, the box's share of the frame); `cc`: the STAViS-protocol CC of the same map (higher is better
+# for both). The ground-truth map is the ceiling; the centre bias is what a map that ignores the video gets.
+
+# %%
+localisation.localisation_table(world).round(3)

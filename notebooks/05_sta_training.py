@@ -53,7 +53,8 @@ print(world.summary(), "; test data:", world.stavis_root)
 # ## Train and predict
 # The net with the audio switch (`nets/sta/`) and, for the Table 3 analogue, a second net trained and run without
 # it (`nets/sta_noswitch/`). Frames whose pseudo-fixation stage 04 marked invalid are left out; the epoch with the
-# lowest validation BCE is kept. Every test frame then gets a map, σ(logits) at the STA input size, kept as arrays
+# highest validation CC against the pseudo-fixations is kept (`stages.sta.SELECT_BY`: the validation BCE rose while
+# the CC climbed, so selecting by BCE kept the first epoch; the curves below show both). Every test frame then gets a map, σ(logits) at the STA input size, kept as arrays
 # (`maps/sta_<set>.npz`) and written in the STAViS results layout (`predictions/<variant>/split<k>_results/...`)
 # that the published MATLAB evaluator reads.
 

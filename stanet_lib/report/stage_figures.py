@@ -15,6 +15,7 @@ import torch
 from .. import scam
 from ..data.stavis import StavisRoot, load_fixation_map, load_gt_map
 from ..stages.maps import load_maps
+from ..stages.sta import SELECT_BY
 from ..stages.world import World
 from ..viz import render as viz
 from .figures import image_grid, save
@@ -23,7 +24,8 @@ from .figures import image_grid, save
 def sta_training_curves(world: World, nets: Sequence[str] = ("sta", "sta_noswitch"),
                     path: str | Path | None = None) -> plt.Figure:
     """BCE (Eq. 6) on the training and validation frames, and the validation maps' correlation with the
-    pseudo-fixations, per epoch, for each STA net that has a ``log.csv``; the selected epoch is marked."""
+    pseudo-fixations, per epoch, for each STA net that has a ``log.csv``; the kept epoch (``best.pt``,
+    :data:`~stanet_lib.stages.sta.SELECT_BY`) is starred in both."""
     fig, (ax_loss, ax_cc) = plt.subplots(1, 2, figsize=(9, 3))
     for i, name in enumerate(nets):
         csv = world.net_dir(name) / "log.csv"
@@ -33,10 +35,12 @@ def sta_training_curves(world: World, nets: Sequence[str] = ("sta", "sta_noswitc
         ax_loss.plot(log["epoch"], log["train_loss"], "--", color=color, label=f"{name} train")
         ax_loss.plot(log["epoch"], log["val_loss"], "-o", ms=3, color=color, label=f"{name} val")
         ax_cc.plot(log["epoch"], log["val_cc"], "-o", ms=3, color=color, label=f"{name} val")
-        best = log.loc[log["val_loss"].idxmin()]
+        best = log.loc[log["best"].astype(str).str.lower().eq("true")].iloc[-1]  # the epoch fit kept (best.pt)
         ax_loss.plot([best["epoch"]], [best["val_loss"]], "*", ms=11, color=color)
-    ax_loss.set(xlabel="epoch", ylabel="BCE with logits", title="loss (Eq. 6), * = kept epoch")
-    ax_cc.set(xlabel="epoch", ylabel="CC(prediction, pseudo-fixation)", title="validation agreement")
+        ax_cc.plot([best["epoch"]], [best["val_cc"]], "*", ms=11, color=color)
+    ax_loss.set(xlabel="epoch", ylabel="BCE with logits", title="loss (Eq. 6); * = kept epoch")
+    ax_cc.set(xlabel="epoch", ylabel="CC(prediction, pseudo-fixation)",
+              title=f"validation agreement (kept: best {SELECT_BY[0]})")
     for ax in (ax_loss, ax_cc):
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)

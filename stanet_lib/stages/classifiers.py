@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import rankdata
 from torch import Tensor
 
 from ..artefacts import run_key, write_npz
@@ -38,7 +39,7 @@ from .world import World, audio_truth, write_stage_manifest
 
 __all__ = [
     "Tagger", "switch_labels", "default_tagger_oof", "tagger_fn", "train_switch", "switch_probabilities",
-    "train_classifier", "stage_classifiers"
+    "train_classifier", "separation_auc", "switch_report", "stage_classifiers"
 ]
 
 
@@ -183,6 +184,35 @@ def train_classifier(kind: str, train: FrameDataset, val: FrameDataset, num_clas
                desc=Path(out_dir).name, run_key=key)
     return model
 
+def separation_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` separating ``positive`` from the rest (Mann-Whitney U / (n1 n0), ties
+    counted half); NaN when one of the two classes is empty."""
+    pos, n1 = np.asarray(positive, bool), int(np.sum(positive))
+    n0 = len(pos) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(scores, np.float64))
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def switch_report(world: World, set_name: str, p_switch: np.ndarray, labels: np.ndarray | None) -> dict:
+    """One row of notebook 02's switch table: the switch net on a frame set against the tagger's labels (train,
+    val) and against the generator's truth "the clip's audio matches its tag" (accuracy of p > 0.5, and the AUC
+    with which p_switch separates matching from unrelated audio, NaN when the set has only one kind)."""
+    row = {"set": set_name, "frames": len(p_switch), "switch_open_rate": float(np.mean(p_switch > 0.5))}
+    if labels is not None:
+        row["label_positive_rate"] = float(labels.mean())
+        row["switch_agrees_with_labels"] = float(((p_switch > 0.5) == labels).mean())
+    truth = audio_truth(world, set_name)
+    if truth is not None:
+        row["matching_audio_rate"] = float(truth.mean())
+        if labels is not None:
+            row["labels_vs_truth_acc"] = float((labels.astype(bool) == truth).mean())
+        row["switch_vs_truth_acc"] = float(((p_switch > 0.5) == truth).mean())
+        row["switch_auc"] = separation_auc(p_switch, truth)
+    return row
+
+
 def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]:
     """Notebook 02: switch labels, switch net, coarse S / ST / SA (+ SA without switch). Returns tables."""
     cfg, t0 = world.cfg, time.perf_counter()
@@ -204,15 +234,7 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
     p_switch = {name: switch_probabilities(net, fs, images[name]) for name, fs in world.sets.items()}
     write_npz(world.runs / "switch.npz", **{k.replace(":", "__"): v for k, v in p_switch.items()},
               **{f"label__{k}": v for k, v in labels.items()})
-    switch_rows = []
-    for name in ("train", "val"):
-        truth = audio_truth(world, name)
-        row = {"set": name, "frames": len(world.sets[name]), "label_positive_rate": labels[name].mean(),
-               "switch_agrees_with_labels": ((p_switch[name] > 0.5) == labels[name]).mean()}
-        if truth is not None:
-            row["labels_vs_truth_acc"] = (labels[name].astype(bool) == truth).mean()
-            row["switch_vs_truth_acc"] = ((p_switch[name] > 0.5) == truth).mean()
-        switch_rows.append(row)
+    switch_rows = [switch_report(world, name, p_switch[name], labels.get(name)) for name in world.sets]
 
     # Coarse classification nets (paper §4.2: 256 px, batch 20; here the profile's sizes).
     acc_rows = []

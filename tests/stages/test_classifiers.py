@@ -4,8 +4,8 @@ probabilities the session's smoke pipeline wrote."""
 import numpy as np
 import pytest
 
-from stanet_lib.stages.classifiers import Tagger, switch_labels
-from stanet_lib.stages.world import load_switch
+from stanet_lib.stages.classifiers import Tagger, separation_auc, switch_labels, switch_report
+from stanet_lib.stages.world import audio_truth, load_switch
 
 
 def test_switch_labels_top1_identical_to_tag():
@@ -30,3 +30,20 @@ def test_nets_and_switch_written(smoke_world):
     assert set(p) == set(world.sets)
     for name, fs in world.sets.items():
         assert p[name].shape == (len(fs),) and ((p[name] >= 0) & (p[name] <= 1)).all()
+
+
+def test_separation_auc_is_the_rank_statistic():
+    assert separation_auc(np.array([0.9, 0.8, 0.1, 0.2]), np.array([1, 1, 0, 0], bool)) == 1.0
+    assert separation_auc(np.array([0.1, 0.2, 0.9, 0.8]), np.array([1, 1, 0, 0], bool)) == 0.0
+    assert separation_auc(np.array([0.5, 0.5]), np.array([1, 0], bool)) == 0.5  # a tie counts half
+    assert np.isnan(separation_auc(np.array([0.3, 0.7]), np.array([1, 1], bool)))
+
+
+def test_switch_report_on_every_frame_set(smoke_world):
+    p = load_switch(smoke_world)
+    for name in smoke_world.sets:
+        row = switch_report(smoke_world, name, p[name], None)
+        truth = audio_truth(smoke_world, name)
+        assert row["switch_vs_truth_acc"] == float(((p[name] > 0.5) == truth).mean())
+        assert row["matching_audio_rate"] == float(truth.mean())
+        assert np.isnan(row["switch_auc"]) == (truth.all() or not truth.any())
