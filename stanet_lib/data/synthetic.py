@@ -39,7 +39,7 @@ from ..config import Config, SynthConfig, load_profile, parse_overrides
 from ..paths import profile_dirs
 from . import ave, encode, stavis
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 CATEGORY_NAMES = (
     "bell", "drum", "flute", "horn", "guitar", "violin", "dog", "cat", "bird", "engine", "siren", "clock",
     "whistle", "piano", "goat", "horse", "train", "truck", "bus", "baby", "speech", "saw", "toilet", "banjo",
@@ -74,7 +74,7 @@ class Category:
     part_offset: tuple[float, float]  # (dy, dx) in body half-sizes
     f0: float  # Hz, fundamental of the harmonic tone
     harmonics: tuple[float, ...]  # amplitude of harmonic 1, 2, ...
-    am_rate: float  # Hz, amplitude-modulation rhythm
+    am_rate: float  # Hz, amplitude-modulation rhythm: 0.6-1.8 Hz, below the 2 Hz Nyquist rate of 4 fps sampling
     am_sharpness: float  # envelope exponent: 1 smooth ... 4 percussive
 
 
@@ -88,7 +88,7 @@ def category(i: int, families: int = 3) -> Category:
         part_colour=tuple(float(c) for c in PART_COLOURS[i % 8]), pattern=PATTERNS[(i // 8) % 4],
         part_offset=PART_OFFSETS[i % 4], f0=180.0 * 2.0 ** (3.0 * ((i * 11) % 28) / 28.0),
         harmonics=tuple(1.0 / h ** (0.5 + 0.5 * (i % 3)) for h in range(1, n_h + 1)),
-        am_rate=1.0 + ((i * 5) % 7) * 0.75, am_sharpness=(1.0, 2.0, 4.0)[i % 3],
+        am_rate=0.6 + ((i * 5) % 7) * 0.2, am_sharpness=(1.0, 2.0, 4.0)[i % 3],
     )  # fmt: skip
 
 
@@ -262,21 +262,25 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     rng = np.random.default_rng(list(spec.entropy))
     h, w, t = spec.height, spec.width, spec.n_frames
     times = np.arange(t, dtype=np.float64) / spec.fps
-    ids = [spec.category] + _distractor_categories(rng, spec.category, synth)
+    ids = [spec.category] + _distractor_categories(rng, spec.category, synth) + [spec.category] * synth.twins
     cats = {i: category(i, synth.body_families) for i in {*ids, spec.audio_category} if i >= 0}
     phase = rng.uniform(0, 2 * np.pi)
     audio = _audio(spec, cats, rng, phase)
     frames = _background(rng, t, h, w, synth.frame_noise)
     s_main = synth.object_scale * min(h, w) * rng.uniform(0.9, 1.1)
     main_track = _track(rng, times, s_main * 1.1, h, w)
-    distractors = []
-    for i in ids[1:]:
-        s = s_main * synth.distractor_scale
-        cands = [_track(rng, times, s * 1.1, h, w) for _ in range(6)]  # keep away from the sounding object
-        best = max(cands, key=lambda c: np.linalg.norm(c - main_track, axis=1).min())
+    distractors, twins, placed = [], [], [main_track]
+    for k, i in enumerate(ids[1:]):
+        twin = k >= len(ids) - 1 - synth.twins  # the last ``twins`` ids: silent copies of the tag's category
+        s = s_main * (rng.uniform(0.9, 1.1) if twin else synth.distractor_scale)
+        cands = [_track(rng, times, s * 1.1, h, w) for _ in range(8)]  # keep away from the objects placed
+        best = max(cands, key=lambda c: min(np.linalg.norm(c - o, axis=1).min() for o in placed))
         colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
-        _draw_object(frames, cats[i], best, s, colour, np.full(t, 0.6), synth.part_scale)
+        _, part_d = _draw_object(frames, cats[i], best, s, colour, np.full(t, 0.6), synth.part_scale)
         distractors.append((best, s))
+        placed.append(best)
+        if twin:
+            twins.append((part_d, best, s))
     sounding = (spec.audio_kind == "tag") & (times >= spec.event_start) & (times < spec.event_end)
     level = np.where(sounding, envelope(cats[spec.category], times, phase), 0.6)
     colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
@@ -286,7 +290,7 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     truth = {"times": times, "box": _box(mask), "part_center": part_c.astype(np.float32),
              "sounding": sounding, "part_radius": np.float32(s_main * synth.part_scale)}
     if spec.observers > 0:
-        truth.update(simulate_fixations(rng, spec, synth, part_c, main_track, s_main, distractors))
+        truth.update(simulate_fixations(rng, spec, synth, part_c, main_track, s_main, distractors, twins))
     return frames, audio, truth
 
 
@@ -302,10 +306,15 @@ def _distractor_categories(rng: np.random.Generator, tag: int, synth: SynthConfi
 def simulate_fixations(
     rng: np.random.Generator, spec: ClipSpec, synth: SynthConfig, part_c: np.ndarray, main_track: np.ndarray,
     s_main: float, distractors: list[tuple[np.ndarray, float]],
+    twins: list[tuple[np.ndarray, np.ndarray, float]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Observers' gaze, one sample per frame each: episodes on a target (part, body, a distractor, the screen
     centre) drawn from ``synth.fixation_mix``, lasting ~``fixation_dwell_s``, following the target (pursuit)
     with a per-episode offset, a slow drift and a per-observer bias. The first ~0.2 s look at the centre.
+
+    When the clip's audio is unrelated to what is visible (``spec.audio_kind != "tag"``), nothing on screen sounds
+    and a part or body episode goes to any of the tag's objects, the drawn one or one of its silent ``twins``
+    ((part centre (T, 2), track (T, 2), half-size) each), with equal chance; otherwise to the sounding one.
 
     Returns ``fixations`` (N, 3) int32 (frame 1-based, y, x), clipped to the frame, N = observers x frames;
     ``fixation_observer`` (N,) int16; ``fixation_target`` (N,) int8 (index into :data:`FIX_TARGETS`)."""
@@ -327,10 +336,13 @@ def simulate_fixations(
             else:
                 dur = int(np.clip(round(rng.gamma(2.0, synth.fixation_dwell_s / 2) * spec.fps), 1, t - k))
             first = False
+            obj = (part_c, main_track, s_main)
+            if kind in (0, 1) and twins and spec.audio_kind != "tag":
+                obj = [obj, *twins][int(rng.integers(len(twins) + 1))]
             if kind == 0:
-                target, off = part_c[k : k + dur], rng.normal(0, 0.3 * pr, 2)
+                target, off = obj[0][k : k + dur], rng.normal(0, 0.3 * obj[2] * synth.part_scale, 2)
             elif kind == 1:
-                target, off = main_track[k : k + dur], rng.uniform(-0.6, 0.6, 2) * s_main
+                target, off = obj[1][k : k + dur], rng.uniform(-0.6, 0.6, 2) * obj[2]
             elif kind == 2:
                 track, s = distractors[rng.integers(len(distractors))]
                 target, off = track[k : k + dur], rng.normal(0, 0.3 * s, 2)
@@ -370,7 +382,11 @@ def _validate(synth: SynthConfig) -> None:
         (synth.width > 0 and synth.height > 0 and synth.width % 2 == 0 and synth.height % 2 == 0,
          "width/height", "must be positive and even (h264 yuv420p)"),
         (round(synth.clip_seconds * synth.video_fps) >= 1, "clip_seconds", "gives no frame at video_fps"),
+        (all(len(v) == 2 and min(v) > 0 and v[0] % 2 == 0 and v[1] % 2 == 0 for v in synth.ave_sizes),
+         "ave_sizes", "must be (width, height) pairs, positive and even"),
         (0.0 <= synth.mismatched_audio_fraction <= 1.0, "mismatched_audio_fraction", "must be in [0, 1]"),
+        (0.0 <= synth.stavis_unrelated_fraction <= 1.0, "stavis_unrelated_fraction", "must be in [0, 1]"),
+        (synth.twins >= 0 and synth.distractors >= 0, "twins/distractors", "must be >= 0"),
         (1 <= synth.body_families <= len(FAMILIES), "body_families", f"must be in 1..{len(FAMILIES)}"),
         (all(synth.clips_per_class.get(s, 0) >= 0 for s in ave.SPLIT_FILES)
          and sum(synth.clips_per_class.get(s, 0) for s in ave.SPLIT_FILES) >= 1,
@@ -418,6 +434,7 @@ def plan_world(cfg: Config, seed: int) -> list[ClipSpec]:
     per_class = {s: int(synth.clips_per_class.get(s, 0)) for s in ave.SPLIT_FILES}
     ids = iter(_youtube_ids(rng, sum(per_class.values()) * synth.num_classes))
     n_frames = int(round(synth.clip_seconds * synth.video_fps))
+    sizes = [tuple(v) for v in synth.ave_sizes] or [(synth.width, synth.height)]
     specs: list[ClipSpec] = []
     for split, n in per_class.items():
         labels = [c for c in range(synth.num_classes) for _ in range(n)]
@@ -430,16 +447,25 @@ def plan_world(cfg: Config, seed: int) -> list[ClipSpec]:
             if kind == "other":
                 heard = int(rng.choice([i for i in range(synth.num_classes) if i != c]))
                 kind = f"other:{CATEGORY_NAMES[heard]}"
+            w, h = sizes[j % len(sizes)]
             specs.append(ClipSpec(
-                "ave", "", next(ids), c, split, synth.width, synth.height, synth.video_fps, n_frames,
+                "ave", "", next(ids), c, split, int(w), int(h), synth.video_fps, n_frames,
                 synth.sample_rate, start, end, kind, heard, 0, (seed, 1, len(specs))))  # fmt: skip
     for d, (db, v) in enumerate(sorted(synth.test_dbs.items())):
         w, h, fps, n_videos, nf = int(v[0]), int(v[1]), float(v[2]), int(v[3]), int(v[4])
         cats = rng.permutation(np.arange(n_videos) % synth.num_classes)
+        unrelated = set(rng.permutation(n_videos)[: int(round(synth.stavis_unrelated_fraction * n_videos))].tolist())
         for i, c in enumerate(cats):
+            kind, heard = "tag", -1
+            if i in unrelated:  # off-screen sound of another category, or music-like noise, in turn
+                if len(unrelated & set(range(i))) % 2 == 0:
+                    heard = int(rng.choice([k for k in range(synth.num_classes) if k != c]))
+                    kind = f"other:{CATEGORY_NAMES[heard]}"
+                else:
+                    kind = "noise"
             specs.append(ClipSpec(
                 "stavis", db, f"V{i + 1:02d}_{CATEGORY_NAMES[c]}", int(c), "test", w, h, fps, nf,
-                synth.sample_rate, 0.0, nf / fps, "tag", -1, synth.observers, (seed, 2, d, i)))  # fmt: skip
+                synth.sample_rate, 0.0, nf / fps, kind, heard, synth.observers, (seed, 2, d, i)))  # fmt: skip
     return specs
 
 

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ..config import ModelConfig
 from .encoders import AudioEncoder, VGG16Encoder, init_weights, load_imagenet
 from .fusion import AudioGate, TemporalGate
+from .trunk import make_encoder, make_head
 
 __all__ = [
     "BRANCHES", "ClassifierOutput", "Classifier", "audio_switch_net", "switch_probability", "AudioTagger",
@@ -61,14 +62,15 @@ class Classifier(nn.Module):
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         cfg = cfg or ModelConfig()
         self.branch, self.num_classes, self.hard_switch = branch, num_classes, cfg.hard_switch
-        self.encoder = VGG16Encoder(cfg.width, cfg.output_stride, cfg.batch_norm)
+        self.encoder = make_encoder(cfg)
         c = self.encoder.out_channels
         if branch == "ST":
             self.temporal = TemporalGate(c)
         if branch == "SA":
             self.audio = AudioEncoder(cfg.audio_channels)
             self.audio_gate = AudioGate(c, cfg.audio_channels)
-        self.classifier = nn.Conv2d(c, num_classes, 1)  # the FC layer, applied at every location
+        self.head = make_head(cfg, c)  # trained layers after the fusion (frozen-trunk encoders), else none
+        self.classifier = nn.Conv2d(self.head.out_channels, num_classes, 1)  # the FC layer at every location
         for gate in (getattr(self, "temporal", None), getattr(self, "audio_gate", None)):
             if gate is not None:
                 init_weights(gate)
@@ -109,14 +111,15 @@ class Classifier(nn.Module):
                 if self.hard_switch:
                     p = (p > 0.5).to(x.dtype)
                 x, gate = self.audio_gate(x, self.audio.embed(audio), p)
+        x = self.head(x)
         cams = self.classifier(x)  # (B, K, h, w)
         return ClassifierOutput(cams.mean(dim=(2, 3)), cams, x, gate)
 
     def forward(self, frames: Tensor, audio: Tensor | None = None, switch: Tensor | None = None
                 ) -> ClassifierOutput:
         if self.branch == "ST":
-            if frames.dim() != 5 or frames.shape[1:3] != (3, 3):
-                raise ValueError(f"ST expects frames (B, 3, 3, H, W) = [B, T, C, H, W], got "
+            if frames.dim() != 5 or frames.shape[1] != 3:
+                raise ValueError(f"ST expects frames (B, 3, C, H, W) = [B, T, C, H, W], got "
                                  f"{tuple(frames.shape)}")
             b = frames.shape[0]
             feats = self.encode(frames.flatten(0, 1))  # (B*3, C, h, w), one shared encoder
@@ -176,6 +179,6 @@ def build_model(kind: str, num_classes: int, cfg: ModelConfig | None = None, pre
         return AudioTagger(num_classes, cfg)
     else:
         raise ValueError(f"unknown model kind {kind!r}; choose S, ST, SA, switch or tagger")
-    if pretrained and cfg is not None and cfg.imagenet_weights:
+    if pretrained and cfg is not None and cfg.imagenet_weights and isinstance(model.encoder, VGG16Encoder):
         load_imagenet(model.encoder, cfg.imagenet_weights)
     return model

@@ -114,6 +114,11 @@ class VGG16Encoder(nn.Module):
             height, width = height // 2, width // 2
         return height, width
 
+    def image_size(self, x: Tensor) -> tuple[int, int]:
+        """The (H, W) of input frames (B, 3, H, W) (the same method as the trunk encoder's, which also takes
+        features)."""
+        return int(x.shape[-2]), int(x.shape[-1])
+
     def _check(self, x: Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"VGG16Encoder expects frames (B, 3, H, W), got {tuple(x.shape)}")

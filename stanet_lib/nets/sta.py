@@ -32,8 +32,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ModelConfig
-from .encoders import AudioEncoder, VGG16Encoder, init_weights, scaled_channels
+from .encoders import AudioEncoder, init_weights, scaled_channels
 from .fusion import AudioGate, TemporalGate
+from .trunk import make_encoder, make_head
 
 __all__ = ["DECODERS", "FrameFeatures", "STAOutput", "DeconvDecoder", "SkipDecoder", "STANet"]
 
@@ -133,7 +134,7 @@ class STANet(nn.Module):
         if cfg.sta_decoder not in DECODERS:
             raise ValueError(f"ModelConfig.sta_decoder must be one of {DECODERS}, got {cfg.sta_decoder!r}")
         self.decoder_kind, self.hard_switch = cfg.sta_decoder, cfg.hard_switch
-        self.encoder = VGG16Encoder(cfg.width, cfg.output_stride, cfg.batch_norm)
+        self.encoder = make_encoder(cfg)
         c = self.encoder.out_channels
         self.audio = AudioEncoder(cfg.audio_channels)
         self.temporal = TemporalGate(c)
@@ -142,6 +143,8 @@ class STANet(nn.Module):
         init_weights(self.temporal)
         init_weights(self.audio_gate)
         init_weights(self.fuse)
+        self.head = make_head(cfg, c)  # trained layers after the fusion (frozen-trunk encoders), else none
+        c = self.head.out_channels
         # pyramid block i has stride min(2**i, output_stride); the skip decoder takes the two finer than the top
         self.skip_levels = [i for i in range(5) if 2 ** i < cfg.output_stride][-2:][::-1]  # coarse to fine
         if cfg.sta_decoder == "deconv":
@@ -174,14 +177,14 @@ class STANet(nn.Module):
         st, gate = self.temporal(torch.stack([prev.top, s, next.top], dim=1))  # (B, 3, C, h, w) -> (B, C, h, w)
         p = self._switch(switch, b, s)
         sa, att = self.audio_gate(s, self.audio.embed(audio), p)  # Eq. 4
-        sta = F.relu(self.fuse(torch.cat([sa, st], dim=1)))  # Eq. 5, (B, C, h, w)
+        sta = self.head(F.relu(self.fuse(torch.cat([sa, st], dim=1))))  # Eq. 5, (B, C, h, w)
         logits = self.decoder(sta, centre.skips, tuple(out_size))  # (B, 1, H, W)
         return STAOutput(logits, sta, sa, st, gate, att, p)
 
     def forward(self, frames: Tensor, audio: Tensor, switch: Tensor | None = None) -> STAOutput:
-        if frames.dim() != 5 or frames.shape[1:3] != (3, 3):
+        if frames.dim() != 5 or frames.shape[1] != 3:
             raise ValueError(f"STA expects frames (B, 3, 3, H, W) = [B, T, C, H, W], got {tuple(frames.shape)}")
-        b, h, w = frames.shape[0], frames.shape[-2], frames.shape[-1]
+        b, (h, w) = frames.shape[0], self.encoder.image_size(frames[:, 0])
         feats = self.encode(frames.flatten(0, 1))  # (B*3, ...): one shared encoder
         idx = torch.arange(b, device=frames.device) * 3
         return self.forward_features(_select(feats, idx), _select(feats, idx + 1), _select(feats, idx + 2),

@@ -104,9 +104,11 @@ def predict_frames(model: nn.Module, images: Tensor, audio: Tensor, prev: Tensor
     device = select_device() if device is None else torch.device(device)
     cuda = device.type == "cuda"
     images, audio = torch.as_tensor(images), torch.as_tensor(audio)
-    n, (h, w) = len(images), tuple(images.shape[-2:])
+    n = len(images)
+    # frames (N, 3, H, W), or trunk features (N, C, h, w) standing for frames of encoder.image_size
+    h, w = model.encoder.image_size(images[:1]) if hasattr(model.encoder, "image_size") else images.shape[-2:]
     prev, next = torch.as_tensor(prev).long(), torch.as_tensor(next).long()
-    if images.dim() != 4 or images.shape[1] != 3 or len(audio) != n or len(prev) != n or len(next) != n:
+    if images.dim() != 4 or len(audio) != n or len(prev) != n or len(next) != n:
         raise ValueError(f"predict_frames: images {tuple(images.shape)} must be (N, 3, H, W); audio ({len(audio)}), "
                          f"prev ({len(prev)}) and next ({len(next)}) must have N = {n} rows")
     sw = None if switch is None else torch.as_tensor(np.asarray(switch), dtype=torch.float32)

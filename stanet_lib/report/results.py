@@ -83,14 +83,46 @@ def sta_results(world: World) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     return means, pv
 
 
+def unrelated_audio(world: World) -> dict[str, set[str]]:
+    """Per test database, the videos whose audio is unrelated to what is visible (the generator's truth; empty for
+    real data)."""
+    if world.truth is None:
+        return {}
+    t = world.truth[(world.truth["source"] == "stavis") & ~world.truth["audio_matches_tag"]]
+    return {db: set(g["video"]) for db, g in t.groupby("db")}
+
+
+def subset_means(per_video: pd.DataFrame, videos: dict[str, set[str]], by: str) -> pd.DataFrame:
+    """Means over the scored videos of each database that are in ``videos`` (the STAViS protocol's per-video
+    means, averaged over that subset), per value of column ``by``: columns db, ``by``, videos, metrics."""
+    rows = []
+    for (db, key), g in per_video.groupby(["db", by], sort=False):
+        sel = g[g["video"].isin(videos.get(db, set())) & (g["status"] == "ok")]
+        if len(sel):
+            rows.append({"db": db, by: key, "videos": len(sel), **sel[list(TABLE_METRICS)].mean().to_dict()})
+    return pd.DataFrame(rows)
+
+
 def table3(world: World, sta: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Fine SCAM and (when given) the STA net, without and with the audio switch."""
+    """Fine SCAM and (when given) the STA net, without and with the audio switch; for the STA nets also the means
+    over the test videos with audio unrelated to the visible objects, where the switch should matter."""
     ours = _ablation(map_means(world), {"SCAM_noswitch": "pseudo-fixations w/o. AS",
                                         "SCAM": "pseudo-fixations w. AS"}, ("fine",))
     if sta is not None and len(sta):
         extra = _ablation(sta.assign(stage="sta"), {"STA_noswitch": "STA net w/o. AS", "STA": "STA net w. AS"},
                           ("sta",))
         ours = pd.concat([ours, extra])
+        path = world.runs / "tables" / "sta_per_video.csv"
+        videos = unrelated_audio(world)
+        if videos and path.is_file():
+            sub = subset_means(pd.read_csv(path, keep_default_na=False, na_values=[""]), videos, "model")
+            labels = {"sta_noswitch": "STA net w/o. AS", "sta": "STA net w. AS"}
+            sub = sub[sub["model"].isin(list(labels))]
+            sub = sub.assign(variant=[f"{r.db} / unrelated audio ({r.videos} videos) / {labels[r.model]}"
+                                      for r in sub.itertuples()])
+            order = {k: i for i, k in enumerate(labels)}
+            sub = sub.sort_values(["db", "model"], key=lambda c: c.map(order) if c.name == "model" else c)
+            ours = pd.concat([ours, sub.set_index("variant")[list(TABLE_METRICS)]])
     return tab.ablation_table(ours, published=3)
 
 

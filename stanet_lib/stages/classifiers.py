@@ -35,10 +35,10 @@ from ..nets.runtime import select_device
 from ..train import engine
 from ..train.losses import balanced_step
 from .pseudo import classifier_dataset
-from .world import World, audio_truth, write_stage_manifest
+from .world import World, audio_truth, net_inputs, write_stage_manifest
 
 __all__ = [
-    "Tagger", "switch_labels", "default_tagger_oof", "tagger_fn", "train_switch", "switch_probabilities",
+    "Tagger", "switch_labels", "default_tagger_oof", "tagger_fn", "repaired_fragments", "train_switch", "switch_probabilities",
     "train_classifier", "separation_auc", "switch_report", "stage_classifiers"
 ]
 
@@ -151,15 +151,51 @@ def switch_dataset(fs: FrameSet, images: Tensor, labels: np.ndarray | None) -> F
     return FrameDataset("switch", images, audio=fs.audio, targets=targets)
 
 
+def repaired_fragments(fs: FrameSet, probs: np.ndarray, match: np.ndarray, per_frame: int, seed: int = 0
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Extra switch-training fragments: each frame with the audio of ``per_frame`` frames of *other* clips, half of
+    them of its own category and half of others, labelled by the paper's rule (§3.7) applied to the new pair: 1
+    iff the tagger's top-1 class for that audio is the frame's tag.
+
+    Why: the switch labels are constant within a clip, so a net trained on the clips as they are can tell the
+    labels from the clip (its background, its objects) instead of from the sound; with re-paired fragments the same
+    frame comes with matching and unrelated audio (the correspondence task of Arandjelovic & Zisserman, "Look,
+    Listen and Learn", ICCV 2017). Returns (frame index, audio index, label) arrays of N * per_frame rows."""
+    rng = np.random.default_rng(seed)
+    clips = fs.meta["clip"].to_numpy()
+    tags = fs.labels.numpy()
+    top1 = np.asarray(probs).argmax(-1)
+    frames, audio = [], []
+    for i in np.arange(len(fs)):
+        same = np.flatnonzero((tags == tags[i]) & (clips != clips[i]))
+        other = np.flatnonzero(tags != tags[i])
+        for k in range(per_frame):
+            pool = same if (k % 2 == 0 and len(same)) else other
+            if len(pool):
+                frames.append(i)
+                audio.append(int(rng.choice(pool)))
+    frames, audio = np.asarray(frames, np.int64), np.asarray(audio, np.int64)
+    return frames, audio, match[tags[frames], top1[audio]].astype(np.int64)
+
+
 def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray, val: FrameSet,
-                 val_images: Tensor, val_labels: np.ndarray, cfg: Config, out_dir: str | Path, seed: int = 0
-                 ) -> torch.nn.Module:
-    """The switch net (SA structure, 2 classes) on (frame, audio) with the tagger's labels."""
+                 val_images: Tensor, val_labels: np.ndarray, cfg: Config, out_dir: str | Path, seed: int = 0,
+                 extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> torch.nn.Module:
+    """The switch net (SA structure, 2 classes) on (frame, audio) with the tagger's labels; ``extra``: re-paired
+    fragments (frame index, audio index, label) of :func:`repaired_fragments` added to the training samples."""
     engine.set_seed(seed)
     model = build_model("switch", 2, cfg.model)  # ImageNet encoder when model.imagenet_weights is set
+    if extra is not None and len(extra[0]):
+        fi, ai, lab = (torch.as_tensor(x) for x in extra)
+        train_ds = FrameDataset("switch", torch.cat([train_images, train_images[fi]]),
+                                audio=torch.cat([train.audio, train.audio[ai]]),
+                                targets=torch.as_tensor(np.concatenate([train_labels, lab.numpy()])))
+        train_labels = np.concatenate([train_labels, lab.numpy()])
+    else:
+        train_ds = switch_dataset(train, train_images, train_labels)
     counts = np.bincount(train_labels, minlength=2).astype(np.float64)
     weights = torch.tensor(counts.sum() / (2 * np.maximum(counts, 1)), dtype=torch.float32)
-    tl = make_loader(switch_dataset(train, train_images, train_labels), cfg.train.batch_coarse, True, seed)
+    tl = make_loader(train_ds, cfg.train.batch_coarse, True, seed)
     vl = make_loader(switch_dataset(val, val_images, val_labels), 256, False, seed)
     key = run_key(cfg, "switch", seed, weights, *tl.dataset.content(), *vl.dataset.content())
     engine.fit(model, tl, vl, step_fn=balanced_step(weights), cfg=cfg.train, out_dir=out_dir, seed=seed,
@@ -218,7 +254,8 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
     cfg, t0 = world.cfg, time.perf_counter()
     size = cfg.model.coarse_size
     dev = select_device()  # resizes and crops run where the nets run
-    images = {name: resized_frames(fs, size, device=dev) for name, fs in world.sets.items()}
+    images = {name: net_inputs(world, f"frames{size}_{name}", resized_frames(fs, size, device=dev), log)
+              for name, fs in world.sets.items()}  # frames, or the frozen trunk's features of them
     train, val = world.sets["train"], world.sets["val"]
 
     # Audio switch labels (paper §3.7): default tagger, out-of-fold on the training clips.
@@ -229,8 +266,11 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
     labels = {"train": switch_labels(oof, train.labels.numpy(), match),
               "val": switch_labels(tg.fn(val.audio.float().numpy()), val.labels.numpy(), match)}
     log("switch net ...")
+    extra = None
+    if cfg.train.switch_repairs > 0:  # re-paired fragments: the same frame with matching and unrelated audio
+        extra = repaired_fragments(train, oof, match, cfg.train.switch_repairs, seed)
     net = train_switch(train, images["train"], labels["train"], val, images["val"], labels["val"], cfg,
-                                  world.net_dir("switch"), seed)
+                       world.net_dir("switch"), seed, extra)
     p_switch = {name: switch_probabilities(net, fs, images[name]) for name, fs in world.sets.items()}
     write_npz(world.runs / "switch.npz", **{k.replace(":", "__"): v for k, v in p_switch.items()},
               **{f"label__{k}": v for k, v in labels.items()})

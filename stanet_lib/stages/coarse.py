@@ -15,7 +15,7 @@ from ..data.frames import FrameSet, resized_frames
 from ..nets.runtime import select_device
 from .maps import save_maps
 from .pseudo import boxes_from, fused_maps, set_cams, set_tags, stage_nets
-from .world import World, load_switch, write_stage_manifest
+from .world import World, load_switch, net_inputs, write_stage_manifest
 
 __all__ = ["coarse_set", "stage_coarse_scam"]
 
@@ -37,7 +37,8 @@ def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:
     dev = select_device()  # the resizes run where the nets run
     nets = stage_nets(world, "coarse")
     for name, fs in world.sets.items():
-        images = resized_frames(fs, cfg.model.coarse_size, device=dev)
+        size = cfg.model.coarse_size
+        images = net_inputs(world, f"frames{size}_{name}", resized_frames(fs, size, device=dev), log)
         tags, tag_source = set_tags(world, name, images)
         log(f"coarse CAMs {name} ({len(fs)} frames) ...")
         maps = coarse_set(nets, fs, images, tags, p_switch[name], cfg)

@@ -18,7 +18,7 @@ from ..nets.runtime import select_device
 from .classifiers import train_classifier
 from .maps import load_maps, save_maps
 from .pseudo import SA_VARIANTS, STAGE_NETS, classifier_dataset, fused_maps, postprocess, set_cams, stage_nets
-from .world import World, load_switch, write_stage_manifest
+from .world import World, load_switch, net_inputs, write_stage_manifest
 
 __all__ = ["fine_set", "stage_fine"]
 
@@ -43,7 +43,7 @@ def fine_set(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Tensor, Tens
     p, c, n = crops
     cams = set_cams(nets, fs, c, tags, p_switch, window=(p, n), **infer)
     fine = fused_maps(cams, tags, cfg.scam.lam)
-    size = c.shape[-1]
+    size = cfg.model.fine_size  # the crops' side (the inputs may be the trunk's features of them)
     recovered = {k: scam.recover(scam.resize_maps(v.float().to(dev), size), boxes, fs.canvas).cpu()
                  for k, v in fine.items() if k.startswith(("CAM_", "SCAM"))}
     probs = {k: v.probs for k, v in cams.items() if k in ("S", "ST", "SA")}
@@ -58,7 +58,11 @@ def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame
     size = cfg.model.fine_size
     p_switch = load_switch(world)
     dev = select_device()  # crops and recovery run where the nets run
-    crops = {name: crop_window(fs, _boxes(world, name), size, device=dev) for name, fs in world.sets.items()}
+    crops = {}
+    for name, fs in world.sets.items():  # crops of t-1, t, t+1 in frame t's box, or the trunk's features of them
+        window = crop_window(fs, _boxes(world, name), size, device=dev, window=cfg.scam.fine_window)
+        crops[name] = tuple(None if x is None else net_inputs(world, f"crops{size}_{name}_{part}", x, log)
+                            for part, x in zip(("prev", "centre", "next"), window, strict=True))
     train, val = world.sets["train"], world.sets["val"]
     acc_rows = []
     for name, kind in STAGE_NETS.items():

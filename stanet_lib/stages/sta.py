@@ -36,7 +36,7 @@ from ..nets.windows import predict_frames
 from ..train import engine
 from ..train.losses import sta_step
 from .maps import load_maps, save_maps, video_frames
-from .world import World, load_switch
+from .world import World, load_switch, net_inputs
 
 __all__ = [
     "resize_targets", "sta_dataset", "PREDICTION_VARIANTS", "SELECT_BY", "load_targets", "encoder_source",
@@ -99,7 +99,9 @@ def load_targets(world: World, set_name: str, size: int) -> tuple[Tensor, np.nda
 
 def encoder_source(cfg: Config) -> str:
     """``"imagenet"`` (``model.imagenet_weights`` set), the net ``train.sta_encoder_init`` names, or ``"random"``."""
-    return "imagenet" if cfg.model.imagenet_weights else (cfg.train.sta_encoder_init or "random")
+    if cfg.model.imagenet_weights and not cfg.model.trunk:
+        return "imagenet"
+    return cfg.train.sta_encoder_init or "random"
 
 
 def init_encoder(model: STANet, world: World) -> str:
@@ -118,9 +120,10 @@ def init_encoder(model: STANet, world: World) -> str:
         return name
     path = world.net_dir(name) / "best.pt"
     state = engine.load_checkpoint(path).get("model", {})
-    enc = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
     try:
-        model.encoder.load_state_dict(enc, strict=True)
+        for part in ("encoder", "head"):  # the head: the trained layers after the fusion on a frozen trunk
+            sub = {k[len(part) + 1:]: v for k, v in state.items() if k.startswith(f"{part}.")}
+            getattr(model, part).load_state_dict(sub, strict=True)
     except RuntimeError as exc:
         raise ValueError(f"{path}: its encoder does not fit the STA encoder (train.sta_encoder_init={name!r}): "
                          f"{str(exc).splitlines()[0]}") from exc
@@ -203,7 +206,8 @@ def stage_sta(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]
     cfg, t0 = world.cfg, time.perf_counter()
     size = cfg.model.sta_size
     dev = select_device()  # the resize runs where the nets run
-    images = {name: resized_frames(fs, size, device=dev) for name, fs in world.sets.items()}
+    images = {name: net_inputs(world, f"frames{size}_{name}", resized_frames(fs, size, device=dev), log)
+              for name, fs in world.sets.items()}  # frames, or the frozen trunk's features of them
     nets: dict[str, STANet] = {}
     train_rows = []
     for name, use_switch in [("sta", True)] + ([("sta_noswitch", False)] if cfg.train.sta_noswitch else []):

@@ -16,18 +16,20 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from ..artefacts import make_manifest, write_json
+from ..artefacts import atomic_path, make_manifest, tensor_digest, write_json
 from ..config import Config, load_profile, parse_overrides
 from ..data import cache as cache_mod
-from ..data.frames import FrameSet, load_frameset
+from ..data.frames import FrameSet, load_frameset, resized_frames
 from ..data.synthetic import generate, read_truth
 from ..nets.classifier import build_model
+from ..nets.runtime import select_device
+from ..nets.trunk import fit_projection, lift, project, register_projection
 from ..paths import REPORTS_DIR, profile_dirs
 from ..train import engine
 
 __all__ = [
     "World", "open_world", "setup", "truth_tags", "audio_truth", "write_stage_manifest", "load_net",
-    "load_switch"
+    "load_switch", "net_inputs"
 ]
 
 
@@ -42,6 +44,7 @@ class World:
     categories: list[str]
     truth: pd.DataFrame | None = None  # synthetic world only
     sets: dict[str, FrameSet] = field(default_factory=dict)
+    memo: dict = field(default_factory=dict, repr=False)  # values computed once per process (the trunk's PCA)
 
     @property
     def num_classes(self) -> int:
@@ -90,10 +93,11 @@ def open_world(cfg: Config, data_root: str | Path | None = None, load: bool = Tr
         truth = read_truth(dirs["synth"])
     world = World(cfg, dirs["synth"], dirs["cache"], dirs["runs"], categories, truth)
     if load:
-        world.sets["train"] = load_frameset(dirs["cache"], "ave", ("train",))
-        world.sets["val"] = load_frameset(dirs["cache"], "ave", ("val",))
+        step = cfg.media.window_s or None
+        world.sets["train"] = load_frameset(dirs["cache"], "ave", ("train",), window_s=step)
+        world.sets["val"] = load_frameset(dirs["cache"], "ave", ("val",), window_s=step)
         for db in sorted(index.loc[index["source"] == "stavis", "db"].unique()):
-            world.sets[f"test:{db}"] = load_frameset(dirs["cache"], "stavis", db=db)
+            world.sets[f"test:{db}"] = load_frameset(dirs["cache"], "stavis", db=db, window_s=step)
     return world
 
 
@@ -151,3 +155,69 @@ def load_switch(world: World) -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"{path}: run notebook 02 first")
     with np.load(path) as z:
         return {k.replace("__", ":"): z[k] for k in z.files if not k.startswith("label__")}
+
+
+def _projection(world: World, log=None) -> tuple[Tensor, Tensor]:
+    """The fixed PCA reduction of the trunk's features (:func:`~stanet_lib.nets.trunk.fit_projection`), fit once on
+    the training frames at the coarse size and kept in ``runs/<profile>/features/projection.pt`` under a key of
+    the trunk, its cut, the width and those frames; registered for every trunk encoder this process builds."""
+    m = world.cfg.model
+    if "projection" in world.memo:
+        return world.memo["projection"]
+    frames = resized_frames(world.sets["train"], m.coarse_size)
+    key = tensor_digest(m.trunk, m.trunk_layer, m.trunk_reduce, frames)
+    path = world.runs / "features" / "projection.pt"
+    saved = _load_keyed(path, key)
+    if saved is None:
+        if log is not None:
+            log(f"trunk features of train ({len(frames)} frames at {m.coarse_size} px), PCA to {m.trunk_reduce} "
+                f"channels ...")
+        feats = lift(m.trunk, m.trunk_layer, frames, device=select_device())
+        mean, axes = fit_projection(feats, m.trunk_reduce, seed=world.cfg.seed)
+        saved = {"key": key, "mean": mean, "axes": axes}
+        with atomic_path(path) as tmp:
+            torch.save(saved, tmp)
+        # the training frames' reduced features, as net_inputs would write them (their trunk pass is done)
+        reduced = project(feats, mean, axes).half()
+        with atomic_path(_features_path(world, f"frames{m.coarse_size}_train")) as tmp:
+            torch.save({"key": tensor_digest(m.trunk, m.trunk_layer, mean, axes, frames), "features": reduced}, tmp)
+    register_projection(m.trunk, m.trunk_layer, saved["mean"], saved["axes"])
+    world.memo["projection"] = (saved["mean"], saved["axes"])
+    return world.memo["projection"]
+
+
+def _features_path(world: World, name: str) -> Path:
+    return world.runs / "features" / f"{name.replace(':', '__')}.pt"
+
+
+def _load_keyed(path: Path, key: str) -> dict | None:
+    """A ``{"key": ..., ...}`` torch file when it exists, reads and carries ``key``; else None."""
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - an unreadable cache file is recomputed
+        return None
+    return saved if isinstance(saved, dict) and saved.get("key") == key else None
+
+
+def net_inputs(world: World, name: str, images: Tensor, log=None) -> Tensor:
+    """What the nets of this profile take for ``images`` (N, 3, s, s) uint8: the frames themselves, or, with a
+    frozen trunk (``model.trunk``, :mod:`stanet_lib.nets.trunk`), its PCA-reduced features (N, k, s/8, s/8)
+    float16, computed once and kept in ``runs/<profile>/features/<name>.pt`` under a key of the projection and
+    the frames' digest (a changed frame recomputes them; a stale file is replaced, never mixed)."""
+    m = world.cfg.model
+    if not m.trunk:
+        return images
+    mean, axes = _projection(world, log)
+    key = tensor_digest(m.trunk, m.trunk_layer, mean, axes, images)
+    path = _features_path(world, name)
+    saved = _load_keyed(path, key)
+    if saved is not None:
+        return saved["features"]
+    if log is not None:
+        log(f"trunk features {name} ({len(images)} frames at {images.shape[-1]} px) ...")
+    feats = lift(m.trunk, m.trunk_layer, images, device=select_device(), projection=(mean, axes))
+    with atomic_path(path) as tmp:
+        torch.save({"key": key, "features": feats}, tmp)
+    return feats

@@ -280,3 +280,44 @@ def test_cli_runs_skips_and_forces(tmp_path: Path, capsys: pytest.CaptureFixture
     assert (out / "manifest.json").stat().st_mtime_ns == stamp
     assert main([*argv, "--force"]) == 0 and (out / "manifest.json").stat().st_mtime_ns != stamp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]
+
+
+def test_twins_are_silent_copies_of_the_tag_and_observers_follow_the_sound() -> None:
+    """The demo's silent twin: same body and part as the sounding object (appearance cannot tell them apart), its
+    part does not pulse; observers look at the sounding one when the tag sounds, at both when the audio is
+    unrelated."""
+    cfg = load_profile("demo")
+    assert cfg.synth.twins == 1
+    spec = dataclasses.replace(_spec(cfg), observers=8)
+    frames, _, truth = synthetic.render_clip(spec, cfg.synth)
+    cat = synthetic.category(spec.category, cfg.synth.body_families)
+    colour = np.array(cat.part_colour)
+    # pixels of the tag's part colour (either object, when bright enough) outside the sounding object's box
+    y0, y1, x0, x1 = truth["box"][0]
+    close = np.abs(frames[0].astype(float) - 0.5 * colour - 0.5 * 0.6 * colour).max(-1) < 30  # twin gain 0.8
+    outside = close.copy()
+    outside[y0 : y1 + 1, x0 : x1 + 1] = False
+    assert outside.sum() >= 10  # the twin's part, somewhere else in the frame
+    on_part = np.linalg.norm(truth["fixations"][:, 1:] - truth["part_center"][truth["fixations"][:, 0] - 1], axis=1)
+    near_sounding = (on_part < 3 * truth["part_radius"]).mean()
+    unrelated = dataclasses.replace(spec, audio_kind="noise")
+    _, _, t_u = synthetic.render_clip(unrelated, cfg.synth)
+    on_part_u = np.linalg.norm(t_u["fixations"][:, 1:] - t_u["part_center"][t_u["fixations"][:, 0] - 1], axis=1)
+    assert near_sounding > 0.5 > (on_part_u < 3 * t_u["part_radius"]).mean() + 0.1
+
+
+def test_stavis_unrelated_audio_share() -> None:
+    cfg = load_profile("demo")
+    specs = [x for x in synthetic.plan_world(cfg, 3) if x.source == "stavis"]
+    for db in cfg.synth.test_dbs:
+        sub = [x for x in specs if x.db == db]
+        unrelated = [x for x in sub if x.audio_kind != "tag"]
+        assert len(unrelated) == round(cfg.synth.stavis_unrelated_fraction * len(sub)) >= 1
+        assert {x.audio_kind.split(":")[0] for x in unrelated} <= {"other", "noise"}
+        assert all(x.audio_kind != f"other:{synthetic.CATEGORY_NAMES[x.category]}" for x in unrelated)
+
+
+def test_am_rates_do_not_alias_at_the_training_rate() -> None:
+    cfg = load_profile("demo")
+    rates = [synthetic.category(i).am_rate for i in range(len(synthetic.CATEGORY_NAMES))]
+    assert max(rates) < cfg.media.fps / 2  # below Nyquist: the part's pulse is visible between window frames

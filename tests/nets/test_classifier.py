@@ -130,7 +130,7 @@ def test_switch_net_and_tagger() -> None:
 def test_bad_inputs_raise_clear_errors() -> None:
     with pytest.raises(ValueError, match="branch"):
         Classifier("X", 3, CFG)
-    with pytest.raises(ValueError, match=r"\(B, 3, 3, H, W\)"):
+    with pytest.raises(ValueError, match=r"\(B, 3, C, H, W\)"):
         Classifier("ST", 3, CFG)(torch.rand(2, 3, 32, 32))
     with pytest.raises(ValueError, match="needs audio"):
         Classifier("SA", 3, CFG)(torch.rand(2, 3, 32, 32))

@@ -1,0 +1,77 @@
+"""The run-to-run spread of the demo's headline numbers over seeds (``python -m stanet_lib spread``).
+
+The pipeline runs one seed (the world, the initialisations and the data order all follow it). This module runs it
+for several seeds, each in its own data root and reports folder (``data/seeds/seed<N>/``,
+``reports/seeds/seed<N>/``; an up-to-date run is reused, as ``run`` does), and collects from each run's own
+tables the headline rows: the localisation table (pointing, CC), the Table 4 rows of the STA net, the
+pseudo-fixations and the centre bias (five metrics), and the switch net's accuracy against the truth. It writes
+``reports/tables/seed_spread.{csv,md}``: one row per quantity, a column per seed, the mean and the sample standard
+deviation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..artefacts import write_text
+from .tables import to_markdown
+
+__all__ = ["LOCALISATION_MAPS", "TABLE4_METHODS", "headline", "spread_table", "write_spread"]
+
+LOCALISATION_MAPS = ("coarse SCAM", "fine SCAM", "pseudo-fixations", "STA net", "centre bias")
+TABLE4_METHODS = {"STA net": "STA net", "pseudo-fixations": "pseudo-fixations", "centre bias": "centre bias"}
+
+
+def headline(reports: str | Path, runs: str | Path) -> pd.DataFrame:
+    """The headline quantities of one run: columns ``quantity``, ``db``, ``value`` (from ``reports/tables`` and
+    ``runs/stage02.manifest.json``)."""
+    reports, runs = Path(reports), Path(runs)
+    rows = []
+    loc = pd.read_csv(reports / "tables" / "localisation.csv")
+    for r in loc[loc["map"].isin(LOCALISATION_MAPS)].itertuples():
+        rows += [(f"{r.map}: pointing", r.db, r.pointing), (f"{r.map}: CC", r.db, r.cc)]
+    t4 = pd.read_csv(reports / "tables" / "table4.csv")
+    t4 = t4[t4["source"].str.startswith("measured")]
+    for method, label in TABLE4_METHODS.items():
+        hit = t4[t4["method"].str.startswith(method)]
+        if hit.empty:
+            continue
+        for col in hit.columns[2:]:
+            db, metric = col.rsplit(" ", 1)
+            if metric != "CC":  # CC is in the localisation rows
+                rows.append((f"{label}: {metric}", db, float(hit.iloc[0][col])))
+    manifest = runs / "stage02.manifest.json"
+    if manifest.is_file():
+        for r in json.loads(manifest.read_text()).get("tables", {}).get("switch", []):
+            if "switch_vs_truth_acc" in r:
+                rows.append(("switch net: accuracy vs truth", r["set"], r["switch_vs_truth_acc"]))
+    return pd.DataFrame(rows, columns=["quantity", "db", "value"])
+
+
+def spread_table(per_seed: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """One row per (quantity, db): the value of each seed, their mean and sample standard deviation."""
+    wide = None
+    for seed, df in per_seed.items():
+        d = df.set_index(["quantity", "db"])["value"].rename(f"seed {seed}")
+        wide = d.to_frame() if wide is None else wide.join(d, how="outer")
+    if wide is None:
+        return pd.DataFrame()
+    values = wide.to_numpy(dtype=float)
+    wide["mean"] = np.nanmean(values, axis=1)
+    wide["std"] = np.nanstd(values, axis=1, ddof=1) if values.shape[1] > 1 else np.nan
+    return wide.reset_index()
+
+
+def write_spread(per_seed: dict[int, pd.DataFrame], out: str | Path, profile: str) -> pd.DataFrame:
+    """``out/seed_spread.csv`` and ``.md`` from the per-seed headlines; returns the table."""
+    table = spread_table(per_seed)
+    out = Path(out)
+    write_text(out / "seed_spread.csv", table.to_csv(index=False, float_format="%.4f"))
+    caption = (f"Headline numbers over seeds {', '.join(map(str, per_seed))} (profile {profile}; mean and sample "
+               f"standard deviation)")
+    write_text(out / "seed_spread.md", to_markdown(table, caption) if len(table) else f"{caption}: no run\n")
+    return table
