@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,28 +211,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--switch-checkpoint", type=Path, default=None,
                    help="audio switch weights (default: nets/switch/best.pt beside the STA net's folder)")
     p.add_argument("--no-switch", action="store_true", help="run with the audio gate open (p_switch = 1)")
-    p.add_argument("--profile", choices=PROFILES, default="demo", help="config profile (default demo)")
+    p.add_argument("--profile", choices=PROFILES, default="demo", help="config profile")
     p.add_argument("--data-root", default="", help="root of runs/ (default: the project's data/)")
     p.add_argument("--fps", type=float, default=None,
                    help="frames per second to sample (default: the profile's media.fps; 0 = every frame)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, e.g. --set media.fps=2 (repeatable)")
     p.add_argument("--batch", type=int, default=32, help="frames per inference step")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the nets run")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out folder, only one that predict wrote (it carries the marker)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     """``python -m stanet_lib predict VIDEO --out DIR``."""
-    try:
-        checkpoint = args.checkpoint or default_checkpoint(args.profile, args.data_root or None)
-        cfg, trained_with_switch = resolve_config(load_profile(args.profile), Path(checkpoint),
-                                                  parse_overrides(args.overrides))
-        switch_ckpt = args.switch_checkpoint or Path(checkpoint).parent.parent / "switch" / "best.pt"
-        predict_video(args.video, args.out, checkpoint, cfg, switch_ckpt,
-                      use_switch=trained_with_switch and not args.no_switch, fps=args.fps,
-                      overwrite=args.overwrite, batch=args.batch, device=args.device)
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:  # MediaError is a ValueError
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    checkpoint = args.checkpoint or default_checkpoint(args.profile, args.data_root or None)
+    cfg, trained_with_switch = resolve_config(load_profile(args.profile), Path(checkpoint),
+                                              parse_overrides(args.overrides))
+    switch_ckpt = args.switch_checkpoint or Path(checkpoint).parent.parent / "switch" / "best.pt"
+    predict_video(args.video, args.out, checkpoint, cfg, switch_ckpt,
+                  use_switch=trained_with_switch and not args.no_switch, fps=args.fps,
+                  overwrite=args.overwrite, batch=args.batch, device=args.device)
+    return 0  # a user error (missing file, corrupt video, bad option) is one line: stanet_lib.cli.main

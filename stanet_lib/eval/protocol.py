@@ -377,7 +377,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="predictions: <pred-root>/split<k>_results/<dbkey>/<video>/<name>_<frame>.jpg")
     p.add_argument("--db", required=True,
                    help="database folder name, e.g. AVAD, DIEM, ETMD_av (comma list allowed)")
-    p.add_argument("--splits", default="1,2,3", help="comma-separated folds (default 1,2,3)")
+    p.add_argument("--splits", default="1,2,3", help="comma-separated folds")
     p.add_argument("--seed", type=int, default=0, help="seed of each video's RNG (AUC-J jitter, sAUC draws)")
     p.add_argument("--every-nth", type=int, default=1,
                    help="score every N-th frame (released STANet code: 30)")
@@ -393,9 +393,9 @@ def run_cli(args: argparse.Namespace) -> int:
     try:
         splits = tuple(int(k) for k in str(args.splits).split(",") if k.strip())
     except ValueError:
-        raise SystemExit(f"--splits must be comma-separated integers, got {args.splits!r}") from None
+        raise ValueError(f"--splits: expected comma-separated integers, got {args.splits!r}") from None
     if args.every_nth < 1:
-        raise SystemExit(f"--every-nth must be >= 1, got {args.every_nth}")
+        raise ValueError(f"--every-nth: must be >= 1, got {args.every_nth}")
     opts = EvalOptions(seed=args.seed, every_nth=args.every_nth, first_frame=args.first_frame)
     results = [evaluate_db(args.stavis_root, db.strip(), args.pred_root, splits, opts, workers=args.workers)
                for db in str(args.db).split(",") if db.strip()]
