@@ -28,7 +28,7 @@ from ..artefacts import atomic_path, file_fingerprint, make_manifest, run_key, w
 from ..config import Config, ModelConfig
 from ..data.frames import FrameDataset, FrameSet, resized_frames
 from ..data.loaders import make_loader
-from ..eval.protocol import EvalOptions, eval_splits, evaluate_db, write_results
+from ..eval.protocol import EvalOptions, eval_splits, evaluate_db, is_scored, write_results
 from ..nets.encoders import load_imagenet
 from ..nets.runtime import select_device
 from ..nets.sta import STANet
@@ -237,7 +237,7 @@ def stage_sta(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]
             res = evaluate_db(world.stavis_root, db, frames, splits, opts)
             for line in res.missing:
                 log(f"  not scored: {line}")
-            n_ok = int((res.per_video["status"] == "ok").sum())
+            n_ok = int(is_scored(res.per_video).sum())
             rows.append({"model": variant, "description": PREDICTION_VARIANTS[variant][2], "db": db,
                          **res.means.to_dict(), "videos": n_ok})
             per_video.append(res.per_video.assign(model=variant))
