@@ -286,7 +286,8 @@ def _run_stages(report: RunReport, selected: list[str], params: dict[str, Any], 
         why = _why_run(stage, keys[stage], reports, roots, ran, force)
         if why is None:
             report.stages.append(StageResult(stage, "skipped", message="inputs, config and artefacts unchanged"))
-            log(f"[run] {stage}: up to date, skipped")
+            log(f"[run] {stage}: reused (notebook, parameters, code and upstream unchanged; its artefacts are "
+                "as it wrote them), skipped")
             continue
         log(f"[run] {stage}: {why}, running")
         try:
