@@ -358,7 +358,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=PROFILES, default="demo",
                    help="smoke: tiny, every stage in about a minute (tests); demo: the synthetic world on the CPU; "
                         "paper: the paper's sizes, real data (--ave-root, --stavis-root), a GPU")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic world (notebook 01's SEED)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="every notebook's SEED: the synthetic world (01), the initialisation and data order of "
+                        "every net (02-05)")
     p.add_argument("--data-root", default="", help="root for synthetic/, cache/, runs/ (default: data/)")
     p.add_argument("--ave-root", default="", help="real AVE root (paper profile); empty: the synthetic world")
     p.add_argument("--stavis-root", default="", help="real STAViS data root; empty: the synthetic world")

@@ -179,7 +179,7 @@ def test_top_level_help_has_examples_in_plain_words():
 def test_run_help_explains_profile_seed_stages_and_shows_defaults():
     text = _help("run")
     assert "smoke: tiny" in text and "paper: the paper's sizes" in text and "(default: demo)" in text
-    assert "seed of the synthetic world" in text and "(default: 0)" in text
+    assert "the synthetic world (01), the initialisation and data order of every net" in text and "(default: 0)" in text
     for stage in pipeline.STAGES:
         assert stage in text
 
