@@ -244,7 +244,7 @@ def load_profile(name: str = "demo", **overrides: Any) -> Config:
     builders = {"smoke": _smoke, "demo": _demo, "paper": _paper}
     if name not in builders:
         raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
-    return builders[name]().override(**overrides)  # validated (validate)
+    return builders[name]().override(**overrides)
 
 
 def parse_overrides(items: list[str] | str | None) -> dict[str, Any]:
