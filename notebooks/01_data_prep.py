@@ -44,7 +44,7 @@ CACHE_SIZE: int = 0  # square cache canvas in pixels; 0 = the profile value
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
-overrides = parse_overrides(OVERRIDES.split())
+overrides = parse_overrides(OVERRIDES)
 if FPS:
     overrides["media.fps"] = FPS
 if CACHE_SIZE:

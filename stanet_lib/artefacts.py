@@ -16,8 +16,11 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from .config import Config
-from .paths import PROJ_ROOT
+from .paths import DATA_DIR, PROJ_ROOT
 
 __all__ = [
     "atomic_path", "write_bytes", "write_text", "write_json", "write_npz", "git_commit", "file_fingerprint",
-    "digest", "make_manifest", "is_up_to_date", "file_sha256", "tensor_digest", "run_key"
+    "digest", "make_manifest", "is_up_to_date", "file_sha256", "tensor_digest", "run_key", "OUTPUT_MARKER",
+    "mark_output", "is_package_output", "pid_alive", "clean_partials", "DataRootLock", "LockHeld"
 ]
 
 
@@ -97,10 +101,24 @@ def git_commit(root: Path = PROJ_ROOT) -> str:
         return "unknown"
 
 
-def file_fingerprint(path: str | Path) -> str:
-    """Cheap identity of an input file: size and mtime (ns). Content hashing 4,000 videos is too slow."""
-    st = Path(path).stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
+def file_fingerprint(path: str | Path, cache_dir: str | Path | None = None) -> str:
+    """Identity of an input file: the sha256 of its bytes, so a byte-identical rewrite or a copy of the data folder
+    keeps it (a run key made from it does not change).
+
+    The digest is cached under ``cache_dir`` (default ``data/.digests/``), one small file per (absolute path, size,
+    mtime, inode): an unchanged file is read once. The user's folders are never written to."""
+    path = Path(path).resolve()
+    st = path.stat()
+    folder = Path(cache_dir) if cache_dir is not None else DATA_DIR / ".digests"
+    entry = folder / digest([str(path), st.st_size, st.st_mtime_ns, st.st_ino])
+    with contextlib.suppress(OSError):
+        sha = entry.read_text().strip()
+        if len(sha) == 64:
+            return sha
+    sha = file_sha256(path)
+    with contextlib.suppress(OSError):
+        write_text(entry, sha)
+    return sha
 
 
 def digest(obj: Any) -> str:
@@ -155,3 +173,113 @@ def run_key(cfg: Config, *parts: Any) -> str:
     data and settings in ``parts``. A checkpoint folder of another run key is started over, never resumed."""
     train = {k: v for k, v in dataclasses.asdict(cfg.train).items() if k not in ("progress", "num_workers")}
     return tensor_digest(dataclasses.asdict(cfg.model), train, *parts)
+
+
+# --------------------------------------------------------------------------- output folders, partials, locks
+
+OUTPUT_MARKER = ".stanet_output"  # written into every output folder the package creates
+
+
+def mark_output(folder: str | Path) -> Path:
+    """Write the package's marker into ``folder`` (one the package created): only such a folder is ever replaced
+    or removed by the package (``--overwrite``, the clean-up of killed runs)."""
+    marker = Path(folder) / OUTPUT_MARKER
+    return write_json(marker, {"written_by": "stanet_lib", "pid": os.getpid(), "created": time.time()})
+
+
+def is_package_output(folder: str | Path) -> bool:
+    """True when ``folder`` is a directory that carries the package's marker (:func:`mark_output`)."""
+    folder = Path(folder)
+    return folder.is_dir() and not folder.is_symlink() and (folder / OUTPUT_MARKER).is_file()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def clean_partials(parent: str | Path, name: str, log=print) -> list[Path]:
+    """Remove ``.<name>.partial-PID`` / ``.<name>.old-PID`` folders in ``parent`` left by killed runs: only those
+    whose process is gone and that carry the package's marker. Returns what was removed."""
+    removed = []
+    for path in sorted(Path(parent).glob(f".{name}.*-*")):
+        kind, _, pid = path.name[len(name) + 2:].rpartition("-")
+        if kind not in ("partial", "old") or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        if pid_alive(int(pid)) or not is_package_output(path):
+            continue
+        shutil.rmtree(path)
+        removed.append(path)
+        log(f"removed {path} (left by process {pid}, which is no longer running)")
+    return removed
+
+
+class LockHeld(RuntimeError):
+    """Another live process holds the lock; the message names it."""
+
+
+class DataRootLock:
+    """One run per data root: ``<root>/.stanet.lock`` holds the owner's pid, host, command and start time.
+
+    ``with DataRootLock(root, "run --profile demo"):`` refuses at once (:class:`LockHeld`, naming the running
+    process) while a live process holds the lock; a lock whose process is gone (a killed run) is taken over."""
+
+    def __init__(self, root: str | Path, what: str = "") -> None:
+        self.path = Path(root) / ".stanet.lock"
+        self.what = what
+
+    def holder(self) -> dict[str, Any] | None:
+        """The recorded owner, or None when there is no lock file or it does not parse."""
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def _stale(self, owner: dict[str, Any] | None) -> bool:
+        if owner is None:
+            return True
+        same_host = owner.get("host") == socket.gethostname()
+        return same_host and not pid_alive(int(owner.get("pid", 0)))
+
+    def acquire(self) -> None:
+        """Create the lock file (exclusively); take over a stale one; raise :class:`LockHeld` otherwise."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        body = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "what": self.what,
+                           "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self.holder()
+                if not self._stale(owner):
+                    raise LockHeld(
+                        f"{self.path.parent}: another run uses this data root (pid {owner.get('pid')} on "
+                        f"{owner.get('host')}, `{owner.get('what')}`, started {owner.get('started')}); wait for "
+                        f"it to finish, or use another --data-root") from None
+                self.path.unlink(missing_ok=True)  # its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(body)
+            return
+        raise LockHeld(f"{self.path}: could not take the lock (another run started at the same time)")
+
+    def release(self) -> None:
+        """Remove the lock file if this process owns it."""
+        owner = self.holder()
+        if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> DataRootLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,22 +213,9 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def override(self, **dotted: Any) -> Config:
-        """Return a copy with ``section.field=value`` overrides applied (unknown keys raise)."""
-        cfg = self
-        for key, value in dotted.items():
-            section, _, name = key.partition(".")
-            if not name:
-                if section not in {f.name for f in dataclasses.fields(cfg)}:
-                    raise KeyError(f"unknown config key {key!r}")
-                cfg = dataclasses.replace(cfg, **{section: value})
-                continue
-            sub = getattr(cfg, section, None)
-            if sub is None or not dataclasses.is_dataclass(sub):
-                raise KeyError(f"unknown config section {section!r} in {key!r}")
-            if name not in {f.name for f in dataclasses.fields(sub)}:
-                raise KeyError(f"unknown config key {key!r}")
-            cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(sub, **{name: value})})
-        return cfg
+        """Return a copy with ``section.field=value`` overrides applied, then checked (:func:`validate`): an
+        unknown key or a value of the wrong type or range raises :class:`ConfigError`."""
+        return apply_overrides(self, dotted)
 
 
 def _smoke() -> Config:
@@ -292,15 +281,170 @@ def load_profile(name: str = "demo", **overrides: Any) -> Config:
     return builders[name]().override(**overrides)
 
 
-def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """``["train.epochs=2", "scam.lam=1e-3"]`` -> ``{"train.epochs": 2, "scam.lam": 0.001}`` (JSON values)."""
+def parse_overrides(items: list[str] | str | None) -> dict[str, Any]:
+    """``["train.epochs=2", "scam.lam=1e-3"]`` -> ``{"train.epochs": 2, "scam.lam": 0.001}`` (JSON values, else the
+    raw string). A single string is split into items first (:func:`split_overrides`)."""
     out: dict[str, Any] = {}
+    if isinstance(items, str):  # one string (a notebook's OVERRIDES parameter): values may contain spaces
+        items = split_overrides(items)
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep:
-            raise ValueError(f"override {item!r} is not key=value")
+            raise ConfigError(f"--set {item}: not key=value; write e.g. --set train.epochs=2")
         try:
             out[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
             out[key.strip()] = raw
     return out
+
+
+# ------------------------------------------------------------------------------------------------ validation
+
+
+class ConfigError(KeyError, ValueError):
+    """A config key that does not exist, or a value of the wrong type or range; the message names the key and
+    says what to pass instead. A ``KeyError`` (unknown keys) and a ``ValueError`` (bad values) alike."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+# Ranges of the numeric fields (">0", ">=1", "[0,1]", "[0,1)"); choices of the enumerated ones. A field not named
+# here only has its type checked.
+RANGES: dict[str, str] = {
+    "seed": ">=0",
+    "synth.num_classes": ">=2", "synth.clip_seconds": ">0", "synth.video_fps": ">0", "synth.width": ">=16",
+    "synth.height": ">=16", "synth.sample_rate": ">=1000", "synth.mismatched_audio_fraction": "[0,1]",
+    "synth.distractors": ">=0", "synth.folds": ">=1", "synth.observers": ">=1", "synth.body_families": ">=1",
+    "synth.object_scale": "(0,1]", "synth.distractor_scale": ">0", "synth.part_scale": "(0,1]",
+    "synth.frame_noise": ">=0", "synth.full_event_fraction": "[0,1]", "synth.fixation_dwell_s": ">0",
+    "synth.gt_sigma_frac": ">0",
+    "media.fps": ">0", "media.cache_size": ">=16", "media.sample_rate": ">=1000", "media.prep_workers": ">=1",
+    "audio.window_s": ">0", "audio.n_fft": ">=16", "audio.win_length": ">=1", "audio.hop_length": ">=1",
+    "audio.n_mels": ">=1", "audio.f_min": ">=0", "audio.f_max": ">0", "audio.log_offset": ">0", "audio.power": ">0",
+    "audio.stft_window_s": ">0", "audio.stft_nperseg": ">=16", "audio.stft_noverlap": ">=0",
+    "model.width": ">0", "model.coarse_size": ">=16", "model.fine_size": ">=16", "model.sta_size": ">=16",
+    "model.audio_channels": ">=1",
+    "train.lr": ">0", "train.momentum": "[0,1)", "train.weight_decay": ">=0", "train.epochs": ">=1",
+    "train.batch_coarse": ">=1", "train.batch_fine": ">=1", "train.batch_sta": ">=1", "train.num_workers": ">=0",
+    "train.checkpoint_every": ">=1",
+    "scam.lam": ">=0", "scam.box_factor": ">0", "scam.mean_floor": ">=0",
+    "eval.blur_sigma": ">=0", "eval.sauc_splits": ">=1", "eval.sauc_step": "(0,1]", "eval.every_nth": ">=1",
+    "eval.seed": ">=0",
+}  # fmt: skip
+CHOICES: dict[str, tuple] = {
+    "profile": PROFILES, "media.on_truncated": ("error", "keep"), "audio.kind": ("logmel", "stft"),
+    "audio.pad_mode": ("reflect", "constant", "replicate", "circular"), "audio.mel_norm": ("", "slaney"),
+    "audio.mel_scale": ("htk", "slaney"), "audio.stft_placement": ("centred", "spread"),
+    "model.output_stride": (8, 16, 32), "model.sta_decoder": ("deconv", "skip"),
+}  # fmt: skip
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict}
+_TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "dict": "a JSON object"}
+
+
+def _in_range(value: float, spec: str) -> bool:
+    if spec[0] in "[(":
+        lo, hi = (float(x) for x in spec[1:-1].split(","))
+        return (value >= lo if spec[0] == "[" else value > lo) and (value <= hi if spec[-1] == "]" else value < hi)
+    op, bound = re.match(r"(>=|>)(.+)", spec).groups()
+    return value >= float(bound) if op == ">=" else value > float(bound)
+
+
+def _check_field(key: str, kind: str, value: Any, default: Any) -> None:
+    """Type, range and choice of one field; raises :class:`ConfigError` naming the key and an accepted value."""
+    hint = f"pass e.g. --set {key}={json.dumps(default)}"
+    want = _TYPES.get(kind)
+    ok = want is None or isinstance(value, want) and not (want is not bool and isinstance(value, bool))
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise ConfigError(f"{key}: expected {_TYPE_WORDS[kind]}, got {value!r} ({type(value).__name__}); {hint}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}; {hint}")
+    if key in RANGES and not _in_range(value, RANGES[key]):
+        raise ConfigError(f"{key}: {value!r} is out of range (must be {RANGES[key]}); {hint}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, CHOICES[key]))}")
+
+
+def _positive_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _check_dicts(cfg: Config) -> None:
+    cpc = cfg.synth.clips_per_class
+    if set(cpc) != {"train", "val", "test"} or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                                      for v in cpc.values()):
+        raise ConfigError(f"synth.clips_per_class: expected {{\"train\": n, \"val\": n, \"test\": n}} with "
+                          f"integers >= 1, got {json.dumps(cpc)}")
+    mix = cfg.synth.fixation_mix
+    if (set(mix) != {"part", "body", "distractor", "centre"}
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in mix.values())
+            or sum(mix.values()) <= 0):
+        raise ConfigError(f"synth.fixation_mix: expected shares >= 0 (not all zero) for part, body, distractor "
+                          f"and centre, got {json.dumps(mix)}")
+    if not cfg.synth.test_dbs:
+        raise ConfigError("synth.test_dbs: at least one test database is needed")
+    for name, spec in cfg.synth.test_dbs.items():
+        if not isinstance(spec, (list, tuple)) or len(spec) != 5 or not all(map(_positive_number, spec)):
+            raise ConfigError(f"synth.test_dbs: {name}: expected [width, height, fps, videos, frames], all > 0, "
+                              f"got {spec!r}")
+
+
+def validate(cfg: Config) -> Config:
+    """Check every field of ``cfg``: its type (from the dataclass annotation; an integer is a valid float), its
+    range (:data:`RANGES`), its choices (:data:`CHOICES`), the dict-valued fields' shapes and the few relations
+    between fields. Returns ``cfg``; raises :class:`ConfigError` naming the first bad key."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            for g in dataclasses.fields(value):
+                default = g.default if g.default is not dataclasses.MISSING else None
+                _check_field(f"{f.name}.{g.name}", str(g.type), getattr(value, g.name), default)
+        else:
+            _check_field(f.name, str(f.type), value, f.default)
+    _check_dicts(cfg)
+    a = cfg.audio
+    if a.f_min >= a.f_max or a.f_max > cfg.media.sample_rate / 2:
+        raise ConfigError(f"audio.f_max: {a.f_max} must lie above audio.f_min ({a.f_min}) and at most at half the "
+                          f"sample rate ({cfg.media.sample_rate / 2:g} Hz)")
+    if a.win_length > a.n_fft:
+        raise ConfigError(f"audio.win_length: {a.win_length} is longer than audio.n_fft ({a.n_fft})")
+    if a.stft_noverlap >= a.stft_nperseg:
+        raise ConfigError(f"audio.stft_noverlap: {a.stft_noverlap} must be below audio.stft_nperseg "
+                          f"({a.stft_nperseg})")
+    return cfg
+
+
+def apply_overrides(cfg: Config, dotted: dict[str, Any]) -> Config:
+    """``cfg`` with ``{"section.field": value}`` applied, then :func:`validate` d. An unknown section or field is a
+    :class:`ConfigError` that lists the known ones."""
+    sections = {f.name for f in dataclasses.fields(cfg)}
+    for key, value in dotted.items():
+        section, _, name = key.partition(".")
+        if not name:
+            if section not in sections or dataclasses.is_dataclass(getattr(cfg, section)):
+                raise ConfigError(f"--set {key}: unknown config key; top-level keys are profile and seed, the "
+                                  f"others are section.field ({', '.join(sorted(sections - {'profile', 'seed'}))})")
+            cfg = dataclasses.replace(cfg, **{section: value})
+            continue
+        sub = getattr(cfg, section, None)
+        if section not in sections or not dataclasses.is_dataclass(sub):
+            raise ConfigError(f"--set {key}: unknown config section {section!r}; sections are "
+                              f"{', '.join(sorted(s for s in sections if s not in ('profile', 'seed')))}")
+        fields = [f.name for f in dataclasses.fields(sub)]
+        if name not in fields:
+            raise ConfigError(f"--set {key}: unknown config key; the fields of {section} are {', '.join(fields)}")
+        cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(sub, **{name: value})})
+    return validate(cfg)
+
+
+_ITEM_START = re.compile(r"\s+(?=[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?=)")
+
+
+def split_overrides(text: str) -> list[str]:
+    """Split ``"train.epochs=2 synth.clips_per_class={"train": 12, "val": 2}"`` into its items: a new item starts
+    only where whitespace is followed by ``key=`` or ``section.field=``, so a value may contain spaces."""
+    text = text.strip()
+    return [item for item in _ITEM_START.split(text) if item] if text else []

@@ -25,7 +25,7 @@ import nbformat
 import papermill as pm
 from nbconvert import HTMLExporter
 
-from .artefacts import digest, file_sha256, git_commit, write_json, write_text
+from .artefacts import DataRootLock, digest, file_sha256, git_commit, write_json, write_text
 from .config import PROFILES, load_profile, parse_overrides
 from .paths import DATA_DIR, NOTEBOOKS_DIR, PROJ_ROOT, REPORTS_DIR, profile_dirs
 
@@ -262,9 +262,20 @@ def run(profile: str = "demo", params: dict[str, Any] | None = None, reports: Pa
     selected = stages or list(STAGES)
     unknown = [s for s in selected if s not in STAGES]
     if unknown:
-        raise ValueError(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
+        raise ValueError(f"--stages: unknown stage(s) {', '.join(unknown)}; the stages are {', '.join(STAGES)}")
+    # The config is checked before any stage runs (a bad --set is one line here, not a failure in notebook 02).
+    load_profile("smoke" if params.get("SMOKE") else profile, **parse_overrides(params.get("OVERRIDES", "")))
     report = RunReport(profile=profile, commit=git_commit())
     roots = _roots("smoke" if params.get("SMOKE") else profile, params, reports)
+    with DataRootLock(roots["data"], f"run --profile {profile}"):  # one run per data root; refuses at once
+        _run_stages(report, selected, params, reports, roots, force, log)
+    write_summary(report, params, reports)
+    return report
+
+
+def _run_stages(report: RunReport, selected: list[str], params: dict[str, Any], reports: Path,
+                roots: dict[str, Path], force: bool, log) -> None:
+    """The stage loop of :func:`run` (under the data root's lock): run or skip each selected stage, in order."""
     keys: dict[str, str] = {}
     ran: set[str] = set()
     graph = import_graph(PROJ_ROOT / PACKAGE)
@@ -275,7 +286,8 @@ def run(profile: str = "demo", params: dict[str, Any] | None = None, reports: Pa
         why = _why_run(stage, keys[stage], reports, roots, ran, force)
         if why is None:
             report.stages.append(StageResult(stage, "skipped", message="inputs, config and artefacts unchanged"))
-            log(f"[run] {stage}: up to date, skipped")
+            log(f"[run] {stage}: reused (notebook, parameters, code and upstream unchanged; its artefacts are "
+                "as it wrote them), skipped")
             continue
         log(f"[run] {stage}: {why}, running")
         try:
@@ -290,8 +302,6 @@ def run(profile: str = "demo", params: dict[str, Any] | None = None, reports: Pa
                     "outputs": stage_outputs(stage, roots)})
         report.stages.append(StageResult(stage, "ran", seconds, message=why))
         log(f"[run] {stage}: done in {seconds:.1f} s")
-    write_summary(report, params, reports)
-    return report
 
 
 def _why_run(stage: str, key: str, reports: Path, roots: dict[str, Path], ran: set[str], force: bool) -> str | None:
@@ -317,7 +327,7 @@ def _why_run(stage: str, key: str, reports: Path, roots: dict[str, Path], ran: s
 
 def write_summary(report: RunReport, params: dict[str, Any], reports: Path) -> Path:
     """The one-page ``reports/README.md``: what ran, config, commit, durations, headline table."""
-    cfg = load_profile(report.profile, **parse_overrides(params.get("OVERRIDES", "").split()))
+    cfg = load_profile(report.profile, **parse_overrides(params.get("OVERRIDES", "")))
     lines = [
         "# Pipeline report",
         "",
@@ -345,22 +355,36 @@ def write_summary(report: RunReport, params: dict[str, Any], reports: Path) -> P
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``python -m stanet_lib run``."""
-    p.add_argument("--profile", choices=PROFILES, default="demo")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", choices=PROFILES, default="demo",
+                   help="smoke: tiny, every stage in about a minute (tests); demo: the synthetic world on the CPU; "
+                        "paper: the paper's sizes, real data (--ave-root, --stavis-root), a GPU")
+    p.add_argument("--seed", type=int, default=0,
+                   help="every notebook's SEED: the synthetic world (01), the initialisation and data order of "
+                        "every net (02-05)")
     p.add_argument("--data-root", default="", help="root for synthetic/, cache/, runs/ (default: data/)")
     p.add_argument("--ave-root", default="", help="real AVE root (paper profile); empty: the synthetic world")
     p.add_argument("--stavis-root", default="", help="real STAViS data root; empty: the synthetic world")
     p.add_argument("--reports", type=Path, default=REPORTS_DIR, help="where executed notebooks and tables go")
-    p.add_argument("--stages", default="", help="comma-separated subset of stages (default: all)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
+    p.add_argument("--stages", default="",
+                   help=f"comma-separated subset of the stages {', '.join(STAGES)} (default: all, in that order)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, e.g. --set train.epochs=8; repeatable; values are JSON and may "
+                        "contain spaces when quoted")
     p.add_argument("--force", action="store_true", help="re-run stages even if up to date")
+
+
+def notebook_overrides(items: list[str]) -> str:
+    """``--set`` items as the notebooks' ``OVERRIDES`` string: each value re-written as compact JSON, so that a
+    value with spaces (a JSON object, a path) survives :func:`stanet_lib.config.split_overrides`."""
+    parsed = parse_overrides(items)
+    return " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in parsed.items())
 
 
 def run_cli(args: argparse.Namespace) -> int:
     """``python -m stanet_lib run``: the stage notebooks in order; exit code 1 when a stage failed."""
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] or None
     params = {"SEED": args.seed, "DATA_ROOT": args.data_root, "AVE_ROOT": args.ave_root,
               "STAVIS_ROOT": args.stavis_root, "REPORTS_DIR": str(Path(args.reports).resolve()),
-              "OVERRIDES": " ".join(args.overrides)}
-    stages = [s for s in args.stages.split(",") if s] or None
+              "OVERRIDES": notebook_overrides(args.overrides)}
     report = run(args.profile, params, Path(args.reports), stages, args.force)
     return 0 if report.ok else 1

@@ -15,7 +15,9 @@ Any container FFmpeg reads, any resolution and frame rate, with or without an au
   (:func:`stanet_lib.nets.windows.predict_frames`).
 
 Outputs in ``--out`` (written to a temporary folder next to it and renamed when complete, so a failure leaves
-nothing behind): ``maps.npz`` (``maps`` (T, s, s) float16 = sigmoid of the logits at the STA size, ``times``
+nothing behind; a folder left by a killed run is removed by the next one). The folder carries the package's marker
+(:data:`stanet_lib.artefacts.OUTPUT_MARKER`): ``--overwrite`` replaces only a folder with that marker and refuses
+any other, so a folder of the user's is never deleted: ``maps.npz`` (``maps`` (T, s, s) float16 = sigmoid of the logits at the STA size, ``times``
 (T,) s, ``p_switch`` (T,), ``audio_present``, ``fps``, ``size`` (H, W) of the video), ``maps/map_%05d.png``
 (per frame, at the video's resolution, divided by the frame's maximum), ``overlay.mp4`` (the map over each frame,
 h264, with the file's audio resampled to 16 kHz mono as AAC; frame k spans [k / fps, (k + 1) / fps), the
@@ -31,7 +33,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .artefacts import OUTPUT_MARKER, clean_partials, is_package_output, mark_output
 from .config import PROFILES, Config, load_profile, parse_overrides
 from .data import audio as audio_mod
 from .data import encode, media
@@ -116,6 +118,17 @@ def _write_outputs(tmp: Path, frames: np.ndarray, times: np.ndarray, maps: np.nd
     encode.write_mp4(tmp / "overlay.mp4", _even(overlays), fps, wave if present else None, sample_rate=sr)
 
 
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` that exists, unless ``overwrite`` and it is a folder this package wrote."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out}: already exists; pass --overwrite to replace it, or choose another --out")
+    if not is_package_output(out):
+        raise FileExistsError(f"{out}: not a folder written by predict (no {OUTPUT_MARKER} marker); it is left "
+                              f"untouched: choose another --out")
+
+
 def predict_video(video: str | Path, out: str | Path, checkpoint: str | Path, cfg: Config,
                   switch_checkpoint: str | Path | None = None, use_switch: bool = True, fps: float | None = None,
                   overwrite: bool = False, batch: int = 32, device: str = "auto", log: Callable = print
@@ -138,8 +151,7 @@ def predict_video(video: str | Path, out: str | Path, checkpoint: str | Path, cf
     if use_switch and (switch_checkpoint is None or not Path(switch_checkpoint).is_file()):
         raise FileNotFoundError(f"audio switch checkpoint not found: {switch_checkpoint} (pass "
                                 f"--switch-checkpoint, or --no-switch to run with the gate open)")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists (use --overwrite)")
+    _check_out(out, overwrite)
     dev = str(select_device(device))
     net = load_sta(checkpoint, cfg.model)
     info = media.probe(video)
@@ -168,9 +180,11 @@ def predict_video(video: str | Path, out: str | Path, checkpoint: str | Path, cf
     maps = predict_frames(net, frames_for_sta(canvas, cfg.model.sta_size), feats,
                               (pos - 1).clamp(min=0), (pos + 1).clamp(max=t - 1), p, batch, dev).numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
+    clean_partials(out.parent, out.name, log)
+    _check_out(out, overwrite)  # again: another process may have written it meanwhile
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    mark_output(tmp)
     try:
         _write_outputs(tmp, frames, times, maps, p, present, rate, wave, sr)
         if out.exists():  # overwrite: swap, then delete the old folder
@@ -181,7 +195,8 @@ def predict_video(video: str | Path, out: str | Path, checkpoint: str | Path, cf
         else:
             os.replace(tmp, out)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if is_package_output(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
     log(f"{video.name}: {t} frames at {rate:g} fps ({info.width}x{info.height}), audio "
         f"{'present' if present else 'absent'}, mean p_switch {float(p.mean()):.2f} -> {out}")
     return PredictResult(out, t, rate, present, float(p.mean()))
@@ -196,27 +211,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--switch-checkpoint", type=Path, default=None,
                    help="audio switch weights (default: nets/switch/best.pt beside the STA net's folder)")
     p.add_argument("--no-switch", action="store_true", help="run with the audio gate open (p_switch = 1)")
-    p.add_argument("--profile", choices=PROFILES, default="demo", help="config profile (default demo)")
+    p.add_argument("--profile", choices=PROFILES, default="demo", help="config profile")
     p.add_argument("--data-root", default="", help="root of runs/ (default: the project's data/)")
     p.add_argument("--fps", type=float, default=None,
                    help="frames per second to sample (default: the profile's media.fps; 0 = every frame)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, e.g. --set media.fps=2 (repeatable)")
     p.add_argument("--batch", type=int, default=32, help="frames per inference step")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the nets run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out folder, only one that predict wrote (it carries the marker)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     """``python -m stanet_lib predict VIDEO --out DIR``."""
-    try:
-        checkpoint = args.checkpoint or default_checkpoint(args.profile, args.data_root or None)
-        cfg, trained_with_switch = resolve_config(load_profile(args.profile), Path(checkpoint),
-                                                  parse_overrides(args.overrides))
-        switch_ckpt = args.switch_checkpoint or Path(checkpoint).parent.parent / "switch" / "best.pt"
-        predict_video(args.video, args.out, checkpoint, cfg, switch_ckpt,
-                      use_switch=trained_with_switch and not args.no_switch, fps=args.fps,
-                      overwrite=args.overwrite, batch=args.batch, device=args.device)
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:  # MediaError is a ValueError
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    checkpoint = args.checkpoint or default_checkpoint(args.profile, args.data_root or None)
+    cfg, trained_with_switch = resolve_config(load_profile(args.profile), Path(checkpoint),
+                                              parse_overrides(args.overrides))
+    switch_ckpt = args.switch_checkpoint or Path(checkpoint).parent.parent / "switch" / "best.pt"
+    predict_video(args.video, args.out, checkpoint, cfg, switch_ckpt,
+                  use_switch=trained_with_switch and not args.no_switch, fps=args.fps,
+                  overwrite=args.overwrite, batch=args.batch, device=args.device)
+    return 0  # a user error (missing file, corrupt video, bad option) is one line: stanet_lib.cli.main

@@ -5,11 +5,15 @@ whose upstream ran again runs)."""
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from stanet_lib import pipeline
+from stanet_lib import cli, pipeline
 from stanet_lib.artefacts import file_sha256
 
 FIRST = ["01_data_prep", "02_coarse_classifiers", "03_coarse_scam"]
@@ -84,3 +88,21 @@ def test_every_stage_declares_its_artefacts():
     assert set(pipeline.OUTPUTS) == set(pipeline.STAGES)
     for stage, globs in pipeline.OUTPUTS.items():
         assert globs and all(g.split("}/")[0].strip("{") in ("synth", "cache", "runs", "reports") for g in globs), stage
+
+
+def test_a_second_run_on_the_same_data_root_refuses_at_once(tmp_path, capsys):
+    """A live process holds the data root's lock: ``run`` refuses before any stage and names it."""
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        data = tmp_path / "data"
+        data.mkdir()
+        (data / ".stanet.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
+                                                      "what": "run --profile demo", "started": "now"}))
+        rc = cli.main(["run", "--profile", "smoke", "--data-root", str(data), "--reports", str(tmp_path / "rep")])
+        err = capsys.readouterr().err
+        assert rc == 1 and err.count("\n") == 1
+        assert f"pid {holder.pid}" in err and "run --profile demo" in err and "another run uses this data root" in err
+        assert not (tmp_path / "rep" / "executed").exists()
+    finally:
+        holder.kill()
+        holder.wait()

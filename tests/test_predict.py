@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import torch
 from PIL import Image
 
 from stanet_lib import cli, predict
-from stanet_lib.artefacts import write_json
+from stanet_lib.artefacts import OUTPUT_MARKER, mark_output, write_json
 from stanet_lib.config import load_profile
 from stanet_lib.data import encode, media
 from stanet_lib.data.audio import frame_features
@@ -132,12 +133,47 @@ def test_missing_checkpoint_names_the_file(tmp_path, capsys) -> None:
 
 def test_existing_output_is_kept_unless_overwrite(data_root, tmp_path, capsys) -> None:
     video, out = _video(tmp_path / "clip.mp4", audio=True, seconds=0.5), tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("x")
     args = ["predict", str(video), "--out", str(out), "--profile", "smoke", "--data-root", str(data_root)]
-    assert cli.main(args) != 0 and "--overwrite" in capsys.readouterr().err and (out / "keep.txt").exists()
-    assert cli.main([*args, "--overwrite"]) == 0
-    assert (out / "maps.npz").exists() and not (out / "keep.txt").exists() and _no_partials(tmp_path)
+    assert cli.main(args) == 0 and (out / OUTPUT_MARKER).is_file()
+    (out / "extra.txt").write_text("x")
+    assert cli.main(args) != 0 and "--overwrite" in capsys.readouterr().err and (out / "extra.txt").exists()
+    assert cli.main([*args, "--overwrite"]) == 0  # a folder predict wrote (marker) is replaced
+    assert (out / "maps.npz").exists() and not (out / "extra.txt").exists() and _no_partials(tmp_path)
+
+
+def test_overwrite_never_deletes_a_folder_of_the_users(data_root, tmp_path, capsys) -> None:
+    video, mine = _video(tmp_path / "clip.mp4", audio=True, seconds=0.5), tmp_path / "my_results"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    rc = cli.main(["predict", str(video), "--out", str(mine), "--profile", "smoke", "--data-root", str(data_root),
+                   "--overwrite"])
+    err = capsys.readouterr().err
+    assert rc != 0 and (mine / "thesis.tex").read_text() == "years of work" and sorted(mine.iterdir()) == [
+        mine / "thesis.tex"]
+    assert err.count("\n") == 1 and err.startswith(f"error: {mine}: not a folder written by predict")
+    (tmp_path / "a_file").write_text("mine")
+    assert cli.main(["predict", str(video), "--out", str(tmp_path / "a_file"), "--profile", "smoke",
+                     "--data-root", str(data_root), "--overwrite"]) != 0
+    assert (tmp_path / "a_file").read_text() == "mine"
+
+
+def test_a_killed_runs_partial_folder_is_removed_by_the_next_run(data_root, tmp_path, capsys) -> None:
+    video, out = _video(tmp_path / "clip.mp4", audio=True, seconds=0.5), tmp_path / "out"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+    left = tmp_path / f".out.partial-{dead.pid}"
+    left.mkdir()
+    mark_output(left)
+    (left / "maps.npz").write_bytes(b"half")
+    alive = tmp_path / f".out.partial-{os.getppid()}"  # a live process's folder is not touched
+    alive.mkdir()
+    mark_output(alive)
+    foreign = tmp_path / f".out.partial-{dead.pid + 100000}"  # no marker: not the package's, kept
+    foreign.mkdir()
+    assert cli.main(["predict", str(video), "--out", str(out), "--profile", "smoke", "--data-root",
+                     str(data_root)]) == 0
+    assert not left.exists() and alive.exists() and foreign.exists()
+    assert f"removed {left}" in capsys.readouterr().out
 
 
 def test_exit_code_of_the_module_entry_point(tmp_path) -> None:

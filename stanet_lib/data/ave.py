@@ -91,21 +91,27 @@ def read_ave(root: str | Path) -> AVEIndex:
     the 45 two-event videos keeps both of its rows. Rows found in no split get ``split == "none"``.
     """
     root = Path(root)
+    key = ["category", "video_id", "start", "end"]
     ann = parse_annotation_file(root / "Annotations.txt")
+    _no_duplicate_events(ann, root / "Annotations.txt", key)
     cats = category_order(ann)
     ann = ann.drop(columns="line").reset_index(names="row")
     ann["label"] = ann["category"].map({c: i for i, c in enumerate(cats)}).astype(int)
-    key = ["category", "video_id", "start", "end"]
     ann["split"] = "none"
     for name, fname in SPLIT_FILES.items():
         path = root / fname
         if not path.exists():
             continue
         split = parse_annotation_file(path)
+        _no_duplicate_events(split, path, key)
+        known = split.merge(ann[key], on=key, how="left", indicator=True)
+        unknown = known[known["_merge"] == "left_only"]
+        if len(unknown):
+            first = unknown.iloc[0]
+            raise AnnotationError(f"{path}:{first['line']}: {len(unknown)} row(s) not in {root / 'Annotations.txt'}, "
+                                  f"the first: {first['category']}&{first['video_id']}&{first['start']:g}&"
+                                  f"{first['end']:g}")
         merged = ann.reset_index().merge(split[key], on=key, how="inner")
-        unknown = len(split) - len(merged)
-        if unknown:
-            raise AnnotationError(f"{path}: {unknown} rows are not in {root / 'Annotations.txt'}")
         clash = ann.loc[merged["index"], "split"] != "none"
         if clash.any():
             raise AnnotationError(f"{path}: rows already assigned to another split: {merged[clash.values].head()}")
@@ -115,7 +121,36 @@ def read_ave(root: str | Path) -> AVEIndex:
     # 45 in the real metadata), so the same frames appear in train and val/test. Flagged, not changed.
     ann["cross_split_id"] = ann.groupby("video_id")["split"].transform("nunique") > 1
     ann["zero_length"] = ann["end"] <= ann["start"]
+    _same_categories(ann, root)
     return AVEIndex(rows=ann, categories=cats)
+
+
+def _no_duplicate_events(rows: pd.DataFrame, path: Path, key: list[str]) -> None:
+    """The same event (category, video id, start, end) twice in one file is an error naming both lines."""
+    dup = rows[rows.duplicated(key, keep=False)]
+    if len(dup):
+        first = dup.iloc[0]
+        lines = dup.loc[(dup[key] == first[key]).all(axis=1), "line"].tolist()
+        raise AnnotationError(f"{path}:{lines[1]}: the same event as line {lines[0]} ({first['category']}&"
+                              f"{first['video_id']}&{first['start']:g}&{first['end']:g}); remove one of them "
+                              f"({len(dup) - dup.drop_duplicates(key).shape[0]} duplicate row(s) in the file)")
+
+
+def _same_categories(ann: pd.DataFrame, root: Path) -> None:
+    """Every split present has the same categories: a category missing from train would give nets with a class
+    that is never trained, one missing from val or test is never evaluated."""
+    present = {name: set(ann.loc[ann["split"] == name, "category"]) for name in SPLIT_FILES}
+    present = {name: cats for name, cats in present.items() if cats}
+    if len(present) < 2:
+        return
+    every = set().union(*present.values())
+    for name, cats in present.items():
+        if cats != every:
+            missing = sorted(every - cats)
+            raise AnnotationError(
+                f"{root / SPLIT_FILES[name]}: no row of categor{'y' if len(missing) == 1 else 'ies'} "
+                f"{', '.join(missing)}, which the other splits have; the splits must have the same categories "
+                f"(add rows or drop the category from every split)")
 
 
 def video_path(root: str | Path, video_id: str) -> Path:

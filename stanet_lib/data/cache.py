@@ -16,7 +16,11 @@ An AVE video is decoded once at ``MediaConfig.fps`` over its whole length (the 4
 one npz); each annotation row stores the index range ``[frame_start, frame_stop)`` of its frames in that npz:
 the frames whose times fall inside the event ``[start, end)`` when ``MediaConfig.use_event_span``, else all.
 Skips are counted, listed in the manifest and printed, and leave no file: a missing video, a corrupt or
-truncated file, the zero-length event, an event with no sampled frame, a fold-list video without frames.
+truncated file, a file that is not a video (a still image named ``.mp4``, a single frame), a video much shorter
+than its event (less than half of the event inside it), the zero-length event, an event with no sampled frame, a
+fold-list video without frames. Videos kept without an audio track are listed in the printed summary; an event
+that ends after its video is kept with a warning. Splits whose categories differ, or a duplicated annotation row,
+are errors (:class:`~stanet_lib.data.ave.AnnotationError`).
 A re-run reuses every npz whose ``meta`` matches its input's fingerprint and the media/audio config.
 """
 
@@ -25,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import sys
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -42,9 +45,7 @@ from .. import artefacts
 from ..config import AudioConfig, Config, MediaConfig, load_profile, parse_overrides
 from ..paths import profile_dirs
 from . import audio, ave, media, stavis
-from .ave import AnnotationError
-from .media import MediaError, MediaWarning
-from .stavis import StavisFormatError
+from .media import MediaError, MediaWarning, NotAVideoError
 
 __all__ = [
     "INDEX_COLUMNS", "PrepReport", "cache_config", "prepare", "load_index", "load_clip", "add_arguments",
@@ -58,6 +59,8 @@ INDEX_COLUMNS = [
     "status", "message",
 ]  # fmt: skip
 Job = dict[str, Any]
+SHORT_VIDEO_FRACTION = 0.5  # an AVE event less than half inside its video is a skip (video_shorter_than_event)
+EVENT_END_SLACK_S = 0.5  # an event ending later than this after its video is kept, with a warning
 
 
 @dataclass
@@ -71,6 +74,7 @@ class PrepReport:
     video_seconds: float = 0.0  # duration of every video the cache holds
     wall_s: float = 0.0
     up_to_date: bool = False  # nothing was decoded: the manifest matched
+    no_audio: list[str] = field(default_factory=list)  # videos kept without an audio track (features of silence)
 
     def summary(self) -> str:
         c = self.counts
@@ -81,6 +85,11 @@ class PrepReport:
                 f"{len(self.skips)} skipped, {self.video_seconds:.1f} video-s in {self.wall_s:.1f} s"
                 + (" (up to date)" if self.up_to_date else ""))  # fmt: skip
         lines = [head] + [f"  skip [{s['reason']}] {s['message']}" for s in self.skips]
+        if self.no_audio:
+            shown = ", ".join(self.no_audio[:10]) + (f" and {len(self.no_audio) - 10} more" if len(self.no_audio) > 10
+                                                    else "")
+            lines.append(f"  no audio track: {len(self.no_audio)} video(s) kept with the audio features of silence "
+                         f"(p_switch near 0): {shown}")
         return "\n".join(lines + [f"  warning: {w}" for w in self.warnings])
 
 
@@ -114,9 +123,13 @@ def _decode(job: Job) -> tuple[dict[str, np.ndarray], float]:
     m, a = MediaConfig(**job["media"]), AudioConfig(**job["audio"])
     arrays: dict[str, np.ndarray] = {}
     if job["source"] == "ave":
+        info = media.probe(job["path"])
+        why = media.not_a_video(info)
+        if why:
+            raise NotAVideoError(f"{job['path']}: {why}")
         frames, times = media.read_frames(job["path"], m.fps, m.cache_size, on_truncated=m.on_truncated)
         wave, present, _ = media.read_audio(job["path"], m.sample_rate, on_truncated=m.on_truncated)
-        duration = min(media.probe(job["path"]).duration, float(times[-1]) + 1.0 / m.fps)
+        duration = min(info.duration, float(times[-1]) + 1.0 / m.fps)
     else:
         frames, numbers = media.read_frame_folder(job["path"], m.cache_size)
         times, duration = (numbers - 1) / job["fps"], len(numbers) / job["fps"]
@@ -138,10 +151,12 @@ def _decode_job(job: Job) -> dict[str, Any]:
             arrays, duration = _decode(job)
         except MediaError as exc:
             Path(job["npz"]).unlink(missing_ok=True)  # a stale npz of an earlier, readable version must go
-            return {"key": job["key"], "status": "skip:decode_error", "message": str(exc)}
+            status = "skip:not_a_video" if isinstance(exc, NotAVideoError) else "skip:decode_error"
+            return {"key": job["key"], "status": status, "message": str(exc)}
     artefacts.write_npz(job["npz"], **arrays, duration=np.float64(duration), meta=np.str_(_meta(job)))
     warned = [str(w.message) for w in caught if issubclass(w.category, MediaWarning)]
     return {"key": job["key"], "status": "ok", "message": "", "times": arrays["times"], "duration": duration,
+            "path": job["path"],
             "audio_present": bool(arrays["audio_present"]), "warnings": warned}  # fmt: skip
 
 
@@ -247,14 +262,22 @@ def _ave_index_rows(cfg: Config, rows: pd.DataFrame, results: dict[str, dict]) -
             recs.append({**rec, "status": res["status"], "message": res["message"]})
             continue
         times = res["times"]
+        covered = min(r.end, res["duration"]) - r.start
+        if covered < SHORT_VIDEO_FRACTION * (r.end - r.start):
+            msg = (f"{where}, but the video {res.get('path', r.video_id)} lasts {res['duration']:.2f} s: much "
+                   f"shorter than its event (less than {SHORT_VIDEO_FRACTION:.0%} of it is in the video)")
+            recs.append({**rec, "status": "skip:video_shorter_than_event", "message": msg})
+            continue
         a, b = _span(times, r.start, r.end, cfg.media.use_event_span)
         if b <= a:
             msg = f"{where}: no frame sampled inside it (video of {res['duration']:.2f} s)"
             recs.append({**rec, "status": "skip:empty_event", "message": msg})
             continue
+        note = (f"{where} ends after the video ({res['duration']:.2f} s): its first {covered:.2f} s are used"
+                if r.end > res["duration"] + EVENT_END_SLACK_S else "")
         recs.append({**rec, "frame_start": a, "frame_stop": b, "n_frames": b - a, "t_first": float(times[a]),
                      "t_last": float(times[b - 1]), "audio_present": res["audio_present"], "status": "ok",
-                     "message": ""})  # fmt: skip
+                     "message": note})  # fmt: skip
     return recs
 
 
@@ -332,7 +355,8 @@ def prepare(cfg: Config, ave_root: str | Path | None, stavis_root: str | Path | 
         if all((out / p).is_file() for p in old.get("npz_files", [])):
             counts = {**old["counts"], "decoded": 0, "reused": old["counts"]["videos_ok"]}
             return PrepReport(out, counts, old["skips"], old["warnings"], old["video_seconds"],
-                              time.perf_counter() - t0, up_to_date=True)  # fmt: skip
+                              time.perf_counter() - t0, up_to_date=True,
+                              no_audio=old.get("no_audio", []))  # fmt: skip
 
     results: dict[str, dict[str, Any]] = {}
     for job in jobs:
@@ -340,11 +364,16 @@ def prepare(cfg: Config, ave_root: str | Path | None, stavis_root: str | Path | 
             msg = f"{job['path']}: video listed in {ave_root / 'Annotations.txt'} is missing"
             results[job["key"]] = {"status": "skip:missing_video", "message": msg}
         elif not force and _is_fresh(job):
-            results[job["key"]] = _summary_of(job["npz"])
+            results[job["key"]] = {**_summary_of(job["npz"]), "path": job["path"]}
     todo = [j for j in jobs if j["key"] not in results]
     results.update(_run_jobs(todo, cfg.media.prep_workers))
 
     recs = (_ave_index_rows(cfg, rows, results) if rows is not None else [])
+    used = {r["npz"] for r in recs if r["status"] == "ok"}
+    for j in ave_jobs:  # a video all of whose rows were skipped (e.g. shorter than its event) keeps no npz
+        if results[j["key"]]["status"] == "ok" and f"ave/{Path(j['npz']).name}" not in used:
+            Path(j["npz"]).unlink(missing_ok=True)
+            results[j["key"]] = {**results[j["key"]], "status": "skip:no_row_kept"}
     index = pd.DataFrame(recs + _stavis_index_rows(st_jobs, st_missing, results), columns=INDEX_COLUMNS)
     index.loc[index["status"] != "ok", "npz"] = ""
     skips = [{"source": r.source, "db": r.db, "video": r.video, "row": int(r.row), "reason": r.status[5:],
@@ -352,14 +381,16 @@ def prepare(cfg: Config, ave_root: str | Path | None, stavis_root: str | Path | 
     counts = _counts(index, rows, jobs, todo, results)
     ok = [j for j in jobs if results[j["key"]]["status"] == "ok"]
     warns = [w for r in results.values() for w in r.get("warnings", [])]
+    warns += [r["message"] for r in recs if r["status"] == "ok" and r["message"]]  # events past their video's end
+    no_audio = sorted(j["key"] for j in ok if not results[j["key"]]["audio_present"])
     seconds = float(sum(results[j["key"]]["duration"] for j in ok))
     artefacts.write_text(index_path, index.to_csv(index=False))
     wall = time.perf_counter() - t0
     artefacts.write_json(manifest_path, artefacts.make_manifest(
         ccfg, inputs, profile=cfg.profile, ave_root=ave_root, stavis_root=stavis_root, counts=counts,
-        skips=skips, warnings=warns, video_seconds=seconds, wall_s=wall,
+        skips=skips, warnings=warns, video_seconds=seconds, wall_s=wall, no_audio=no_audio,
         npz_files=sorted(str(Path(j["npz"]).relative_to(out)) for j in ok)))  # fmt: skip
-    return PrepReport(out, counts, skips, warns, seconds, wall, up_to_date=False)
+    return PrepReport(out, counts, skips, warns, seconds, wall, up_to_date=False, no_audio=no_audio)
 
 
 # ------------------------------------------------------------------------------------------------ loaders
@@ -436,17 +467,11 @@ def run_cli(args: argparse.Namespace) -> int:
     if roots == [None, None]:  # defaults only when no root is given (never mix real and synthetic data)
         roots = [p if p.is_dir() else None for p in (dirs["synth"] / "ave", dirs["synth"] / "stavis")]
         if roots == [None, None]:
-            print(f"prep: error: no input: pass --ave-root/--stavis-root or run `python -m stanet_lib synth "
-                  f"--profile {args.profile}` to write {dirs['synth']}", file=sys.stderr)  # fmt: skip
-            return 2
+            raise FileNotFoundError(f"{dirs['synth']}: no input: pass --ave-root/--stavis-root, or run "
+                                    f"`python -m stanet_lib synth --profile {args.profile}` to write it")
     for root in roots:
         if root is not None and not Path(root).is_dir():
-            print(f"prep: error: {root}: folder not found", file=sys.stderr)
-            return 2
-    try:
-        report = prepare(cfg, roots[0], roots[1], args.out or dirs["cache"], force=args.force)
-    except (AnnotationError, StavisFormatError, FileNotFoundError) as exc:
-        print(f"prep: error: {exc}", file=sys.stderr)
-        return 1
+            raise FileNotFoundError(f"{root}: folder not found")
+    report = prepare(cfg, roots[0], roots[1], args.out or dirs["cache"], force=args.force)  # errors: one line (cli)
     print(report.summary())
     return 0

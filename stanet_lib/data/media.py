@@ -47,6 +47,10 @@ class MediaError(ValueError):
     """A media file cannot be decoded; the message names the file and what is wrong."""
 
 
+class NotAVideoError(MediaError):
+    """The file decodes, but as a still image or a single frame: not a video (:func:`not_a_video`)."""
+
+
 class MediaWarning(UserWarning):
     """A media file was only partly decodable and the decodable part was kept."""
 
@@ -120,6 +124,16 @@ def probe(path: str | Path) -> VideoInfo:
             audio_rate=int(aus.rate) if aus is not None else 0,
             audio_channels=int(aus.channels) if aus is not None else 0,
         )
+
+
+def not_a_video(info: VideoInfo) -> str:
+    """Why a file that decodes is not a video ("" when it is one): no duration (a still image, e.g. a PNG or JPEG
+    named ``.mp4``, which FFmpeg reads as a 0 s stream of one frame) or a single frame."""
+    if info.duration <= 0:
+        return "a still image or a stream without duration (0 s, one frame), not a video"
+    if info.n_frames == 1 or (info.fps > 0 and info.duration * info.fps < 1.5):
+        return f"a single frame ({info.duration:.3f} s), not a video"
+    return ""
 
 
 def target_times(start: float, end: float, fps: float) -> np.ndarray:

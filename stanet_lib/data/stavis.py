@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 import scipy.io
 from PIL import Image
@@ -55,14 +56,15 @@ def db_key(db: str) -> str:
 
 
 def read_fold_list(path: str | Path) -> list[FoldEntry]:
-    """Parse ``name nframes fps`` lines (blank lines ignored, trailing newline optional)."""
+    """Parse ``name nframes fps`` lines (blank lines and comment lines starting with ``#`` or ``%`` ignored,
+    trailing newline optional, a UTF-8 byte-order mark dropped)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: fold list not found")
     out = []
-    for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, raw in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         parts = raw.split()
-        if not parts:
+        if not parts or parts[0].startswith(("#", "%")):
             continue
         if len(parts) != 3:
             raise StavisFormatError(f"{path}:{lineno}: expected 'name nframes fps', got {raw!r}")
@@ -143,12 +145,45 @@ class StavisRoot:
         return ok, missing
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_hdf5(path: Path) -> bool:
+    """MATLAB v7.3 files are HDF5 with a 512-byte user block: the signature sits at byte 0, 512, 1024, ..."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    return any(head[k:k + 8] == HDF5_SIGNATURE for k in range(0, len(head), 512))
+
+
+def _load_eyemap_v73(path: Path) -> np.ndarray:
+    """``eyeMap`` of a MATLAB v7.3 (HDF5) file: a top-level dataset, or one inside a top-level struct (group).
+    MATLAB stores arrays column-major, so h5py sees them transposed."""
+    try:
+        with h5py.File(path, "r") as f:
+            names = [k for k in f.keys() if not k.startswith("#")]
+            node = f["eyeMap"] if "eyeMap" in f else next(
+                (f[k]["eyeMap"] for k in names if isinstance(f[k], h5py.Group) and "eyeMap" in f[k]), None)
+            if node is None:
+                raise StavisFormatError(f"{path}: no variable 'eyeMap' (found {names})")
+            if not isinstance(node, h5py.Dataset):
+                raise StavisFormatError(f"{path}: 'eyeMap' is not a numeric array")
+            return np.asarray(node[()]).T
+    except OSError as exc:
+        raise StavisFormatError(f"{path}: not a readable MATLAB v7.3 (HDF5) file ({exc})") from exc
+
+
 def load_fixation_map(path: str | Path) -> np.ndarray:
-    """Binary fixation map from a ``fixMap_%05d.mat`` (variable ``eyeMap``, also inside a struct) as bool."""
+    """Binary fixation map from a ``fixMap_%05d.mat`` (variable ``eyeMap``, also inside a struct) as bool.
+    MATLAB v5 files (``save``'s default, scipy) and v7.3 files (``save -v7.3``, HDF5, h5py) are both read."""
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: fixation map not found")
+    if _is_hdf5(path):
+        arr = _load_eyemap_v73(path)
+        if arr.ndim != 2:
+            raise StavisFormatError(f"{path}: 'eyeMap' must be 2-D, got shape {arr.shape}")
+        return arr > 0
     try:
         mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
     except Exception as exc:  # scipy raises several types for corrupt files

@@ -593,7 +593,7 @@ def generate(cfg: Config, out: str | Path, seed: int | None = None, force: bool 
 # ---------------------------------------------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``python -m stanet_lib synth``."""
-    p.add_argument("--profile", default="demo", choices=("smoke", "demo", "paper"))
+    p.add_argument("--profile", default="demo", choices=("smoke", "demo", "paper"), help="config profile")
     p.add_argument("--seed", type=int, default=None, help="world seed (default: the profile's seed)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: data/synthetic/<profile>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -19,9 +19,13 @@ propagates to the dataset mean, as MATLAB's ``mean`` does.
 
 RNG: MATLAB starts every video in a fresh session (Mersenne Twister, seed 0); here each (split, video) gets a
 fresh ``numpy.random.default_rng(seed)``, so results do not depend on video order or on parallel workers.
-Deliberate deviations, both about broken inputs: a video without predictions is reported (``status``)
-instead of crashing MATLAB's ``compute_all``; a skipped file (frame > nframes) sorted before a scored one
-does not leave MATLAB's stray 0 in the per-video arrays.
+Deliberate deviations, all about broken inputs: a video that cannot be scored (no predictions, a missing or
+unreadable ``fixMap``/``eyeMap`` file, an unreadable prediction) is reported in ``status`` (``missing: ...``,
+``empty: ...``, ``error: <file>: <reason>``) and the others are still scored, instead of MATLAB stopping at the
+first; a video scored with a metric NaN over all its frames (a constant map) has ``status`` ``nan: <metrics>``
+and stays in the dataset mean (NaN, as MATLAB's), and :func:`dataset_means_with_values` gives the mean over the
+videos that have a value; a skipped file (frame > nframes) sorted before a scored one does not leave MATLAB's
+stray 0 in the per-video arrays.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import argparse
 import concurrent.futures as cf
 import multiprocessing as mp
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +58,7 @@ from . import metrics as M
 from .matlab import PostResize, imresize, postprocess_map
 
 COLUMNS = ["db", "split", "video", "frames_scored", *M.TABLE_METRICS, "nframes", "frames_with_nan", "status"]
+IGNORED_IMAGE_SUFFIXES = (".png", ".jpeg", ".bmp", ".tif", ".tiff", ".npy")  # present but not read (*jpg only)
 _INT_RE = re.compile(r"^[+-]?\d+$")
 
 
@@ -116,6 +122,18 @@ class StavisResults:
 
     def load(self, handle: Any) -> np.ndarray | None:
         return read_prediction_jpeg(handle)
+
+    def ignored(self, split: int, video: str) -> str:
+        """What in the video's folder is an image but not a ``.jpg`` (the STAViS evaluator reads ``*jpg`` only),
+        e.g. ``"40 .png files"``; "" when there is none."""
+        folder = self.video_dir(split, video)
+        if not folder.is_dir():
+            return ""
+        counts: dict[str, int] = {}
+        for q in folder.iterdir():
+            if q.is_file() and q.suffix.lower() in IGNORED_IMAGE_SUFFIXES:
+                counts[q.suffix.lower()] = counts.get(q.suffix.lower(), 0) + 1
+        return ", ".join(f"{n} {suffix} files" for suffix, n in sorted(counts.items()))
 
 
 class ArrayPredictions:
@@ -270,7 +288,7 @@ def evaluate_video(root: StavisRoot, db: str, split: int, entry: FoldEntry, sour
         return row
     listed = [(f, h) for f, h in listed if opts.wants(f)]
     if not listed:
-        row["status"] = "empty: no prediction frame in 1..nframes to score"
+        row["status"] = _empty_status(source, split, entry)
         return row
     fx = fixations or VideoFixations.load(root, db, entry.name, entry.nframes)
     rng = np.random.default_rng(opts.seed)
@@ -288,7 +306,7 @@ def evaluate_video(root: StavisRoot, db: str, split: int, entry: FoldEntry, sour
         fix, other = fx.maps(f)
         scores.append(score_frame(sal, gt, fix, other, rng, opts))
     if not scores:
-        row["status"] = "empty: no prediction frame in 1..nframes to score"
+        row["status"] = _empty_status(source, split, entry)
         return row
     arr = np.asarray(scores)  # (frames, 5)
     valid = ~np.isnan(arr)
@@ -296,7 +314,38 @@ def evaluate_video(root: StavisRoot, db: str, split: int, entry: FoldEntry, sour
     row["frames_with_nan"] = int((~valid).any(axis=1).sum())
     for k, m in enumerate(M.TABLE_METRICS):
         row[m] = float(arr[valid[:, k], k].mean()) if valid[:, k].any() else float("nan")
+    nan = [M.PAPER_LABELS[m] for m in M.TABLE_METRICS if np.isnan(row[m])]
+    if nan:
+        row["status"] = f"nan: {', '.join(nan)} NaN in every scored frame (a constant or empty prediction?)"
     return row
+
+
+def _empty_status(source: Any, split: int, entry: FoldEntry) -> str:
+    ignored = source.ignored(split, entry.name) if hasattr(source, "ignored") else ""
+    if ignored:
+        return (f"empty: no .jpg prediction frame in 1..{entry.nframes}; {ignored} present and ignored (the "
+                f"protocol reads .jpg files only)")
+    return f"empty: no prediction frame in 1..{entry.nframes} to score"
+
+
+def is_scored(per_video: pd.DataFrame) -> pd.Series:
+    """Rows of a per-video table that were scored: status ``ok``, or ``nan: ...`` (a metric NaN over the whole
+    video; the row still counts in the MATLAB mean)."""
+    status = per_video["status"].astype(str)
+    return (status == "ok") | status.str.startswith("nan:")
+
+
+def safe_evaluate_video(root: StavisRoot, db: str, split: int, entry: FoldEntry, source: Any,
+                        opts: EvalOptions = EvalOptions(), fixations: VideoFixations | None = None
+                        ) -> dict[str, Any]:
+    """:func:`evaluate_video`, with a bad input file of the video (missing or unreadable fixation map, ground
+    truth or prediction) turned into the row's ``status`` ``error: <file>: <reason>``, so the others are scored."""
+    try:
+        return evaluate_video(root, db, split, entry, source, opts, fixations)
+    except (OSError, ValueError) as exc:
+        row = {"db": db, "split": split, "video": entry.name, "frames_scored": 0,
+               **{m: float("nan") for m in M.TABLE_METRICS}, "nframes": entry.nframes, "frames_with_nan": 0}
+        return {**row, "status": f"error: {' '.join(str(exc).split())}"}
 
 
 @dataclass
@@ -311,20 +360,30 @@ class EvalResult:
 
 def dataset_means(per_video: pd.DataFrame) -> pd.Series:
     """``compute_all_<db>.m``: unweighted mean of per-video means over the pooled folds; when every split
-    lists the same videos (DIEM) the mean of the per-split means. Rows whose status is not ``ok`` are left out;
-    NaN propagates (MATLAB ``mean``)."""
-    ok = per_video[per_video["status"] == "ok"]
+    lists the same videos (DIEM) the mean of the per-split means. Rows that were not scored (:func:`is_scored`)
+    are left out; NaN propagates (MATLAB ``mean``)."""
+    return _means(per_video, skipna=False)
+
+
+def dataset_means_with_values(per_video: pd.DataFrame) -> pd.Series:
+    """As :func:`dataset_means`, but each metric averaged over the videos that have a value for it (a video whose
+    metric is NaN is left out of that metric's mean instead of making it NaN). Not MATLAB's number: label it."""
+    return _means(per_video, skipna=True)
+
+
+def _means(per_video: pd.DataFrame, skipna: bool) -> pd.Series:
+    ok = per_video[is_scored(per_video)]
     if ok.empty:
         return pd.Series({m: float("nan") for m in M.TABLE_METRICS})
     sets = {k: frozenset(g["video"]) for k, g in per_video.groupby("split")}
     if len(sets) > 1 and len(set(sets.values())) == 1:
-        return ok.groupby("split")[list(M.TABLE_METRICS)].mean(numeric_only=True).mean(skipna=False)
-    return ok[list(M.TABLE_METRICS)].mean(skipna=False)
+        return ok.groupby("split")[list(M.TABLE_METRICS)].mean(numeric_only=True).mean(skipna=skipna)
+    return ok[list(M.TABLE_METRICS)].mean(skipna=skipna)
 
 
 def _task(args: tuple) -> dict[str, Any]:
     root, db, split, entry, source, opts = args
-    return evaluate_video(root, db, split, entry, source, opts)
+    return safe_evaluate_video(root, db, split, entry, source, opts)
 
 
 def evaluate_db(stavis_root: str | Path, db: str, predictions: Any, splits: tuple[int, ...] = (1, 2, 3),
@@ -339,6 +398,13 @@ def evaluate_db(stavis_root: str | Path, db: str, predictions: Any, splits: tupl
     """
     root = StavisRoot(stavis_root)
     source = as_source(predictions, db)
+    if not root.fold_dir.is_dir():
+        raise FileNotFoundError(f"{root.fold_dir}: no fold_lists folder; is --stavis-root {root.root} a STAViS "
+                                f"layout root (annotations/, fold_lists/)?")
+    known = sorted({d for d, kind, _ in fold_list_files(root.fold_dir) if kind == "test"})
+    if db not in known:
+        raise FileNotFoundError(f"--db {db}: no test fold list for it in {root.fold_dir}; databases there: "
+                                f"{', '.join(known) or 'none'}")
     folds = root.test_folds(db, tuple(splits))
     tasks = [(root, db, k, e, source, opts) for k in splits for e in folds[k]]
     if workers > 1 and len(tasks) > 1:
@@ -351,10 +417,14 @@ def evaluate_db(stavis_root: str | Path, db: str, predictions: Any, splits: tupl
         rows = []
         for _, _, k, e, _, _ in tasks:
             if e.name not in cache and source.list_frames(k, e.name, e.nframes):
-                cache[e.name] = VideoFixations.load(root, db, e.name, e.nframes)
-            rows.append(evaluate_video(root, db, k, e, source, opts, fixations=cache.get(e.name)))
+                try:
+                    cache[e.name] = VideoFixations.load(root, db, e.name, e.nframes)
+                except (OSError, ValueError):
+                    pass  # safe_evaluate_video loads them again and reports the file
+            rows.append(safe_evaluate_video(root, db, k, e, source, opts, fixations=cache.get(e.name)))
     df = pd.DataFrame(rows, columns=COLUMNS)
-    missing = [f"{db} split {r.split} {r.video}: {r.status}" for r in df.itertuples() if r.status != "ok"]
+    missing = [f"{db} split {r.split} {r.video}: {r.status}" for r in df.itertuples()
+               if not (r.status == "ok" or str(r.status).startswith("nan:"))]
     return EvalResult(db, df, dataset_means(df), missing)
 
 
@@ -362,11 +432,21 @@ def evaluate_db(stavis_root: str | Path, db: str, predictions: Any, splits: tupl
 
 
 def format_means(result: EvalResult) -> str:
-    """One line per dataset in the paper's column order (AUC-J, SIM, s-AUC, CC, NSS)."""
+    """The dataset means in the paper's column order (AUC-J, SIM, s-AUC, CC, NSS) with the number of videos
+    scored; when a video has a NaN metric, the videos and metrics, and a second, labelled line: the mean over the
+    videos that have a value."""
     head = "  ".join(f"{M.PAPER_LABELS[m]:>6}" for m in M.TABLE_METRICS)
     vals = "  ".join(f"{result.means[m]:6.3f}" for m in M.TABLE_METRICS)
-    n_ok = int((result.per_video["status"] == "ok").sum())
-    return f"{'db':<14}{head}   videos\n{result.db:<14}{vals}   {n_ok}/{len(result.per_video)}"
+    df = result.per_video
+    scored = is_scored(df)
+    lines = [f"{'db':<14}{head}   videos", f"{result.db:<14}{vals}   {int(scored.sum())}/{len(df)} scored"]
+    nan_rows = df[df["status"].astype(str).str.startswith("nan:")]
+    if len(nan_rows):
+        with_values = dataset_means_with_values(df)
+        vals2 = "  ".join(f"{with_values[m]:6.3f}" for m in M.TABLE_METRICS)
+        lines.append(f"{'':<14}{vals2}   mean over the videos with a value (not MATLAB's mean, which is NaN)")
+        lines += [f"  NaN metric: {result.db} split {r.split} {r.video}: {r.status[5:]}" for r in nan_rows.itertuples()]
+    return "\n".join(lines)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -377,7 +457,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="predictions: <pred-root>/split<k>_results/<dbkey>/<video>/<name>_<frame>.jpg")
     p.add_argument("--db", required=True,
                    help="database folder name, e.g. AVAD, DIEM, ETMD_av (comma list allowed)")
-    p.add_argument("--splits", default="1,2,3", help="comma-separated folds (default 1,2,3)")
+    p.add_argument("--splits", default="1,2,3", help="comma-separated folds")
     p.add_argument("--seed", type=int, default=0, help="seed of each video's RNG (AUC-J jitter, sAUC draws)")
     p.add_argument("--every-nth", type=int, default=1,
                    help="score every N-th frame (released STANet code: 30)")
@@ -393,12 +473,20 @@ def run_cli(args: argparse.Namespace) -> int:
     try:
         splits = tuple(int(k) for k in str(args.splits).split(",") if k.strip())
     except ValueError:
-        raise SystemExit(f"--splits must be comma-separated integers, got {args.splits!r}") from None
+        raise ValueError(f"--splits: expected comma-separated integers, got {args.splits!r}") from None
     if args.every_nth < 1:
-        raise SystemExit(f"--every-nth must be >= 1, got {args.every_nth}")
+        raise ValueError(f"--every-nth: must be >= 1, got {args.every_nth}")
+    if not Path(args.pred_root).is_dir():
+        raise FileNotFoundError(f"--pred-root {args.pred_root}: folder not found")
     opts = EvalOptions(seed=args.seed, every_nth=args.every_nth, first_frame=args.first_frame)
-    results = [evaluate_db(args.stavis_root, db.strip(), args.pred_root, splits, opts, workers=args.workers)
-               for db in str(args.db).split(",") if db.strip()]
+    results, failed = [], []
+    for db in (d.strip() for d in str(args.db).split(",") if d.strip()):
+        try:
+            results.append(evaluate_db(args.stavis_root, db, args.pred_root, splits, opts, workers=args.workers))
+        except (OSError, ValueError) as exc:  # no fold list, a malformed one: the other databases are scored
+            failed.append(" ".join(str(exc).split()))
+    if not results:
+        raise ValueError(failed[0] if len(failed) == 1 else "; ".join(failed))
     table = pd.concat([r.per_video for r in results], ignore_index=True)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
@@ -407,7 +495,14 @@ def run_cli(args: argparse.Namespace) -> int:
         print(format_means(r))
         for line in r.missing:
             print(f"  not scored: {line}")
-    return 0 if (table["status"] == "ok").any() else 1
+    for line in failed:
+        print(f"error: {line}", file=sys.stderr)
+    n_bad = sum(len(r.missing) for r in results)
+    if n_bad or failed:
+        print(f"error: {args.out}: {n_bad} video(s) not scored{f', {len(failed)} database(s) failed' if failed else ''}"
+              f" (listed above); the CSV has every row, with the reason in its status column", file=sys.stderr)
+        return 1
+    return 0
 
 
 # --- benchmark ----------------------------------------------------------------------------------------------

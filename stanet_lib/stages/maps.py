@@ -18,7 +18,7 @@ from torch import Tensor
 from .. import scam
 from ..artefacts import write_npz, write_text
 from ..data.frames import FrameSet
-from ..eval.protocol import EvalOptions, evaluate_db
+from ..eval.protocol import EvalOptions, evaluate_db, is_scored
 from .world import World
 
 __all__ = ["save_maps", "load_maps", "MAP_VARIANTS", "video_maps", "evaluate_maps", "video_frames"]
@@ -87,7 +87,7 @@ def evaluate_maps(world: World, stage: str, variants: tuple[str, ...] = MAP_VARI
             res = evaluate_db(world.stavis_root, db, video_maps(maps, v, world.sets[set_name].canvas), opts=opts)
             if res.missing:
                 log(f"{db} {v}: not scored: {res.missing}")
-            ok = res.per_video[res.per_video["status"] == "ok"]
+            ok = res.per_video[is_scored(res.per_video)]
             rows.append({"db": db, "stage": stage, "variant": v, **res.means.to_dict(), "videos": len(ok),
                          "frames_scored": int(ok["frames_scored"].sum())})
             per_video.append(res.per_video.assign(stage=stage, variant=v))

@@ -28,7 +28,7 @@ from ..artefacts import atomic_path, file_fingerprint, make_manifest, run_key, w
 from ..config import Config, ModelConfig
 from ..data.frames import FrameDataset, FrameSet, resized_frames
 from ..data.loaders import make_loader
-from ..eval.protocol import EvalOptions, eval_splits, evaluate_db, write_results
+from ..eval.protocol import EvalOptions, eval_splits, evaluate_db, is_scored, write_results
 from ..nets.encoders import load_imagenet
 from ..nets.runtime import select_device
 from ..nets.sta import STANet
@@ -130,14 +130,17 @@ def init_encoder(model: STANet, world: World) -> str:
     return name
 
 
-def _fingerprint(world: World, use_switch: bool, seed: int) -> str:
+def _fingerprint(world: World, use_switch: bool, seed: int) -> tuple[str, dict[str, str | None]]:
+    """The STA net's run key and the named inputs it is made from (content digests of the files)."""
     inputs = {k: file_fingerprint(world.maps_path("fine", k)) for k in ("train", "val")}
     inputs["switch"] = file_fingerprint(world.runs / "switch.npz") if use_switch else None
     source = encoder_source(world.cfg)
     if source not in ("imagenet", "random"):
         source = file_fingerprint(world.net_dir(source) / "best.pt")
     inputs["init"] = source
-    return run_key(world.cfg, "sta", seed, use_switch, inputs)
+    named = {"fine maps (train)": inputs["train"], "fine maps (val)": inputs["val"], "switch.npz": inputs["switch"],
+             "encoder initialisation": inputs["init"], "config": run_key(world.cfg)}
+    return run_key(world.cfg, "sta", seed, use_switch, inputs), named
 
 
 # The validation column that picks the kept epoch, and its direction (train_sta's docstring says why).
@@ -168,7 +171,7 @@ def train_sta(world: World, name: str, use_switch: bool, images: dict[str, Tenso
         if len(idx) == 0:
             raise ValueError(f"{world.maps_path('fine', split)}: no valid pseudo-fixation to train on")
         data[split] = Subset(ds, idx.tolist())
-    key = _fingerprint(world, use_switch, seed)  # other config or inputs: start over (engine.fit run_key)
+    key, named = _fingerprint(world, use_switch, seed)  # other config or inputs: start over (engine.fit run_key)
     write_json(out_dir / "config.json", {"config": cfg.to_dict(), "use_switch": use_switch})
     engine.set_seed(seed)
     model = STANet(cfg.model)
@@ -176,7 +179,8 @@ def train_sta(world: World, name: str, use_switch: bool, images: dict[str, Tenso
     tl = make_loader(data["train"], cfg.train.batch_sta, True, seed, cfg.train.num_workers)
     vl = make_loader(data["val"], max(64, cfg.train.batch_sta), False, seed, cfg.train.num_workers)
     fit = engine.fit(model, tl, vl, step_fn=sta_step, cfg=cfg.train, out_dir=out_dir, seed=seed,
-                     monitor=SELECT_BY[0], mode=SELECT_BY[1], desc=name, run_key=key)
+                     monitor=SELECT_BY[0], mode=SELECT_BY[1], desc=name, run_key=key,
+                     inputs=named)
     return model, fit
 
 
@@ -241,7 +245,7 @@ def stage_sta(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]
             res = evaluate_db(world.stavis_root, db, frames, splits, opts)
             for line in res.missing:
                 log(f"  not scored: {line}")
-            n_ok = int((res.per_video["status"] == "ok").sum())
+            n_ok = int(is_scored(res.per_video).sum())
             rows.append({"model": variant, "description": PREDICTION_VARIANTS[variant][2], "db": db,
                          **res.means.to_dict(), "videos": n_ok})
             per_video.append(res.per_video.assign(model=variant))

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from ..config import load_profile, parse_overrides
+from ..config import PROFILES, load_profile, parse_overrides
 from ..data.frames import resized_frames
 from ..data.loaders import is_distributed
 from ..train.distributed import init_distributed, rank
@@ -53,8 +53,11 @@ STAGES = ("classifiers", "coarse", "fine", "sta")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``python -m stanet_lib train``."""
     p.add_argument("--stage", required=True, choices=STAGES,
-                   help="classifiers (notebook 02), coarse (03, inference only), fine (04), sta (05)")
-    p.add_argument("--profile", default="demo", help="config profile (paper for real data on GPUs)")
+                   help="classifiers: notebook 02 (switch, tagger and the coarse S/ST/SA nets); coarse: notebook 03, which "
+                        "trains nothing (the coarse nets' CAMs, SCAM and boxes, inference split over the ranks); "
+                        "fine: notebook 04 (the fine nets, pseudo-fixations); sta: notebook 05 (STA nets, then "
+                        "predictions and evaluation on rank 0)")
+    p.add_argument("--profile", default="demo", choices=PROFILES, help="config profile (paper: real data on GPUs)")
     p.add_argument("--data-root", type=Path, default=None, help="root of synthetic/, cache/, runs/")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, e.g. --set train.epochs=4 (repeatable)")

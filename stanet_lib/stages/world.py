@@ -76,9 +76,15 @@ def open_world(cfg: Config, data_root: str | Path | None = None, load: bool = Tr
 
     When the cache does not exist yet and ``build`` is set, the data stage runs first on the synthetic world
     (what notebook 01 does with its defaults), so a stage notebook opened on its own finds what it needs; with
-    real data run notebook 01 (or ``prep``) first.
+    real data run notebook 01 (or ``prep``) first. The paper profile never builds a synthetic world: without a
+    cache it raises ``FileNotFoundError`` naming the missing cache and how to make it from the real data.
     """
     dirs = profile_dirs(cfg.profile, Path(data_root) if data_root else None)
+    if build and not (dirs["cache"] / "index.csv").exists() and cfg.profile == "paper":
+        raise FileNotFoundError(
+            f"{dirs['cache']}: no data cache for the paper profile; the paper profile never builds the synthetic "
+            f"world: run notebook 01 (or `python -m stanet_lib prep --profile paper --ave-root AVE_DIR "
+            f"--stavis-root STAVIS_DIR --out {dirs['cache']}`) on the real AVE and STAViS data first")
     if build and not (dirs["cache"] / "index.csv").exists():
         log(f"{dirs['cache']}: no cache yet; building the synthetic world and the data stage (notebook 01) ...")
         world_dir = generate(cfg, dirs["synth"], seed=cfg.seed, progress=False)
@@ -107,7 +113,7 @@ def setup(profile: str, smoke: bool = False, overrides: str = "", data_root: str
     (``smoke`` selects the smoke profile; ``overrides`` space-separated ``section.field=value``), the
     :class:`World` (:func:`open_world`; ``""`` = the project's data folder) and the reports folder (``""`` =
     the project's ``reports/``)."""
-    cfg = load_profile("smoke" if smoke else profile, **parse_overrides(overrides.split()))
+    cfg = load_profile("smoke" if smoke else profile, **parse_overrides(overrides))
     world = open_world(cfg, data_root or None, load=load)
     return cfg, world, Path(reports_dir) if reports_dir else REPORTS_DIR
 

@@ -168,16 +168,29 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
-def _check_run_key(out_dir: Path, run_key: str) -> bool:
-    """True when ``out_dir`` belongs to the run ``run_key`` (or is new); else clear it. Writes the key."""
+def _check_run_key(out_dir: Path, run_key: str, inputs: dict[str, Any] | None = None) -> tuple[bool, str]:
+    """(True, "") when ``out_dir`` belongs to the run ``run_key``; else clear it and say why in a phrase ("no
+    earlier run", "input fine maps (train) changed"). Writes the key and the named ``inputs`` it came from."""
     stamp = out_dir / "run_key.json"
-    same = stamp.is_file() and json.loads(stamp.read_text()).get("key") == run_key
+    try:
+        old = json.loads(stamp.read_text()) if stamp.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        old = None
+    same = isinstance(old, dict) and old.get("key") == run_key
+    reason = ""
     if not same:
-        for old in ("last.pt", "best.pt", "log.csv"):
-            (out_dir / old).unlink(missing_ok=True)
+        if not isinstance(old, dict):
+            reason = "no earlier run" if not (out_dir / "last.pt").is_file() else "no run key recorded"
+        else:
+            was = old.get("inputs") or {}
+            changed = [k for k, v in (inputs or {}).items() if k in was and was[k] != v]
+            reason = (f"input {changed[0]} changed" if changed
+                      else "its config, seed or training data changed")
+        for name in ("last.pt", "best.pt", "log.csv"):
+            (out_dir / name).unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(stamp, json.dumps({"key": run_key}) + "\n")
-    return same
+    write_text(stamp, json.dumps({"key": run_key, "inputs": inputs or {}}, sort_keys=True, default=str) + "\n")
+    return same, reason
 
 
 def _write_csv(path: Path, history: Sequence[Mapping[str, Any]]) -> None:
@@ -240,13 +253,25 @@ def make_optimizer(params: Any, cfg: TrainConfig, device: torch.device) -> torch
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=fused)
 
 
+def _decision_line(name: str, out_dir: Path, start: int, epochs: int, why_new: str) -> str:
+    """The one line :func:`fit` says about a net before its epochs: reused, resumed, retrained (why) or new."""
+    if start >= epochs:
+        return f"reused {name} ({out_dir / 'best.pt'}: finished {epochs} epochs, same config and inputs)"
+    if start > 0:
+        return f"resuming {name} at epoch {start + 1}/{epochs} (same config and inputs)"
+    if why_new.startswith(("input", "its config")) or why_new.endswith("missing"):
+        return f"retraining {name}: {why_new}"
+    return f"training {name} ({why_new or 'no earlier run'})"
+
+
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None,
         step_fn: StepFn = classification_step, cfg: TrainConfig | None = None,
         out_dir: str | Path | None = None, seed: int = 0, *, monitor: str = "val_loss", mode: str = "min",
         device: torch.device | str | None = None, resume: bool = True,
         max_epochs_this_call: int | None = None,
         callbacks: Sequence[Callable[[dict[str, Any]], None]] = (), restore_best: bool = True,
-        desc: str = "", run_key: str | None = None) -> FitResult:
+        desc: str = "", run_key: str | None = None, inputs: dict[str, Any] | None = None,
+        log: Callable[[str], None] | None = print) -> FitResult:
     """Train ``model`` for ``cfg.epochs`` epochs with SGD, keep the best epoch, checkpoint and resume.
 
     Args:
@@ -267,7 +292,11 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         run_key: identity of this run's config and data (e.g. :func:`tensor_digest` of the inputs). When
             ``out_dir`` holds a run with another key, its checkpoints and log are removed and training starts
             over, so a finished run is never "resumed" on changed inputs.
-        desc: prefix of the progress bars.
+        inputs: the named digests ``run_key`` was made from (``{"fine maps (train)": sha256, ...}``), recorded
+            beside it so that a retraining can say which input changed.
+        desc: prefix of the progress bars, and the net's name in the one line that says what ``fit`` does:
+            ``reused X (reason)``, ``resuming X at epoch k/N``, ``retraining X: input Y changed`` or ``training X
+            (no earlier run)`` (rank 0, through ``log``; None: silent).
 
     Returns:
         A :class:`FitResult`; ``model`` holds the best weights (or the last ones when stopped early).
@@ -291,10 +320,14 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     optimizer = make_optimizer([p for p in net.parameters() if p.requires_grad], cfg, device)
     start, history = 0, []
     best = {"epoch": 0, "value": float("inf") if mode == "min" else float("-inf")}
+    why_new = "" if resume else "resume=False"
     if resume and last_path.is_file() and not best_path.is_file():
         resume = False  # best.pt is gone: the best epoch's weights cannot be rebuilt from last.pt; train again
+        why_new = f"{best_path} missing"
     if run_key is not None and writer:
-        resume = _check_run_key(out_dir, run_key) and resume
+        same, why_key = _check_run_key(out_dir, run_key, inputs)
+        why_new = why_key or why_new
+        resume = same and resume
     if is_distributed():  # rank 0 has cleared a stale folder; everyone follows its decision
         decision = [resume and last_path.is_file()]
         dist.broadcast_object_list(decision, src=0)
@@ -312,6 +345,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     else:
         set_seed(seed)
     resumed_from = start
+    if writer and log is not None:
+        log(_decision_line(desc or out_dir.name, out_dir, start, cfg.epochs, why_new))
     run_model: nn.Module = net
     eval_model: nn.Module = net  # validation: no gradient, so no DDP (ranks may have unequal shard sizes)
     if is_distributed():

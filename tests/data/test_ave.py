@@ -5,6 +5,7 @@ import pytest
 
 from stanet_lib.data.ave import AnnotationError, parse_annotation_file, read_ave, write_annotation_file
 from stanet_lib.paths import SHARED_DIR
+from tests import media_fixtures as mf
 
 AVE_META = SHARED_DIR / "data" / "ave_meta"
 needs_meta = pytest.mark.skipif(not AVE_META.exists(), reason=f"{AVE_META} not present")
@@ -71,4 +72,28 @@ def test_split_row_not_in_annotations(tmp_path):
     (tmp_path / "Annotations.txt").write_text("Bark&v1&good&0&10\n")
     (tmp_path / "trainSet.txt").write_text("Bark&v2&good&0&10\n")
     with pytest.raises(AnnotationError, match="trainSet.txt"):
+        read_ave(tmp_path)
+
+
+def test_splits_with_different_categories_are_an_error(tmp_path):
+    rows = [("Bark", "a", 0, 1, "train"), ("Bark", "b", 0, 1, "val"), ("Cat", "c", 0, 1, "val"),
+            ("Bark", "d", 0, 1, "test"), ("Cat", "e", 0, 1, "test")]
+    mf.ave_world(tmp_path, rows, make_videos=False)
+    with pytest.raises(AnnotationError, match=r"trainSet\.txt: no row of category Cat, which the other splits have"):
+        read_ave(tmp_path)
+
+
+def test_a_duplicated_annotation_row_names_both_lines(tmp_path):
+    (tmp_path / "Annotations.txt").write_text("Bark&v1&good&0&10\nCat&v2&good&0&10\nBark&v1&good&0&10\n")
+    (tmp_path / "trainSet.txt").write_text("Bark&v1&good&0&10\nCat&v2&good&0&10\n")
+    with pytest.raises(AnnotationError) as err:
+        read_ave(tmp_path)
+    assert str(err.value).startswith(f"{tmp_path / 'Annotations.txt'}:3: the same event as line 1 (Bark&v1&0&10)")
+    (tmp_path / "Annotations.txt").write_text("Bark&v1&good&0&10\nCat&v2&good&0&10\n")
+    (tmp_path / "trainSet.txt").write_text("Bark&v1&good&0&10\nBark&v1&good&0&10\n")
+    with pytest.raises(AnnotationError, match=r"trainSet\.txt:2: the same event as line 1"):
+        read_ave(tmp_path)
+    (tmp_path / "trainSet.txt").write_text("Bark&v1&good&0&10\nBark&v9&good&0&10\n")
+    with pytest.raises(AnnotationError, match=r"trainSet\.txt:2: 1 row\(s\) not in .*Annotations\.txt, the first: "
+                                              r"Bark&v9&0&10"):
         read_ave(tmp_path)

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from stanet_lib.cli import main
 from stanet_lib.config import load_profile
@@ -23,12 +24,16 @@ ROWS = [  # (category, video_id, start, end, split)
     ("Bark", "gone", 0, 1, "train"),  # listed, no file: counted skip
     ("Cat", "broken", 0, 1, "train"),  # corrupt mp4: counted skip
     ("Bark", "cut", 0, 1, "val"),  # truncated mp4: counted skip
-    ("Cat", "single", 0, 1, "train"),  # one-frame video
+    ("Cat", "single", 0, 1, "train"),  # one-frame video: not a video, counted skip
     ("Bark", "vfr", 0, 1, "train"),  # variable frame rate
     ("Cat", "stereo44", 0, 1, "train"),  # 44.1 kHz stereo audio
     ("Bark", "mono8", 0, 1, "train"),  # 8 kHz mono audio
+    ("Bark", "image", 0, 1, "train"),  # a PNG named .mp4: not a video, counted skip
+    ("Cat", "short", 0, 2, "train"),  # a 0.4 s video for a 2 s event: counted skip
+    ("Bark", "late", 0, 2.5, "train"),  # event ends 0.7 s after its 1.8 s video: kept with a warning
 ]
-OK_VIDEOS = {"dup", "plain", "mute", "quiet", "single", "vfr", "stereo44", "mono8"}
+OK_VIDEOS = {"dup", "plain", "mute", "quiet", "vfr", "stereo44", "mono8", "late"}
+N_SKIPS = 8  # zero, gone, broken, cut, single, image, short (AVE) and DBa_ghost (STAViS)
 
 
 def cfg(**overrides):
@@ -50,6 +55,10 @@ def make_world(root):
     mf.video(vids / "vfr.mp4", fps=20.0, pts=np.array([0.0, 0.05, 0.1, 0.4, 0.45, 0.9]))
     mf.video(vids / "stereo44.mp4", sr=44100, channels=2)
     mf.video(vids / "mono8.mp4", sr=8000)
+    Image.fromarray(np.full((32, 48, 3), 90, np.uint8)).save(vids / "image.png")
+    (vids / "image.png").rename(vids / "image.mp4")
+    mf.video(vids / "short.mp4", seconds=0.4)
+    mf.video(vids / "late.mp4", seconds=1.8)
     st = root / "stavis"
     mf.stavis_world(st, {"DBa": (48, 32, 25.0, 2, 6)}, folds=2)
     with open(st / "fold_lists" / "DBa_list_test_2_fps.txt", "a") as fh:
@@ -69,11 +78,11 @@ def world(tmp_path_factory):
 def test_counts_and_statuses(world):
     rep = world["report"]
     c = rep.counts
-    assert c["ave_rows"] == len(ROWS) and c["ave_rows_ok"] == len(ROWS) - 4 - 0
-    assert c["ave_videos"] == 12  # 13 rows, "dup" has two; decoded once ("zero", only an empty event: never)
+    assert c["ave_rows"] == len(ROWS) and c["ave_rows_ok"] == len(ROWS) - (N_SKIPS - 1)
+    assert c["ave_videos"] == 15  # 16 rows, "dup" has two; decoded once ("zero", only an empty event: never)
     assert c["stavis_videos"] == 3 and c["stavis_ok"] == 2
     assert c["decoded"] == len(OK_VIDEOS) + 2 and c["reused"] == 0
-    assert c["audio_absent"] == 1 and c["skipped"] == 5 == len(rep.skips)
+    assert c["audio_absent"] == 1 and c["skipped"] == N_SKIPS == len(rep.skips)
     idx = cache.load_index(world["out"], ok_only=False)
     status = {(r.video, r.row): r.status for r in idx.itertuples()}
     assert status[("zero", 5)] == "skip:zero_length_event"
@@ -85,8 +94,17 @@ def test_counts_and_statuses(world):
     reasons = {s["video"]: s["message"] for s in rep.skips}
     assert "broken.mp4" in reasons["broken"] and "cut.mp4" in reasons["cut"] and "gone.mp4" in reasons["gone"]
     assert "DBa_ghost" in reasons["DBa_ghost"]
+    assert status[("single", 9)] == status[("image", 13)] == "skip:not_a_video"
+    assert reasons["single"].endswith("single.mp4: a single frame (0.083 s), not a video")
+    assert reasons["image"].endswith("image.mp4: a still image or a stream without duration (0 s, one frame), not a video")
+    assert status[("short", 14)] == "skip:video_shorter_than_event"
+    assert "short row 14: event [0, 2), but the video " in reasons["short"]
+    assert "short.mp4 lasts 0.38 s: much shorter than its event" in reasons["short"]
     summary = rep.summary()
-    assert "5 skipped" in summary and "broken.mp4" in summary
+    assert f"{N_SKIPS} skipped" in summary and "broken.mp4" in summary
+    assert "skip [not_a_video]" in summary and "skip [video_shorter_than_event]" in summary
+    assert "no audio track: 1 video(s) kept with the audio features of silence (p_switch near 0): ave/mute" in summary
+    assert "warning: late row 15: event [0, 2.5) ends after the video (1.8" in summary and "s are used" in summary
 
 
 def test_index_columns_and_types(world):
@@ -94,7 +112,7 @@ def test_index_columns_and_types(world):
     for col in ("source", "db", "video", "row", "category", "label", "split", "n_frames", "fps", "t_first",
                 "t_last", "audio_present", "event_start", "event_end", "npz", "status"):
         assert col in idx.columns
-    assert (idx["status"] == "ok").all() and len(idx) == len(ROWS) - 4 + 2
+    assert (idx["status"] == "ok").all() and len(idx) == len(ROWS) - (N_SKIPS - 1) + 2
     ave = idx[idx["source"] == "ave"]
     assert set(ave["label"]) == {0, 1} and set(ave["split"]) == {"train", "val", "test"}
     assert ave.set_index("video").loc["mute", "audio_present"] == False  # noqa: E712 (pandas boolean)
@@ -148,8 +166,10 @@ def test_manifest(world):
     assert m["config"]["media"]["fps"] == 4.0 and m["commit"]
     assert m["inputs"][str(world["ave"] / "AVE" / "plain.mp4")]
     assert m["inputs"][str(world["ave"] / "AVE" / "gone.mp4")] is None
-    assert {s["reason"] for s in m["skips"]} == {"zero_length_event", "missing_video", "decode_error"}
-    assert m["counts"]["skipped"] == 5
+    assert {s["reason"] for s in m["skips"]} == {"zero_length_event", "missing_video", "decode_error", "not_a_video",
+                                                 "video_shorter_than_event"}
+    assert m["no_audio"] == ["ave/mute"]
+    assert m["counts"]["skipped"] == N_SKIPS
 
 
 def test_rerun_skips_up_to_date_and_redoes_changed(tmp_path):
@@ -160,7 +180,11 @@ def test_rerun_skips_up_to_date_and_redoes_changed(tmp_path):
     again = cache.prepare(cfg(), ave, st, out)
     assert again.up_to_date and again.counts["decoded"] == 0 and time.perf_counter() - t0 < 1.0
     assert again.counts["ave_rows_ok"] == first.counts["ave_rows_ok"] and len(again.skips) == len(first.skips)
-    os.utime(ave / "AVE" / "plain.mp4", ns=(time.time_ns(), time.time_ns() + 10**9))  # changed input
+    plain = ave / "AVE" / "plain.mp4"
+    os.utime(plain, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new time, the same bytes: still up to date
+    plain.write_bytes(plain.read_bytes())
+    assert cache.prepare(cfg(), ave, st, out).up_to_date
+    mf.video(plain, seconds=2.0, freq=500.0)  # other bytes: decoded again
     third = cache.prepare(cfg(), ave, st, out)
     assert not third.up_to_date and third.counts["decoded"] == 1
     assert third.counts["reused"] == first.counts["videos_ok"] - 1
@@ -194,14 +218,15 @@ def test_mat_without_eyemap(tmp_path):
 
 
 def test_cli_prints_skips(tmp_path, capsys):
-    ave = mf.ave_world(tmp_path / "ave", [("Bark", "a", 0, 1, "train"), ("Cat", "b", 0, 1, "val")])
+    ave = mf.ave_world(tmp_path / "ave", [("Bark", "a", 0, 1, "train"), ("Bark", "b", 0, 1, "val")])
     (ave / "AVE" / "b.mp4").unlink()
     out = tmp_path / "cache"
     assert main(["prep", "--ave-root", str(ave), "--out", str(out), "--profile", "smoke",
                  "--set", "media.prep_workers=1"]) == 0
     printed = capsys.readouterr().out
     assert "1/2 AVE rows" in printed and "missing_video" in printed and "b.mp4" in printed
-    assert main(["prep", "--ave-root", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert main(["prep", "--ave-root", str(tmp_path / "nope"), "--out", str(out)]) == 1
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nope'}: folder not found\n"
 
 
 @pytest.mark.slow

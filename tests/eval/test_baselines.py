@@ -48,11 +48,12 @@ def test_spectral_residual_finds_the_odd_blob_and_motion():
 def test_every_baseline_is_consumed_by_the_evaluation(world, kind):
     res = E.evaluate_db(world.root, "AVAD", B.BaselinePredictions(kind, world.root, "AVAD"), (1, 2))
     df = res.per_video
-    assert df.frames_scored.tolist() == [5, 4] and (df.status == "ok").all()
-    if kind == "constant":
+    assert df.frames_scored.tolist() == [5, 4] and E.is_scored(df).all()
+    if kind == "constant":  # scored, its NaN metrics named in the status
         assert df[["SIM", "sAUC", "CC", "NSS"]].isna().all().all() and df.AUC_J.notna().all()
+        assert df.status.str.startswith("nan: SIM, s-AUC, CC, NSS").all() and res.missing == []
     else:
-        assert df[["AUC_J", "SIM", "CC", "NSS"]].notna().all().all()
+        assert df[["AUC_J", "SIM", "CC", "NSS"]].notna().all().all() and (df.status == "ok").all()
     if kind == "ground_truth":  # the upper bound beats the centre prior on every video and metric
         src = B.BaselinePredictions("centre", world.root, "AVAD")
         centre = E.evaluate_db(world.root, "AVAD", src, (1, 2))

@@ -3,15 +3,17 @@
 import math
 import shutil
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.io
 from PIL import Image
 
 from stanet_lib import cli
 from stanet_lib.config import load_profile
 from stanet_lib.data.encode import write_jpeg
-from stanet_lib.data.stavis import load_fixation_map, load_gt_map
+from stanet_lib.data.stavis import StavisFormatError, load_fixation_map, load_gt_map, save_fixation_map
 from stanet_lib.eval import matlab
 from stanet_lib.eval import metrics as M
 from stanet_lib.eval import protocol as E
@@ -147,11 +149,17 @@ def test_robustness_layout_quirks(tmp_path):
     assert all(math.isnan(df.loc["v3", m]) for m in ("SIM", "sAUC", "CC", "NSS"))
     assert 0.15 < df.loc["v3", "AUC_J"] < 0.85 and df.loc["v3", "frames_with_nan"] == 4
     assert df.loc["v4", "status"].startswith("missing") and df.loc["v4", "frames_scored"] == 0
-    assert any("v4" in m for m in res.missing)
+    assert any("v4" in m for m in res.missing) and not any("v3" in m for m in res.missing)
+    # the constant video is scored, its NaN metrics named in its status
+    assert df.loc["v3", "status"] == "nan: SIM, s-AUC, CC, NSS NaN in every scored frame (a constant or empty prediction?)"
     # NaN of the constant video propagates to the dataset mean (MATLAB mean); the missing video is left out
     assert math.isnan(res.means["CC"]) and not math.isnan(res.means["AUC_J"])
-    ok = df[df.status == "ok"]
-    assert res.means["AUC_J"] == pytest.approx(ok.AUC_J.mean())
+    scored = df[E.is_scored(res.per_video).to_numpy()]
+    assert sorted(scored.index) == ["v1", "v2", "v3"]
+    assert res.means["AUC_J"] == pytest.approx(scored.AUC_J.mean())
+    with_values = E.dataset_means_with_values(res.per_video)
+    assert with_values["CC"] == pytest.approx(df.loc[["v1", "v2"], "CC"].mean())
+    assert with_values["AUC_J"] == pytest.approx(res.means["AUC_J"])
 
 
 def test_all_zero_frames_are_dropped_per_metric(tmp_path):
@@ -212,13 +220,15 @@ def test_cli_end_to_end(world, tmp_path, capsys):
     assert "AUC-J     SIM   s-AUC      CC     NSS" in printed.replace("   ", "   ")
     means = E.evaluate_db(root.root, DB, preds, (1, 2)).means
     assert f"{means['NSS']:6.3f}" in printed and f"{means['AUC_J']:6.3f}" in printed
-    # a prediction root without split 2 for vidC: reported on stderr, still exit 0
+    # a prediction root without split 2 for vidC: the others are scored and written, the video is reported, exit 1
     shutil.rmtree(E.StavisResults(preds, DB).video_dir(2, "vidC"))
     try:
         rc = cli.main(["evaluate", "--stavis-root", str(root.root), "--pred-root", str(preds), "--db", DB,
                        "--splits", "2", "--out", str(out)])
-        printed = capsys.readouterr().out
-        assert rc == 0 and "not scored" in printed and "vidC" in printed and "missing" in printed
+        captured = capsys.readouterr()
+        printed = captured.out
+        assert rc == 1 and "not scored" in printed and "vidC" in printed and "missing" in printed
+        assert "1 video(s) not scored" in captured.err and len(pd.read_csv(out)) == 2
     finally:
         maps = smooth_predictions(VIDEOS)
         E.write_prediction_maps(preds, DB, 2, "vidC", maps["vidC"])
@@ -228,3 +238,94 @@ def test_options_from_profile_config():
     opts = E.EvalOptions.from_config(load_profile("smoke", **{"eval.every_nth": 30, "eval.seed": 4}).eval)
     assert (opts.sigma, opts.n_splits, opts.step, opts.every_nth, opts.seed) == (2.0, 100, 0.1, 30, 4)
     assert opts.wants(1) and opts.wants(31) and not opts.wants(2)
+
+
+# --------------------------------------------------------------------------------------------------- bad input
+
+
+def _bad_world(tmp_path):
+    videos = {"good": 4, "nofix": 4, "noeye": 4, "png": 4, "const": 4, "badjpg": 4}
+    root = make_layout(tmp_path / "data", DB, videos, {1: list(videos)}, seed=11)
+    preds = smooth_predictions(videos, seed=12)
+    out = tmp_path / "preds"
+    for v in videos:
+        if v != "png":
+            E.write_prediction_maps(out, DB, 1, v, np.full((4, 12, 20), 0.4) if v == "const" else preds[v])
+    root.fixation_path(DB, "nofix", 3).unlink()
+    scipy.io.savemat(root.fixation_path(DB, "noeye", 1), {"fixations": np.zeros((18, 32), np.uint8)})
+    png = E.StavisResults(out, DB).video_dir(1, "png")
+    png.mkdir(parents=True)
+    for f in range(1, 5):
+        Image.fromarray(np.round(preds["png"][f - 1] * 255).astype(np.uint8)).save(png / f"pred_sal_{f:05d}.png")
+    bad = E.StavisResults(out, DB).video_dir(1, "badjpg") / "pred_sal_00002.jpg"
+    bad.write_bytes(b"not a jpeg")
+    return root, out
+
+
+def test_evaluate_scores_every_video_it_can_and_reports_the_others(tmp_path, capsys):
+    root, preds = _bad_world(tmp_path)
+    out = tmp_path / "res.csv"
+    rc = cli.main(["evaluate", "--stavis-root", str(root.root), "--pred-root", str(preds), "--db", DB, "--splits",
+                   "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 1 and "Traceback" not in captured.err
+    df = pd.read_csv(out).set_index("video")
+    assert len(df) == 6 and df.loc["good", "status"] == "ok" and df.loc["good", "frames_scored"] == 4
+    assert df.loc["nofix", "status"] == f"error: {root.fixation_path(DB, 'nofix', 3)}: fixation map not found"
+    assert df.loc["noeye", "status"].startswith(f"error: {root.fixation_path(DB, 'noeye', 1)}: no variable 'eyeMap'")
+    assert df.loc["png", "status"] == ("empty: no .jpg prediction frame in 1..4; 4 .png files present and ignored "
+                                       "(the protocol reads .jpg files only)")
+    assert df.loc["badjpg", "status"].startswith("error: ") and "pred_sal_00002.jpg: not a readable image" in \
+        df.loc["badjpg", "status"]
+    assert df.loc["const", "status"].startswith("nan: SIM, s-AUC, CC, NSS")
+    printed = " ".join(captured.out.split())
+    assert "2/6 scored" in printed  # good and const
+    assert f"NaN metric: {DB} split 1 const: SIM, s-AUC, CC, NSS" in printed
+    assert "mean over the videos with a value (not MATLAB's mean, which is NaN)" in printed
+    for v in ("nofix", "noeye", "png", "badjpg"):
+        assert f"not scored: {DB} split 1 {v}:" in printed
+    assert "4 video(s) not scored" in captured.err
+
+
+def test_evaluate_database_and_fold_list_errors_are_one_line(tmp_path, capsys):
+    root = make_layout(tmp_path / "data", DB, {"a": 3}, {1: ["a"]}, seed=1)
+    preds = tmp_path / "preds"
+    E.write_prediction_maps(preds, DB, 1, "a", smooth_predictions({"a": 3})["a"])
+    base = ["evaluate", "--stavis-root", str(root.root), "--pred-root", str(preds), "--splits", "1"]
+    assert cli.main([*base, "--db", "TinyBD", "--out", str(tmp_path / "x.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: --db TinyBD: no test fold list for it in {root.fold_dir}; databases there: {DB}\n"
+    assert cli.main([*base, "--db", DB, "--splits", "2", "--out", str(tmp_path / "x.csv")]) == 1
+    assert capsys.readouterr().err == f"error: {root.fold_dir / f'{DB}_list_test_2_fps.txt'}: fold list not found\n"
+    assert not (tmp_path / "x.csv").exists()
+    # one database fails, the other is scored and written
+    assert cli.main([*base, "--db", f"{DB},Nope", "--out", str(tmp_path / "y.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "error: --db Nope" in err and len(pd.read_csv(tmp_path / "y.csv")) == 1
+    # a comment line in a fold list is skipped
+    fold = root.fold_dir / f"{DB}_list_test_1_fps.txt"
+    fold.write_text("# name nframes fps\n" + fold.read_text())
+    assert cli.main([*base, "--db", DB, "--out", str(tmp_path / "z.csv")]) == 0
+
+
+def test_matlab_v73_fixation_files_are_read(tmp_path):
+    eye = np.zeros((6, 9), np.uint8)
+    eye[1, 7] = eye[4, 2] = 1
+    v5 = tmp_path / "fixMap_00001.mat"
+    save_fixation_map(v5, eye)
+    v73 = tmp_path / "fixMap_00002.mat"  # MATLAB -v7.3: HDF5 behind a 512-byte user block, column-major
+    with h5py.File(v73, "w", userblock_size=512) as f:
+        f.create_dataset("eyeMap", data=eye.T.astype(np.float64))
+    with open(v73, "r+b") as f:
+        f.write(b"MATLAB 7.3 MAT-file".ljust(128, b" "))
+    struct = tmp_path / "fixMap_00003.mat"
+    with h5py.File(struct, "w") as f:
+        f.create_group("S").create_dataset("eyeMap", data=eye.T)
+    for path in (v5, v73, struct):
+        got = load_fixation_map(path)
+        assert got.dtype == bool and got.shape == (6, 9) and (got == (eye > 0)).all(), path
+    empty = tmp_path / "fixMap_00004.mat"
+    with h5py.File(empty, "w") as f:
+        f.create_dataset("other", data=eye.T)
+    with pytest.raises(StavisFormatError, match=r"fixMap_00004.mat: no variable 'eyeMap' \(found \['other'\]\)"):
+        load_fixation_map(empty)

@@ -5,6 +5,7 @@ results layout (evaluated), resume rules, clear errors."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -186,3 +187,28 @@ def test_samples_pair_the_window_with_the_centre_frames_target(world) -> None:
     assert torch.equal(sample["pseudo"], targets[k]) and not torch.equal(sample["pseudo"], targets[int(fs.next[k])])
     assert torch.equal((sample["frames"][1] * 255).round().to(torch.uint8), images[k])
     assert torch.equal((sample["frames"][2] * 255).round().to(torch.uint8), images[fs.next[k]])
+
+
+def test_sta_run_key_follows_content_not_file_times_or_location(tmp_path):
+    """A byte-identical rewrite or a copy of the data folder keeps the STA run key (the finished nets are reused);
+    other bytes change it, and the named input says which."""
+    cfg = load_profile("smoke")
+
+    def world_at(root):
+        return World(cfg, root / "synth", root / "cache", root / "runs", ["a", "b"])
+
+    w = world_at(tmp_path / "a")
+    for split in ("train", "val"):
+        write_npz(w.maps_path("fine", split), x=np.arange(5.0) + (split == "val"))
+    write_npz(w.runs / "switch.npz", p=np.ones(3))
+    (w.net_dir("coarse_S")).mkdir(parents=True)
+    (w.net_dir("coarse_S") / "best.pt").write_bytes(b"weights")
+    key, named = sta._fingerprint(w, True, 0)
+    shutil.copytree(tmp_path / "a", tmp_path / "b", copy_function=shutil.copy)  # new mtimes
+    assert sta._fingerprint(world_at(tmp_path / "b"), True, 0) == (key, named)
+    train = w.maps_path("fine", "train")
+    train.write_bytes(train.read_bytes())
+    assert sta._fingerprint(w, True, 0)[0] == key
+    write_npz(train, x=np.arange(6.0))
+    key2, named2 = sta._fingerprint(w, True, 0)
+    assert key2 != key and [k for k in named if named[k] != named2[k]] == ["fine maps (train)"]

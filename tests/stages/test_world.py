@@ -57,3 +57,15 @@ def test_setup_is_the_notebooks_first_cell(smoke_data_root, tmp_path):
     assert reports2 == paths.REPORTS_DIR and not world2.sets and cfg2.train.epochs == load_profile("smoke").train.epochs
     with pytest.raises(KeyError, match="no_such_field"):
         setup("smoke", overrides="train.no_such_field=1", data_root=str(smoke_data_root))
+
+
+def test_the_paper_profile_never_builds_a_synthetic_world(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no data cache for the paper profile.*real AVE and STAViS"):
+        open_world(load_profile("paper"), tmp_path, log=lambda m: None)
+    assert list(tmp_path.iterdir()) == []  # nothing generated
+
+
+def test_setup_overrides_may_contain_spaces(smoke_data_root):
+    cfg, _, _ = setup("smoke", True, 'train.epochs=2 model.imagenet_weights=/a b/c.pt', str(smoke_data_root),
+                      load=False)
+    assert cfg.train.epochs == 2 and cfg.model.imagenet_weights == "/a b/c.pt"

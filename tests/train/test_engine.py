@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -199,7 +200,24 @@ def test_run_key_restarts_on_changed_inputs_and_resumes_on_same(tmp_path) -> Non
     assert same.resumed_from == 2 and same.epochs_done == 3
     _, other = run(tmp_path / "k", run_key="data-B", max_epochs_this_call=1)
     assert other.resumed_from == 0 and other.epochs_done == 1  # a finished run is not reused on new inputs
-    assert (tmp_path / "k" / "run_key.json").read_text().strip() == '{"key": "data-B"}'
+    assert json.loads((tmp_path / "k" / "run_key.json").read_text()) == {"key": "data-B", "inputs": {}}
+
+
+def test_fit_says_in_one_line_whether_it_reused_resumed_or_retrained_and_why(tmp_path) -> None:
+    lines: list[str] = []
+    kw = {"desc": "toy", "log": lines.append, "cfg": TrainConfig(epochs=2, lr=1e-2, progress=False)}
+    run(tmp_path / "k", run_key="A", inputs={"frames": "a1", "config": "c"}, max_epochs_this_call=1, **kw)
+    run(tmp_path / "k", run_key="A", inputs={"frames": "a1", "config": "c"}, **kw)
+    run(tmp_path / "k", run_key="A", inputs={"frames": "a1", "config": "c"}, **kw)
+    run(tmp_path / "k", run_key="B", inputs={"frames": "b2", "config": "c"}, max_epochs_this_call=1, **kw)
+    run(tmp_path / "k", run_key="C", **kw)
+    assert lines == [
+        "training toy (no earlier run)",
+        "resuming toy at epoch 2/2 (same config and inputs)",
+        f"reused toy ({tmp_path / 'k' / 'best.pt'}: finished 2 epochs, same config and inputs)",
+        "retraining toy: input frames changed",
+        "retraining toy: its config, seed or training data changed",
+    ]
 
 
 def test_make_optimizer_fused_on_cuda_same_update_rule() -> None:

@@ -1,0 +1,99 @@
+"""Content digests of input files, the package's output marker, the clean-up of killed runs' folders and the lock
+of a data root (:mod:`stanet_lib.artefacts`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from stanet_lib.artefacts import (
+    DataRootLock,
+    LockHeld,
+    clean_partials,
+    file_fingerprint,
+    is_package_output,
+    mark_output,
+    pid_alive,
+)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_fingerprint_is_the_content_not_the_file_time(tmp_path):
+    cache = tmp_path / "digests"
+    a = tmp_path / "a.bin"
+    a.write_bytes(b"same bytes")
+    first = file_fingerprint(a, cache)
+    os.utime(a, ns=(1, 1))  # a byte-identical rewrite: another mtime
+    assert file_fingerprint(a, cache) == first
+    copy = tmp_path / "copy" / "a.bin"
+    copy.parent.mkdir()
+    shutil.copy(a, copy)  # cp -r data/
+    assert file_fingerprint(copy, cache) == first
+    a.write_bytes(b"other bytes")
+    assert file_fingerprint(a, cache) != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "copy", "digests"]  # nothing beside the input
+
+
+def test_fingerprint_cache_is_used_and_survives_an_unwritable_cache(tmp_path):
+    a = tmp_path / "a.bin"
+    a.write_bytes(b"x" * 100)
+    cache = tmp_path / "digests"
+    sha = file_fingerprint(a, cache)
+    (entry,) = cache.iterdir()
+    entry.write_text("f" * 64)  # a cached digest is trusted while size, mtime and inode are unchanged
+    assert file_fingerprint(a, cache) == "f" * 64
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder")
+    assert file_fingerprint(a, blocked) == sha
+
+
+def test_marker_and_partials(tmp_path):
+    assert not is_package_output(tmp_path / "nothing") and not is_package_output(tmp_path)
+    mark_output(tmp_path)
+    assert is_package_output(tmp_path)
+    dead = _dead_pid()
+    ours = tmp_path / f".out.partial-{dead}"
+    ours.mkdir()
+    mark_output(ours)
+    old = tmp_path / f".out.old-{dead}"
+    old.mkdir()
+    mark_output(old)
+    users = tmp_path / f".out.partial-{dead + 1}"  # no marker: never removed
+    users.mkdir()
+    (users / "notes.txt").write_text("mine")
+    live = tmp_path / f".out.partial-{os.getppid()}"
+    live.mkdir()
+    mark_output(live)
+    other = tmp_path / f".other.partial-{dead}"
+    other.mkdir()
+    mark_output(other)
+    removed = clean_partials(tmp_path, "out", log=lambda m: None)
+    assert sorted(removed) == sorted([ours, old])
+    assert users.exists() and live.exists() and other.exists()
+    assert pid_alive(os.getpid()) and not pid_alive(dead) and not pid_alive(0)
+
+
+def test_lock_refuses_a_second_holder_and_takes_over_a_stale_one(tmp_path):
+    with DataRootLock(tmp_path, "run --profile demo") as lock:
+        holder = lock.holder()
+        assert holder["pid"] == os.getpid() and holder["what"] == "run --profile demo"
+        with pytest.raises(LockHeld, match=rf"pid {os.getpid()} .*run --profile demo"):
+            DataRootLock(tmp_path, "run --profile smoke").acquire()
+    assert not (tmp_path / ".stanet.lock").exists()
+    (tmp_path / ".stanet.lock").write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
+    with DataRootLock(tmp_path, "again"):  # a killed run's lock
+        assert DataRootLock(tmp_path).holder()["what"] == "again"
+    (tmp_path / ".stanet.lock").write_text("{not json")
+    with DataRootLock(tmp_path, "after garbage"):
+        pass
