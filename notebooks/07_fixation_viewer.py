@@ -50,10 +50,13 @@ print(f"profile {cfg.profile}: {len(layers.list_videos(world))} test videos in {
 
 # %% [markdown]
 # ## The viewer
-# Choose a database and video, move the frame slider or press play, switch layers on and off (hover over a
-# greyed-out layer for the reason), or compare two layers side by side. The table under the audio player holds
-# the metrics of the shown predictions on the current frame (STAViS protocol: post-processing, then scored
-# against the frame's ground truth).
+# Choose a database and video, move the frame slider or press play (the sound plays from the shown frame and
+# follows the slider; frames are numbered from 1, as the STAViS files), switch layers on and off (a layer that
+# is on is blue with a check mark; hover over a layer for what it is, or over a greyed-out one for why it is
+# missing), or compare two layers side by side. The legend under the audio player has a colour bar and one line
+# for every shown layer; when several maps are on, each has a colormap of its own. The table below it holds the
+# metrics of the shown predictions on the current frame (STAViS protocol: post-processing, then scored against
+# the frame's ground truth).
 
 # %%
 fixation_viewer = viewer.viewer(world, size=VIEWER_SIZE, stavis_root=stavis_root, seed=SEED)

@@ -50,6 +50,19 @@ PREDICTIONS: tuple[str, ...] = ("CAM_S", "CAM_ST", "CAM_SA", "SCAM_coarse", "SCA
                                 "STA_prediction")
 #: Metrics shown per frame, in the paper's column order (Table 4 without the shuffled AUC).
 METRICS: tuple[str, ...] = ("AUC_J", "SIM", "CC", "NSS")
+#: One line per layer: what it is (the viewer's legend and tooltips).
+GLOSSARY: dict[str, str] = {
+    "gt_fixations": "ground truth: the eye fixations recorded on this frame (dots)",
+    "gt_map": "ground truth: the fixations blurred into a continuous saliency map",
+    "CAM_S": "class activation map of the video's tag class from the spatial net (the frame alone)",
+    "CAM_ST": "class activation map of the tag class from the spatial-temporal net (frames t-1, t, t+1)",
+    "CAM_SA": "class activation map of the tag class from the spatial-audio net (the frame and its sound)",
+    "SCAM_coarse": "the three coarse CAMs fused selectively (Eq. 2), over the whole frame",
+    "SCAM_fine": "the fine CAMs fused selectively, computed on the crop inside the box, put back into the frame",
+    "box": "the coarse box: where the coarse SCAM exceeds 2 x its mean; the fine nets see only this crop",
+    "pseudo_fixation": "the fine SCAM after post-processing: the STA net's training target",
+    "STA_prediction": "the trained STA net's fixation prediction, the method's output",
+}
 GT_LAYERS = ("gt_fixations", "gt_map")
 STA_KEYS = ("pred", "sta")  # preferred array names in maps/sta_test_<db>.npz
 
