@@ -26,6 +26,7 @@
 # Run notebook 01 first (the frames and ground truth); notebooks 02-05 add layers.
 
 # %%
+from stanet_lib.params import check_parameters
 from stanet_lib.viz import layers, render, viewer
 from stanet_lib.stages import setup
 
@@ -35,7 +36,7 @@ SEED: int = 0  # seed of the AUC-J jitter in the per-frame metrics
 DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/; "" = the project's data/
 AVE_ROOT: str = ""  # unused here (the viewer shows test videos); kept for the same parameters in every notebook
 STAVIS_ROOT: str = ""  # ground truth and audio root; "" = the root the cache was built from
-REPORTS_DIR: str = ""  # "" = the project's reports/
+REPORTS_DIR: str = ""  # figures and tables; empty: reports/<profile>/
 OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 GRID_VIDEOS: int = 2  # videos in the static grid of sample frames
 GRID_FRAMES: int = 3  # frames per video in the grid
@@ -43,6 +44,7 @@ VIEWER_SIZE: int = 384  # displayed frame size in pixels
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
+check_parameters(globals())  # an unknown or mistyped parameter stops here
 cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR, load=False)
 fig_dir = reports / "figures"
 stavis_root = STAVIS_ROOT or None

@@ -14,9 +14,11 @@ import json
 
 import jupytext
 import nbformat
+import papermill as pm
 import pytest
 
 from stanet_lib import pipeline
+from stanet_lib.params import PIPELINE_PARAMETERS
 from stanet_lib.paths import NOTEBOOKS_DIR
 
 PY_SOURCES = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
@@ -103,6 +105,41 @@ def test_pair_in_sync_without_outputs(src):
     assert len(params) == 1, f"{ipynb.name}: exactly one cell tagged parameters"
     assert "SMOKE: bool = False" in params[0].source
     assert "PROFILE: str" in params[0].source
+
+
+def _parameters_cell_and_next(src):
+    cells = [c for c in jupytext.read(src).cells if c.cell_type == "code"]
+    i = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    return cells[i], cells[i + 1]
+
+
+@pytest.mark.parametrize("src", PY_SOURCES, ids=lambda p: p.stem)
+def test_notebook_declares_the_pipeline_parameters_and_checks_them_first(src):
+    params, first = _parameters_cell_and_next(src)
+    declared = [n.target.id for n in ast.parse(params.source).body if isinstance(n, ast.AnnAssign)]
+    assert set(PIPELINE_PARAMETERS) <= set(declared), set(PIPELINE_PARAMETERS) - set(declared)
+    assert len(declared) == len(ast.parse(params.source).body), "every parameter is an annotated literal"
+    assert first.source.startswith("check_parameters(globals())"), first.source[:80]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("src", PY_SOURCES, ids=lambda p: p.stem)
+def test_notebook_rejects_an_unknown_parameter(src, tmp_path):
+    """papermill only warns on a parameter the notebook lacks; the notebook's first cell stops the run."""
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(pm.PapermillExecutionError) as failed:
+        pm.execute_notebook(str(src.with_suffix(".ipynb")), str(out), parameters={"profile": "smoke", "SMOKE": True},
+                            cwd=str(tmp_path), kernel_name="python3", progress_bar=False)
+    assert failed.value.ename == "ParameterError"
+    assert "unknown parameter 'profile' (did you mean PROFILE?)" in failed.value.evalue
+    assert "check_parameters(globals())" in failed.value.source
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ipynb"]  # stopped before writing anything
+
+
+def test_pipeline_refuses_a_parameter_no_notebook_has(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown notebook parameter\(s\) \['EPOCHS'\]"):
+        pipeline.run("smoke", {"EPOCHS": 3}, tmp_path, log=lambda m: None)
+    assert not (tmp_path / "executed").exists()
 
 
 @pytest.mark.slow
