@@ -1,7 +1,7 @@
 """``python -m stanet_lib run --profile P``: execute the stage notebooks in order with papermill.
 
-Each stage is a notebook in ``notebooks/`` (the jupytext ``.py`` is the reviewed source; the ``.ipynb`` pair is
-what papermill runs). Executed copies go to ``<reports>/executed/<stage>.ipynb`` with an HTML export in
+Each stage is a notebook in ``notebooks/``: the jupytext ``.py`` is the source, and it is what papermill runs (read
+with jupytext, so the git-ignored ``.ipynb`` pair that JupyterLab saves is never an input). Executed copies go to ``<reports>/executed/<stage>.ipynb`` with an HTML export in
 ``<reports>/html/``. A stage is skipped when its key (notebook source, parameters, library source, upstream keys)
 matches the stamp of its last successful run **and** every artefact the stage declares (:data:`OUTPUTS`) is still
 there with the content digest recorded when the stage wrote it; otherwise the stage runs again, and so do the
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jupytext
 import nbformat
 import papermill as pm
 from nbconvert import HTMLExporter
@@ -239,7 +240,7 @@ def execute_stage(stage: str, params: dict[str, Any], reports: Path) -> float:
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(
-            str(NOTEBOOKS_DIR / f"{stage}.ipynb"), str(out_nb), parameters=params,
+            jupytext.read(NOTEBOOKS_DIR / f"{stage}.py"), str(out_nb), parameters=params,
             cwd=str(NOTEBOOKS_DIR), kernel_name="python3", progress_bar=False, log_output=False,
         )
     except Exception as exc:  # papermill wraps cell errors in PapermillExecutionError

@@ -59,10 +59,10 @@ def _free_port() -> int:
 
 def _notebook_copy(folder: Path, params: dict) -> Path:
     """Notebook 07 with papermill's injected-parameters cell: the committed parameters cell stays literal."""
-    from papermill.iorw import load_notebook_node
+    import jupytext
     from papermill.parameterize import parameterize_notebook
 
-    nb = parameterize_notebook(load_notebook_node(str(NOTEBOOKS_DIR / "07_fixation_viewer.ipynb")), params)
+    nb = parameterize_notebook(jupytext.read(NOTEBOOKS_DIR / "07_fixation_viewer.py"), params)
     path = folder / "07_fixation_viewer.ipynb"
     nbformat.write(nb, path)
     return path
