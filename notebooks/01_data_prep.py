@@ -27,10 +27,9 @@
 from pathlib import Path
 
 from stanet_lib import paths
-from stanet_lib.params import check_parameters
 from stanet_lib.data import cache, synthetic
 from stanet_lib.report import figures
-from stanet_lib.config import load_profile, parse_overrides
+from stanet_lib.config import check_parameters, load_profile, parse_overrides
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper

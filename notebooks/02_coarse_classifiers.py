@@ -26,7 +26,7 @@
 # The SA net is also trained without the switch (gate always open) for the Table 3 analogue.
 
 # %%
-from stanet_lib.params import check_parameters
+from stanet_lib.config import check_parameters
 from stanet_lib.report import figures
 from stanet_lib.stages import classifiers, setup
 
@@ -71,4 +71,5 @@ tables["accuracy"].round(3)
 
 # %%
 figures.training_curves({n: world.net_dir(f"coarse_{n}") / "log.csv" for n in ("S", "ST", "SA", "SA_noswitch")},
+                        chance=1 / world.num_classes, title="Coarse nets: validation accuracy of the tag per epoch",
                         path=fig_dir / "02_val_acc.png");

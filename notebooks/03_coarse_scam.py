@@ -24,7 +24,7 @@
 # Test clips are scored with the STAViS protocol against the simulated fixations.
 
 # %%
-from stanet_lib.params import check_parameters
+from stanet_lib.config import check_parameters
 from stanet_lib.report import figures, localisation, stage_figures
 from stanet_lib.stages import coarse, maps, setup
 

@@ -25,7 +25,7 @@
 # (`scam.temporal_smoothing=true scam.mean_floor=3 scam.hard_filter=true`).
 
 # %%
-from stanet_lib.params import check_parameters
+from stanet_lib.config import check_parameters
 from stanet_lib.report import figures, localisation, stage_figures
 from stanet_lib.stages import fine, maps, setup
 

@@ -29,7 +29,7 @@
 # for scoring, with the STAViS protocol.
 
 # %%
-from stanet_lib.params import check_parameters
+from stanet_lib.config import check_parameters
 from stanet_lib.report import figures, stage_figures
 from stanet_lib.stages import setup, sta
 

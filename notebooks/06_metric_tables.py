@@ -24,7 +24,7 @@
 # and which orderings come out of this pipeline, not how the method does on real data.
 
 # %%
-from stanet_lib.params import check_parameters
+from stanet_lib.config import check_parameters
 from stanet_lib.report import figures, results
 from stanet_lib.stages import setup
 

@@ -26,7 +26,7 @@
 # Run notebook 01 first (the frames and ground truth); notebooks 02-05 add layers.
 
 # %%
-from stanet_lib.params import check_parameters
+from stanet_lib.config import check_parameters
 from stanet_lib.viz import layers, render, viewer
 from stanet_lib.stages import setup
 

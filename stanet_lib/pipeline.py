@@ -26,9 +26,9 @@ import nbformat
 import papermill as pm
 from nbconvert import HTMLExporter
 
+from . import progress
 from .artefacts import digest, file_sha256, git_commit, write_json, write_text
-from .config import PROFILES, load_profile, parse_overrides
-from .params import PIPELINE_PARAMETERS
+from .config import PIPELINE_PARAMETERS, PROFILES, load_profile, parse_overrides
 from .paths import DATA_DIR, NOTEBOOKS_DIR, PACKAGE_ROOT, profile_dirs, run_reports
 
 # Stage notebooks in execution order, with the stages whose artefacts each one reads (DESIGN.md "Stages").
@@ -239,10 +239,12 @@ def execute_stage(stage: str, params: dict[str, Any], reports: Path) -> float:
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(
-            jupytext.read(NOTEBOOKS_DIR / f"{stage}.py"), str(out_nb), parameters=params,
-            cwd=str(NOTEBOOKS_DIR), kernel_name="python3", progress_bar=False, log_output=False,
-        )
+        with progress.logged():  # the kernel's progress bars become one line each in the executed notebook
+            pm.execute_notebook(
+                jupytext.read(NOTEBOOKS_DIR / f"{stage}.py"), str(out_nb), parameters=params,
+                cwd=str(NOTEBOOKS_DIR), kernel_name="python3", language="python", progress_bar=False,
+                log_output=False,
+            )
     except Exception as exc:  # papermill wraps cell errors in PapermillExecutionError
         raise StageFailed(_failure_message(stage, exc)) from exc
     seconds = time.perf_counter() - t0
@@ -264,7 +266,7 @@ def run(profile: str = "demo", params: dict[str, Any] | None = None, reports: Pa
     params = {"PROFILE": profile, **(params or {})}
     params.setdefault("REPORTS_DIR", str(reports))
     extra = sorted(set(params) - set(PIPELINE_PARAMETERS))
-    if extra:  # every notebook would stop on them (params.check_parameters): say so before running any
+    if extra:  # every notebook would stop on them (config.check_parameters): say so before running any
         raise ValueError(f"unknown notebook parameter(s) {extra}; every stage takes {list(PIPELINE_PARAMETERS)}")
     selected = stages or list(STAGES)
     unknown = [s for s in selected if s not in STAGES]

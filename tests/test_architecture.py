@@ -19,7 +19,7 @@ PKG = PROJ_ROOT / "stanet_lib"
 
 # Rank of each part of the package: a module may import only parts of a lower rank (or its own part).
 RANKS = {
-    "stanet_lib": 0, "config": 0, "paths": 0, "params": 0, "scam": 0,
+    "stanet_lib": 0, "config": 0, "paths": 0, "progress": 0, "scam": 0,
     "artefacts": 1,
     "data": 2,
     "nets": 3, "eval": 3,

@@ -20,7 +20,7 @@ import papermill as pm
 import pytest
 
 from stanet_lib import pipeline
-from stanet_lib.params import PIPELINE_PARAMETERS
+from stanet_lib.config import PIPELINE_PARAMETERS
 from stanet_lib.paths import NOTEBOOKS_DIR
 
 PY_SOURCES = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
@@ -175,6 +175,14 @@ def test_whole_pipeline_runs_under_papermill_and_skips_when_unchanged(smoke_pipe
         nb = json.loads((reports / "executed" / f"{stage}.ipynb").read_text())
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert errors == [], stage
+        stderr = [o["text"] for c in nb["cells"] for o in c.get("outputs", []) if o.get("name") == "stderr"]
+        assert stderr == [], (stage, stderr)  # progress goes to stdout as one line per loop, no stderr boxes
+    for stage, line in (("01_data_prep", "prep: "), ("03_coarse_scam", "coarse CAMs, SCAM, boxes: "),
+                        ("03_coarse_scam", "coarse maps, STAViS metrics: "),
+                        ("04_fine_pseudo_fixations", "fine CAMs, SCAM, pseudo-fixations: ")):
+        nb = json.loads((reports / "executed" / f"{stage}.ipynb").read_text())
+        stdout = "".join("".join(o["text"]) for c in nb["cells"] for o in c.get("outputs", []) if o.get("name") == "stdout")
+        assert any(ln.startswith(line) and ln.endswith(" s") for ln in stdout.splitlines()), (stage, line)
         assert (reports / "html" / f"{stage}.html").stat().st_size > 10_000, stage
     assert (smoke_pipeline.data_root / "cache" / "smoke" / "index.csv").exists()
     summary = (reports / "README.md").read_text()

@@ -1,8 +1,8 @@
-"""stanet_lib.params: unknown or mistyped notebook parameters are errors."""
+"""stanet_lib.config.check_parameters: unknown or mistyped notebook parameters are errors."""
 
 import pytest
 
-from stanet_lib.params import ParameterError, check_parameters
+from stanet_lib.config import ParameterError, check_parameters
 
 ANN = {"PROFILE": str, "SEED": int, "LR": float, "SMOKE": bool}
 
