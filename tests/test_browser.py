@@ -60,10 +60,12 @@ def _free_port() -> int:
 def _notebook_copy(folder: Path, params: dict) -> Path:
     """Notebook 07 with papermill's injected-parameters cell: the committed parameters cell stays literal."""
     import jupytext
+    from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    nb = parameterize_notebook(jupytext.read(NOTEBOOKS_DIR / "07_fixation_viewer.py"), params)
     path = folder / "07_fixation_viewer.ipynb"
+    jupytext.write(jupytext.read(NOTEBOOKS_DIR / "07_fixation_viewer.py"), path)  # the source, as a notebook
+    nb = parameterize_notebook(load_notebook_node(str(path)), params)
     nbformat.write(nb, path)
     return path
 
@@ -255,7 +257,10 @@ def test_notebook_07_viewer_in_chromium(smoke_data_root, tmp_path):
                 assert frames == list(range(3, n_frames + 1)), frames
                 rate = (len(steps) - 1) / ((steps[-1][0] - steps[0][0]) / 1e3)
                 print(f"Play: {rate:.1f} frames/s for a {fps:g} frames/s clip")
-                assert 0.6 * fps <= rate <= 1.25 * fps, (rate, fps)  # the timer slips a little on a busy machine
+                # Play's browser timer waits its interval after each step's own work, so a busy machine slows it
+                # (measured 10-20 frames/s of 25 on the 2-core VM, depending on its load); a Play clamped to
+                # 150 ms as before would give 6.7 (0.27 x 25)
+                assert 0.35 * fps <= rate <= 1.25 * fps, (rate, fps)
                 assert page.evaluate("() => window._stanet.audioPlayed"), "the audio did not play with Play"
                 page.wait_for_function(  # Play stopped at the end: the audio paused at the last frame's time
                     "() => document.querySelector('.stanet-viewer audio').paused", timeout=10_000)
