@@ -238,12 +238,29 @@ def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.BILINEAR))
 
 
+def audio_timeline(audio: np.ndarray, times: np.ndarray, window_s: float) -> np.ndarray:
+    """The clip's sound along time, for the viewer's spectrogram strip: (T, F, S) per-frame windows of
+    ``window_s`` seconds centred on each frame -> (F, T * k), from each window the ``k = round(S * dt / window_s)``
+    steps around its centre (``dt``: the frame interval). Concatenating whole windows instead repeats each second
+    of sound ``window_s / dt`` times and shows the zero padding of the windows that reach past the clip's ends as
+    dark bars."""
+    a = np.asarray(audio)
+    if a.ndim != 3 or a.shape[0] == 0:
+        raise ValueError(f"audio must be (T, F, S) per-frame windows, got shape {a.shape}")
+    t, f, steps = a.shape
+    dt = float(np.median(np.diff(times))) if len(times) > 1 else window_s
+    k = int(np.clip(round(steps * dt / window_s), 1, steps))
+    lo = steps // 2 - k // 2
+    return np.transpose(a[:, :, lo : lo + k], (1, 0, 2)).reshape(f, t * k)  # (F, T*k), frame j at columns j*k..
+
+
 # -------------------------------------------------------------------------------------------- VideoLayers
 class VideoLayers:
     """Everything drawable for one test video; ground truth is read per frame on first use and cached.
 
     Attributes:
-        frames: (T, S, S, 3) uint8 at the cache canvas; ``times`` (T,) s; ``audio`` (T, F, A) features;
+        frames: (T, S, S, 3) uint8 at the cache canvas; ``times`` (T,) s; ``audio`` (T, F, A) features
+            (``audio_strip`` (F, T * k): the same along time, :func:`audio_timeline`);
             ``numbers`` (T,) 1-based frame numbers of the STAViS folder.
         wav: path of the clip's wav, or None (``reasons["audio"]`` says why).
         maps: layer name -> :class:`MapLayer` for every map/box layer that could be loaded.
@@ -267,6 +284,9 @@ class VideoLayers:
         self.times: np.ndarray = clip["times"]  # (T,)
         self.audio: np.ndarray = clip["audio"]  # (T, F, A)
         self.numbers: np.ndarray = clip.get("numbers", np.arange(1, len(self.frames) + 1))  # (T,)
+        acfg = world.cfg.audio
+        self.audio_strip = audio_timeline(self.audio, self.times,
+                                          acfg.window_s if acfg.kind == "logmel" else acfg.stft_window_s)
         self.canvas = int(self.frames.shape[1])
         self.root = StavisRoot(Path(stavis_root) if stavis_root else world.stavis_root)
         self.reasons: dict[str, str] = {}

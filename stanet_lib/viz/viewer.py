@@ -363,7 +363,7 @@ class FixationViewer:
             names = self.shown_layers()
             img = self._compose(vl, t, names, layer_cmaps(names, self.cmap.value))
         playhead = (t + 0.5) / max(len(vl), 1)
-        strip = viz.spectrogram_strip(vl.audio, img.shape[1], STRIP_HEIGHT, playhead=playhead)
+        strip = viz.spectrogram_strip(vl.audio_strip, img.shape[1], STRIP_HEIGHT, playhead=playhead)
         return np.concatenate([img, strip], axis=0)
 
     def legend_html(self) -> str:
@@ -375,9 +375,8 @@ class FixationViewer:
         else:
             cmaps = layer_cmaps(names, self.cmap.value)
         rows = [_legend_row(n, cmaps.get(n)) for n in names]
-        strip = ("<tr><td style='padding:0 6px'><b>audio strip</b></td><td></td><td>the clip's log-mel spectrogram "
-                 "(each frame's 1 s of sound, low pitches at the bottom; dark = quiet), the white line marks the "
-                 "shown frame</td></tr>")
+        strip = ("<tr><td style='padding:0 6px'><b>audio strip</b></td><td></td><td>the clip's sound along time (log "
+                 "spectrogram, low pitches at the bottom, dark = quiet); the white line marks the shown frame</td></tr>")
         note = "<tr><td colspan=3><small>maps are scaled to their own minimum and maximum on each frame</small></td></tr>"
         return "<table class='stanet-legend-table'>" + "".join(rows) + strip + note + "</table>"
 
