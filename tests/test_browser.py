@@ -214,7 +214,7 @@ def test_notebook_07_viewer_in_chromium(smoke_data_root, tmp_path):
                     "() => { const a = document.querySelector('.stanet-viewer audio');"
                     " return a && a.readyState >= 1 && a.duration > 0 && !a.error; }", timeout=30_000)
                 _wait_frame(page, 1)
-                assert page.locator(".stanet-legend .stanet-legend-SCAM_fine").count() == 1  # a colour bar per map
+                page.wait_for_selector(".stanet-legend .stanet-legend-SCAM_fine", timeout=10_000)  # a bar per map
                 fps, n_frames = float(_clock(page)["step"]) ** -1, int(page.locator(CAPTION).first.inner_text()
                                                                         .split()[-1])
 
@@ -237,7 +237,7 @@ def test_notebook_07_viewer_in_chromium(smoke_data_root, tmp_path):
                 assert h2 not in (h1, h0), "switching the CAM_S layer on did not change the displayed image"
                 page.wait_for_function("() => document.querySelector('button.stanet-layer-CAM_S')"
                                        ".classList.contains('mod-info')", timeout=10_000)
-                assert page.locator(".stanet-legend .stanet-legend-CAM_S").count() == 1
+                page.wait_for_selector(".stanet-legend .stanet-legend-CAM_S", timeout=10_000)  # its colour bar
 
                 # coarse -> fine CAMs: another image of the same frame
                 page.locator(".stanet-cam-stage button", has_text="fine").first.click()
