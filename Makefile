@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= demo
 
-.PHONY: venv weights reproduce test bench lint clean-data notebooks browser
+.PHONY: venv weights reproduce test bench lint clean-data notebooks lab browser
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,8 +51,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m stanet_lib bench
 
+# The notebooks' .ipynb pairs from the tracked jupytext sources (git-ignored; jupytext.toml pairs them).
 notebooks: $(STAMP)
 	$(PY) -m jupytext --sync notebooks/*.py
+
+# JupyterLab on this machine only (127.0.0.1), in the project folder: open notebooks/NN_*.ipynb and run the cells
+# one by one (Shift+Enter). It prints the address to open, with its access token.
+lab: notebooks
+	$(PY) -m jupyterlab --ip=127.0.0.1 --no-browser --ServerApp.root_dir=$(CURDIR)
 
 clean-data:
 	rm -rf data/synthetic data/cache data/runs

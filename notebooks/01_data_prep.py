@@ -29,7 +29,7 @@ from pathlib import Path
 from stanet_lib import paths
 from stanet_lib.data import cache, synthetic
 from stanet_lib.report import figures
-from stanet_lib.config import load_profile, parse_overrides
+from stanet_lib.config import check_parameters, load_profile, parse_overrides
 
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
@@ -37,13 +37,14 @@ SEED: int = 0  # seed of the synthetic world
 DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/ (empty: the project data folder)
 AVE_ROOT: str = ""  # real AVE root (empty: the synthetic world)
 STAVIS_ROOT: str = ""  # real STAViS data root (empty: the synthetic world)
-REPORTS_DIR: str = ""  # empty: the project reports folder
+REPORTS_DIR: str = ""  # figures and tables; empty: reports/<profile>/
 OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 FPS: float = 0.0  # frames per second taken from AVE clips; 0 = the profile value
 CACHE_SIZE: int = 0  # square cache canvas in pixels; 0 = the profile value
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
+check_parameters(globals())  # an unknown or mistyped parameter stops here
 overrides = parse_overrides(OVERRIDES)
 if FPS:
     overrides["media.fps"] = FPS
@@ -51,7 +52,7 @@ if CACHE_SIZE:
     overrides["media.cache_size"] = CACHE_SIZE
 cfg = load_profile("smoke" if SMOKE else PROFILE, **overrides)
 dirs = paths.profile_dirs(cfg.profile, Path(DATA_ROOT) if DATA_ROOT else None)
-fig_dir = (Path(REPORTS_DIR) if REPORTS_DIR else paths.REPORTS_DIR) / "figures"
+fig_dir = paths.run_reports(cfg.profile, REPORTS_DIR) / "figures"
 print(f"profile {cfg.profile}: fps {cfg.media.fps}, cache canvas {cfg.media.cache_size} px, "
       f"audio {cfg.audio.kind} ({cfg.audio.n_mels} mel bands, {cfg.audio.window_s} s per frame)")
 

@@ -26,6 +26,7 @@
 # The SA net is also trained without the switch (gate always open) for the Table 3 analogue.
 
 # %%
+from stanet_lib.config import check_parameters
 from stanet_lib.report import figures
 from stanet_lib.stages import classifiers, setup
 
@@ -35,11 +36,12 @@ SEED: int = 0  # seed of the initialisation and data order of every net
 DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/ (empty: the project data folder)
 AVE_ROOT: str = ""  # unused here (notebook 01 reads the data); kept so one parameter set serves every stage
 STAVIS_ROOT: str = ""  # unused here (the cache manifest records it)
-REPORTS_DIR: str = ""  # empty: the project reports folder
+REPORTS_DIR: str = ""  # figures and tables; empty: reports/<profile>/
 OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
+check_parameters(globals())  # an unknown or mistyped parameter stops here
 cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
 print(world.summary())
@@ -69,4 +71,5 @@ tables["accuracy"].round(3)
 
 # %%
 figures.training_curves({n: world.net_dir(f"coarse_{n}") / "log.csv" for n in ("S", "ST", "SA", "SA_noswitch")},
+                        chance=1 / world.num_classes, title="Coarse nets: validation accuracy of the tag per epoch",
                         path=fig_dir / "02_val_acc.png");

@@ -24,6 +24,7 @@
 # Test clips are scored with the STAViS protocol against the simulated fixations.
 
 # %%
+from stanet_lib.config import check_parameters
 from stanet_lib.report import figures, localisation, stage_figures
 from stanet_lib.stages import coarse, maps, setup
 
@@ -33,11 +34,12 @@ SEED: int = 0  # seed of the initialisation and data order of every net
 DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/ (empty: the project data folder)
 AVE_ROOT: str = ""  # unused here (notebook 01 reads the data); kept so one parameter set serves every stage
 STAVIS_ROOT: str = ""  # unused here (the cache manifest records it)
-REPORTS_DIR: str = ""  # empty: the project reports folder
+REPORTS_DIR: str = ""  # figures and tables; empty: reports/<profile>/
 OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
+check_parameters(globals())  # an unknown or mistyped parameter stops here
 cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
 print(world.summary())

@@ -29,6 +29,7 @@
 # for scoring, with the STAViS protocol.
 
 # %%
+from stanet_lib.config import check_parameters
 from stanet_lib.report import figures, stage_figures
 from stanet_lib.stages import setup, sta
 
@@ -38,11 +39,12 @@ SEED: int = 0  # seed of the STA nets initialisation and batch order
 DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/ (empty: the project data folder)
 AVE_ROOT: str = ""  # real AVE root (read by notebook 01, recorded in the cache)
 STAVIS_ROOT: str = ""  # real STAViS data root (read by notebook 01, recorded in the cache)
-REPORTS_DIR: str = ""  # empty: the project reports folder
+REPORTS_DIR: str = ""  # figures and tables; empty: reports/<profile>/
 OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
+check_parameters(globals())  # an unknown or mistyped parameter stops here
 cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
 print(f"profile {cfg.profile}: STA input {cfg.model.sta_size} px, width x{cfg.model.width}, decoder "

@@ -24,6 +24,7 @@
 # and which orderings come out of this pipeline, not how the method does on real data.
 
 # %%
+from stanet_lib.config import check_parameters
 from stanet_lib.report import figures, results
 from stanet_lib.stages import setup
 
@@ -33,11 +34,12 @@ SEED: int = 0  # unused here (no training); kept so one parameter set serves eve
 DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/ (empty: the project data folder)
 AVE_ROOT: str = ""  # unused here
 STAVIS_ROOT: str = ""  # unused here (the cache manifest records it)
-REPORTS_DIR: str = ""  # empty: the project reports folder
+REPORTS_DIR: str = ""  # figures and tables; empty: reports/<profile>/
 OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
+check_parameters(globals())  # an unknown or mistyped parameter stops here
 cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 sta_means, sta_per_video = results.sta_results(world)
 tables = results.write_all(world, reports, sta_per_video, sta_means)

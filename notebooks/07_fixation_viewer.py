@@ -26,6 +26,7 @@
 # Run notebook 01 first (the frames and ground truth); notebooks 02-05 add layers.
 
 # %%
+from stanet_lib.config import check_parameters
 from stanet_lib.viz import layers, render, viewer
 from stanet_lib.stages import setup
 
@@ -35,7 +36,7 @@ SEED: int = 0  # seed of the AUC-J jitter in the per-frame metrics
 DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/; "" = the project's data/
 AVE_ROOT: str = ""  # unused here (the viewer shows test videos); kept for the same parameters in every notebook
 STAVIS_ROOT: str = ""  # ground truth and audio root; "" = the root the cache was built from
-REPORTS_DIR: str = ""  # "" = the project's reports/
+REPORTS_DIR: str = ""  # figures and tables; empty: reports/<profile>/
 OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 GRID_VIDEOS: int = 2  # videos in the static grid of sample frames
 GRID_FRAMES: int = 3  # frames per video in the grid
@@ -43,6 +44,7 @@ VIEWER_SIZE: int = 384  # displayed frame size in pixels
 SMOKE: bool = False  # tiny run (tests)
 
 # %%
+check_parameters(globals())  # an unknown or mistyped parameter stops here
 cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR, load=False)
 fig_dir = reports / "figures"
 stavis_root = STAVIS_ROOT or None
@@ -50,10 +52,13 @@ print(f"profile {cfg.profile}: {len(layers.list_videos(world))} test videos in {
 
 # %% [markdown]
 # ## The viewer
-# Choose a database and video, move the frame slider or press play, switch layers on and off (hover over a
-# greyed-out layer for the reason), or compare two layers side by side. The table under the audio player holds
-# the metrics of the shown predictions on the current frame (STAViS protocol: post-processing, then scored
-# against the frame's ground truth).
+# Choose a database and video, move the frame slider or press play (the sound plays from the shown frame and
+# follows the slider; frames are numbered from 1, as the STAViS files), switch layers on and off (a layer that
+# is on is blue with a check mark; hover over a layer for what it is, or over a greyed-out one for why it is
+# missing), or compare two layers side by side. The legend under the audio player has a colour bar and one line
+# for every shown layer; when several maps are on, each has a colormap of its own. The table below it holds the
+# metrics of the shown predictions on the current frame (STAViS protocol: post-processing, then scored against
+# the frame's ground truth).
 
 # %%
 fixation_viewer = viewer.viewer(world, size=VIEWER_SIZE, stavis_root=stavis_root, seed=SEED)

@@ -1,7 +1,7 @@
 """``python -m stanet_lib run --profile P``: execute the stage notebooks in order with papermill.
 
-Each stage is a notebook in ``notebooks/`` (the jupytext ``.py`` is the reviewed source; the ``.ipynb`` pair is
-what papermill runs). Executed copies go to ``<reports>/executed/<stage>.ipynb`` with an HTML export in
+Each stage is a notebook in ``notebooks/``: the jupytext ``.py`` is the source, and it is what papermill runs (read
+with jupytext, so the git-ignored ``.ipynb`` pair that JupyterLab saves is never an input). Executed copies go to ``<reports>/executed/<stage>.ipynb`` with an HTML export in
 ``<reports>/html/``. A stage is skipped when its key (notebook source, parameters, library source, upstream keys)
 matches the stamp of its last successful run **and** every artefact the stage declares (:data:`OUTPUTS`) is still
 there with the content digest recorded when the stage wrote it; otherwise the stage runs again, and so do the
@@ -21,13 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jupytext
 import nbformat
 import papermill as pm
 from nbconvert import HTMLExporter
 
+from . import progress
 from .artefacts import DataRootLock, digest, file_sha256, git_commit, write_json, write_text
-from .config import PROFILES, load_profile, parse_overrides
-from .paths import DATA_DIR, NOTEBOOKS_DIR, PROJ_ROOT, REPORTS_DIR, profile_dirs
+from .config import PIPELINE_PARAMETERS, PROFILES, load_profile, parse_overrides
+from .paths import DATA_DIR, NOTEBOOKS_DIR, PACKAGE_ROOT, profile_dirs, run_reports
 
 # Stage notebooks in execution order, with the stages whose artefacts each one reads (DESIGN.md "Stages").
 STAGES: dict[str, tuple[str, ...]] = {
@@ -117,7 +119,7 @@ def _imports_of(tree: ast.AST, module: str, is_package: bool, known: set[str]) -
     return out
 
 
-def import_graph(root: Path = PROJ_ROOT / PACKAGE) -> dict[str, dict[str, bool]]:
+def import_graph(root: Path = PACKAGE_ROOT / PACKAGE) -> dict[str, dict[str, bool]]:
     """The package's import graph from its source (AST, no import is run): module -> {imported module: the
     import sits inside a function}. Every ``import`` statement counts, function-level ones included, and so do
     the ``"stanet_lib.x:fn"`` / ``"stanet_lib.x"`` strings of the command and benchmark registries (what
@@ -166,11 +168,11 @@ def notebook_imports(stage: str, graph: dict[str, dict[str, bool]] | None = None
 def library_digest(stage: str, graph: dict[str, dict[str, bool]] | None = None) -> str:
     """Digest of the library sources the stage's notebook can reach (code is an input too); ``graph``: the
     package's :func:`import_graph` when the caller has it already (``run`` parses the package once)."""
-    root = PROJ_ROOT / PACKAGE
+    root = PACKAGE_ROOT / PACKAGE
     graph = import_graph(root) if graph is None else graph
     mods = reachable(notebook_imports(stage, graph), graph)
     files = sorted(p for p in root.rglob("*.py") if _module_name(p, root) in mods)
-    return digest({str(p.relative_to(PROJ_ROOT)): p.read_text() for p in files})
+    return digest({str(p.relative_to(PACKAGE_ROOT)): p.read_text() for p in files})
 
 
 def stage_key(stage: str, params: dict[str, Any], upstream_keys: list[str],
@@ -237,10 +239,12 @@ def execute_stage(stage: str, params: dict[str, Any], reports: Path) -> float:
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(
-            str(NOTEBOOKS_DIR / f"{stage}.ipynb"), str(out_nb), parameters=params,
-            cwd=str(NOTEBOOKS_DIR), kernel_name="python3", progress_bar=False, log_output=False,
-        )
+        with progress.logged():  # the kernel's progress bars become one line each in the executed notebook
+            pm.execute_notebook(
+                jupytext.read(NOTEBOOKS_DIR / f"{stage}.py"), str(out_nb), parameters=params,
+                cwd=str(NOTEBOOKS_DIR), kernel_name="python3", language="python", progress_bar=False,
+                log_output=False,
+            )
     except Exception as exc:  # papermill wraps cell errors in PapermillExecutionError
         raise StageFailed(_failure_message(stage, exc)) from exc
     seconds = time.perf_counter() - t0
@@ -254,11 +258,16 @@ def export_html(nb_path: Path, html_path: Path) -> None:
     write_text(html_path, body)
 
 
-def run(profile: str = "demo", params: dict[str, Any] | None = None, reports: Path = REPORTS_DIR,
+def run(profile: str = "demo", params: dict[str, Any] | None = None, reports: Path | None = None,
         stages: list[str] | None = None, force: bool = False, log=print) -> RunReport:
-    """Execute the stages in order (all, or ``stages``), skipping up-to-date ones; stop at the first failure."""
-    reports = Path(reports)
+    """Execute the stages in order (all, or ``stages``), skipping up-to-date ones; stop at the first failure.
+    ``reports`` defaults to ``reports/<profile>/`` (:func:`stanet_lib.paths.run_reports`)."""
+    reports = run_reports("smoke" if (params or {}).get("SMOKE") else profile, reports or "")
     params = {"PROFILE": profile, **(params or {})}
+    params.setdefault("REPORTS_DIR", str(reports))
+    extra = sorted(set(params) - set(PIPELINE_PARAMETERS))
+    if extra:  # every notebook would stop on them (config.check_parameters): say so before running any
+        raise ValueError(f"unknown notebook parameter(s) {extra}; every stage takes {list(PIPELINE_PARAMETERS)}")
     selected = stages or list(STAGES)
     unknown = [s for s in selected if s not in STAGES]
     if unknown:
@@ -278,7 +287,7 @@ def _run_stages(report: RunReport, selected: list[str], params: dict[str, Any], 
     """The stage loop of :func:`run` (under the data root's lock): run or skip each selected stage, in order."""
     keys: dict[str, str] = {}
     ran: set[str] = set()
-    graph = import_graph(PROJ_ROOT / PACKAGE)
+    graph = import_graph(PACKAGE_ROOT / PACKAGE)
     for stage in STAGES:
         keys[stage] = stage_key(stage, params, [keys[u] for u in STAGES[stage]], graph)
         if stage not in selected:
@@ -326,7 +335,7 @@ def _why_run(stage: str, key: str, reports: Path, roots: dict[str, Path], ran: s
 
 
 def write_summary(report: RunReport, params: dict[str, Any], reports: Path) -> Path:
-    """The one-page ``reports/README.md``: what ran, config, commit, durations, headline table."""
+    """The one-page ``README.md`` of a run's reports folder: what ran, config, commit, durations, headline table."""
     cfg = load_profile(report.profile, **parse_overrides(params.get("OVERRIDES", "")))
     lines = [
         "# Pipeline report",
@@ -339,17 +348,17 @@ def write_summary(report: RunReport, params: dict[str, Any], reports: Path) -> P
     ]
     for s in report.stages:
         link = f"[ipynb](executed/{s.stage}.ipynb), [html](html/{s.stage}.html)" if s.status != "failed" else ""
-        lines.append(f"| {s.stage} | {s.status} | {s.seconds:.1f} | {link} | {s.message} |")
+        seconds = f"{s.seconds:.1f}" if s.status != "skipped" else "– (reused)"
+        lines.append(f"| {s.stage} | {s.status} | {seconds} | {link} | {s.message} |")
     headline = reports / "tables" / "table4.md"
     if headline.exists():
         lines += ["", "## Headline table (STA net vs baselines, synthetic test sets)", "", headline.read_text()]
     lines += ["", "The synthetic world shows that the mechanics work; it is not a claim about real data.", "",
               "## What is in this folder", "",
               "| folder | what |", "|---|---|",
-              "| `executed/`, `html/` | the executed notebooks of this run and their HTML (git-ignored) |",
+              "| `executed/`, `html/` | the executed notebooks of this run and their HTML |",
               "| `tables/` | metric tables as CSV, Markdown and LaTeX (notebook 06) |",
-              "| `figures/` | PNG figures of the notebooks (git-ignored) |",
-              "| `benchmarks/` | JSON of `python -m stanet_lib bench <target>`: device, commit, measures |"]
+              "| `figures/` | PNG figures of the notebooks |"]
     return write_text(reports / "README.md", "\n".join(lines) + "\n")
 
 
@@ -364,7 +373,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default="", help="root for synthetic/, cache/, runs/ (default: data/)")
     p.add_argument("--ave-root", default="", help="real AVE root (paper profile); empty: the synthetic world")
     p.add_argument("--stavis-root", default="", help="real STAViS data root; empty: the synthetic world")
-    p.add_argument("--reports", type=Path, default=REPORTS_DIR, help="where executed notebooks and tables go")
+    p.add_argument("--reports", type=Path, default=None,
+                   help="where executed notebooks and tables go (default: reports/<profile>/)")
     p.add_argument("--stages", default="",
                    help=f"comma-separated subset of the stages {', '.join(STAGES)} (default: all, in that order)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -382,9 +392,10 @@ def notebook_overrides(items: list[str]) -> str:
 
 def run_cli(args: argparse.Namespace) -> int:
     """``python -m stanet_lib run``: the stage notebooks in order; exit code 1 when a stage failed."""
+    reports = run_reports(args.profile, args.reports or "").resolve()
     stages = [s.strip() for s in args.stages.split(",") if s.strip()] or None
     params = {"SEED": args.seed, "DATA_ROOT": args.data_root, "AVE_ROOT": args.ave_root,
-              "STAVIS_ROOT": args.stavis_root, "REPORTS_DIR": str(Path(args.reports).resolve()),
+              "STAVIS_ROOT": args.stavis_root, "REPORTS_DIR": str(reports),
               "OVERRIDES": notebook_overrides(args.overrides)}
-    report = run(args.profile, params, Path(args.reports), stages, args.force)
+    report = run(args.profile, params, reports, stages, args.force)
     return 0 if report.ok else 1

@@ -19,7 +19,7 @@ PKG = PROJ_ROOT / "stanet_lib"
 
 # Rank of each part of the package: a module may import only parts of a lower rank (or its own part).
 RANKS = {
-    "stanet_lib": 0, "config": 0, "paths": 0, "scam": 0,
+    "stanet_lib": 0, "config": 0, "paths": 0, "progress": 0, "scam": 0,
     "artefacts": 1,
     "data": 2,
     "nets": 3, "eval": 3,
@@ -164,7 +164,7 @@ def test_stage_keys_hash_only_the_modules_a_stage_reaches(tmp_path, monkeypatch)
     assert "stanet_lib.stages.fine" in pipeline.reachable(pipeline.notebook_imports("04_fine_pseudo_fixations"), graph)
     copy = tmp_path / "proj"
     shutil.copytree(PKG, copy / "stanet_lib", ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(pipeline, "PROJ_ROOT", copy)
+    monkeypatch.setattr(pipeline, "PACKAGE_ROOT", copy)  # the library code is the imported package's
     before = {s: pipeline.library_digest(s) for s in pipeline.STAGES}
     with open(copy / "stanet_lib" / "bench" / "perf.py", "a") as f:
         f.write("\n# an edited benchmark\n")

@@ -11,12 +11,16 @@ call. ``if`` on a parameter is allowed.
 
 import ast
 import json
+import shutil
+import subprocess
 
 import jupytext
 import nbformat
+import papermill as pm
 import pytest
 
 from stanet_lib import pipeline
+from stanet_lib.config import PIPELINE_PARAMETERS
 from stanet_lib.paths import NOTEBOOKS_DIR
 
 PY_SOURCES = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
@@ -83,26 +87,81 @@ def test_notebook_is_thin(src):
     assert violations == [], f"{src.relative_to(NOTEBOOKS_DIR.parent)}: " + "; ".join(violations)
 
 
-def test_every_stage_has_a_notebook_pair():
+def _git(*args: str, cwd=NOTEBOOKS_DIR.parent) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+def test_every_stage_has_a_notebook_and_git_tracks_only_its_source():
     assert PY_SOURCES, "no notebooks"
     for stage in pipeline.STAGES:
         assert (NOTEBOOKS_DIR / f"{stage}.py").exists(), stage
-        assert (NOTEBOOKS_DIR / f"{stage}.ipynb").exists(), stage
+    tracked = _git("ls-files", "notebooks").split()
+    assert [t for t in tracked if t.endswith(".ipynb")] == [], "an .ipynb is tracked: git rm --cached it"
+    assert _git("check-ignore", "notebooks/01_data_prep.ipynb").strip() == "notebooks/01_data_prep.ipynb"
 
 
 @pytest.mark.parametrize("src", PY_SOURCES, ids=lambda p: p.stem)
-def test_pair_in_sync_without_outputs(src):
-    ipynb = src.with_suffix(".ipynb")
-    nb = nbformat.read(ipynb, as_version=4)
-    py = jupytext.read(src)
-    assert [c.source for c in nb.cells] == [c.source for c in py.cells], f"{ipynb.name} out of sync: make notebooks"
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, f"{ipynb.name} has outputs"
-    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(params) == 1, f"{ipynb.name}: exactly one cell tagged parameters"
+def test_parameters_cell(src):
+    params = [c for c in jupytext.read(src).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, f"{src.name}: exactly one cell tagged parameters"
     assert "SMOKE: bool = False" in params[0].source
     assert "PROFILE: str" in params[0].source
+
+
+def test_saving_in_jupyterlab_writes_the_same_source(tmp_path):
+    """JupyterLab saves through jupytext's contents manager (the jupytext server extension, jupytext.toml):
+    saving a notebook with outputs rewrites its .py byte for byte and puts the outputs only into the .ipynb."""
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(NOTEBOOKS_DIR.parent / "jupytext.toml", tmp_path / "jupytext.toml")
+    for src in PY_SOURCES:
+        shutil.copy(src, tmp_path / "notebooks" / src.name)
+    cm = jupytext.TextFileContentsManager(root_dir=str(tmp_path))
+    for src in PY_SOURCES:
+        model = cm.get(f"notebooks/{src.name}", content=True, type="notebook")
+        code = next(c for c in model["content"].cells if c.cell_type == "code")
+        code.outputs = [nbformat.v4.new_output("stream", text="ran\n")]
+        code.execution_count = 1
+        cm.save(model, f"notebooks/{src.name}")
+        assert (tmp_path / "notebooks" / src.name).read_bytes() == src.read_bytes(), src.name
+        paired = nbformat.read(tmp_path / "notebooks" / f"{src.stem}.ipynb", as_version=4)
+        assert any(c.get("outputs") for c in paired.cells), "the outputs go to the ignored .ipynb"
+        cm.save(cm.get(f"notebooks/{src.stem}.ipynb", content=True, type="notebook"), f"notebooks/{src.stem}.ipynb")
+        assert (tmp_path / "notebooks" / src.name).read_bytes() == src.read_bytes(), f"{src.stem}.ipynb saved"
+
+
+def _parameters_cell_and_next(src):
+    cells = [c for c in jupytext.read(src).cells if c.cell_type == "code"]
+    i = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    return cells[i], cells[i + 1]
+
+
+@pytest.mark.parametrize("src", PY_SOURCES, ids=lambda p: p.stem)
+def test_notebook_declares_the_pipeline_parameters_and_checks_them_first(src):
+    params, first = _parameters_cell_and_next(src)
+    declared = [n.target.id for n in ast.parse(params.source).body if isinstance(n, ast.AnnAssign)]
+    assert set(PIPELINE_PARAMETERS) <= set(declared), set(PIPELINE_PARAMETERS) - set(declared)
+    assert len(declared) == len(ast.parse(params.source).body), "every parameter is an annotated literal"
+    assert first.source.startswith("check_parameters(globals())"), first.source[:80]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("src", PY_SOURCES, ids=lambda p: p.stem)
+def test_notebook_rejects_an_unknown_parameter(src, tmp_path):
+    """papermill only warns on a parameter the notebook lacks; the notebook's first cell stops the run."""
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(pm.PapermillExecutionError) as failed:
+        pm.execute_notebook(jupytext.read(src), str(out), parameters={"profile": "smoke", "SMOKE": True},
+                            cwd=str(tmp_path), kernel_name="python3", progress_bar=False)
+    assert failed.value.ename == "ParameterError"
+    assert "unknown parameter 'profile' (did you mean PROFILE?)" in failed.value.evalue
+    assert "check_parameters(globals())" in failed.value.source
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ipynb"]  # stopped before writing anything
+
+
+def test_pipeline_refuses_a_parameter_no_notebook_has(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown notebook parameter\(s\) \['EPOCHS'\]"):
+        pipeline.run("smoke", {"EPOCHS": 3}, tmp_path, log=lambda m: None)
+    assert not (tmp_path / "executed").exists()
 
 
 @pytest.mark.slow
@@ -116,6 +175,14 @@ def test_whole_pipeline_runs_under_papermill_and_skips_when_unchanged(smoke_pipe
         nb = json.loads((reports / "executed" / f"{stage}.ipynb").read_text())
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert errors == [], stage
+        stderr = [o["text"] for c in nb["cells"] for o in c.get("outputs", []) if o.get("name") == "stderr"]
+        assert stderr == [], (stage, stderr)  # progress goes to stdout as one line per loop, no stderr boxes
+    for stage, line in (("01_data_prep", "prep: "), ("03_coarse_scam", "coarse CAMs, SCAM, boxes: "),
+                        ("03_coarse_scam", "coarse maps, STAViS metrics: "),
+                        ("04_fine_pseudo_fixations", "fine CAMs, SCAM, pseudo-fixations: ")):
+        nb = json.loads((reports / "executed" / f"{stage}.ipynb").read_text())
+        stdout = "".join("".join(o["text"]) for c in nb["cells"] for o in c.get("outputs", []) if o.get("name") == "stdout")
+        assert any(ln.startswith(line) and ln.endswith(" s") for ln in stdout.splitlines()), (stage, line)
         assert (reports / "html" / f"{stage}.html").stat().st_size > 10_000, stage
     assert (smoke_pipeline.data_root / "cache" / "smoke" / "index.csv").exists()
     summary = (reports / "README.md").read_text()

@@ -37,7 +37,7 @@ def bench_viewer(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[s
             times = []
             for i in range(1, steps + 1):
                 t0 = time.perf_counter()
-                v.slider.value = i % n
+                v.slider.value = 1 + i % n
                 times.append((time.perf_counter() - t0) * 1e3)
             return measure(f"slider_step_{label}_ms", float(np.median(times)), "ms", size=v.size,
                            p95_ms=float(np.percentile(times, 95)), max_ms=float(np.max(times)), steps=steps)

@@ -39,11 +39,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from .. import artefacts
 from ..config import AudioConfig, Config, MediaConfig, load_profile, parse_overrides
 from ..paths import profile_dirs
+from ..progress import bar as progress_bar
 from . import audio, ave, media, stavis
 from .media import MediaError, MediaWarning, NotAVideoError
 
@@ -176,7 +176,7 @@ def _run_jobs(jobs: list[Job], workers: int) -> dict[str, dict[str, Any]]:
 
 
     results: dict[str, dict[str, Any]] = {}
-    with tqdm(total=len(jobs), desc="prep", unit="video", disable=None) as bar:
+    with progress_bar(total=len(jobs), desc="prep", unit="video") as bar:
         if workers <= 1 or len(jobs) < 4 or "fork" not in mp.get_all_start_methods():
             for job in jobs:
                 results[job["key"]] = _decode_job(job)

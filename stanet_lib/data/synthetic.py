@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import ndimage, signal
-from tqdm import tqdm
 
 from .. import artefacts
 from ..config import Config, SynthConfig, load_profile, parse_overrides
 from ..paths import profile_dirs
+from ..progress import bar as progress_bar
 from . import ave, encode, stavis
 
 GENERATOR_VERSION = "2"
@@ -568,7 +568,7 @@ def generate(cfg: Config, out: str | Path, seed: int | None = None, force: bool 
     shutil.rmtree(tmp, ignore_errors=True)
     t0 = time.perf_counter()
     try:
-        bar = tqdm(specs, "synth", unit="clip", disable=not progress)
+        bar = progress_bar(specs, desc="synth", unit="clip", enabled=progress)
         rows = [_write_clip(tmp, s, cfg.synth) for s in bar]
         _write_ave_index(tmp / "ave", specs)
         _write_fold_lists(tmp / "stavis", specs, cfg.synth.folds, seed)

@@ -1,6 +1,10 @@
 """Figures of the stage notebooks: one function per figure, each returning a matplotlib Figure and saving a PNG
 under ``reports/figures/`` when given a path (STYLE.md P11). Images come from :mod:`stanet_lib.viz`.
 
+Every figure has a title; figures of maps have a colour bar (:func:`map_colorbar`: maps are drawn min-max scaled
+per frame, :func:`stanet_lib.viz.render.overlay`), and plots of scores draw the chance level (:data:`CHANCE`) as a
+dashed line.
+
 The figures that read a run's artefacts through a :class:`~stanet_lib.stages.world.World` (notebooks 03-05) are in
 :mod:`stanet_lib.report.stage_figures`.
 """
@@ -20,6 +24,26 @@ from ..data import cache as cache_mod
 from ..data.stavis import StavisRoot, load_fixation_map
 from ..viz import render as viz
 
+#: The score of a map that knows nothing (a constant or random map) on each metric: AUC-J and s-AUC 0.5, CC and
+#: NSS 0. SIM has no fixed chance level (it depends on the ground truth), so it gets no line.
+CHANCE: dict[str, float] = {"AUC_J": 0.5, "AUC-J": 0.5, "sAUC": 0.5, "s-AUC": 0.5, "CC": 0.0, "NSS": 0.0}
+MAP_CMAP = "jet"  # viz.overlay's default, the colormap of every map figure
+
+
+def chance_line(ax: plt.Axes, value: float | None, label: str = "chance") -> None:
+    """A dashed grey horizontal line at ``value`` (nothing for None), labelled for the legend."""
+    if value is not None:
+        ax.axhline(value, color="0.4", linestyle="--", linewidth=1, label=label, zorder=3)
+
+
+def map_colorbar(fig: plt.Figure, axes: Sequence[plt.Axes] | np.ndarray, cmap: str = MAP_CMAP,
+                 label: str = "map value, scaled to each frame's min .. max") -> None:
+    """A colour bar from low (0) to high (1) beside ``axes`` for maps drawn with ``cmap``."""
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0.0, 1.0))
+    cb = fig.colorbar(sm, ax=list(np.ravel(axes)), fraction=0.025, pad=0.01, ticks=[0, 1])
+    cb.ax.set_yticklabels(["low", "high"], fontsize=7)
+    cb.set_label(label, fontsize=7)
+
 
 def save(fig: plt.Figure, path: str | Path | None, dpi: int = 110) -> plt.Figure:
     """Save ``fig`` as PNG atomically when ``path`` is given; return it."""
@@ -30,8 +54,8 @@ def save(fig: plt.Figure, path: str | Path | None, dpi: int = 110) -> plt.Figure
 
 
 def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], cols: int = 4, size: float = 2.2,
-               suptitle: str = "") -> plt.Figure:
-    """A matplotlib grid of images with titles (``cols`` per row), saved when ``path`` is given."""
+               suptitle: str = "", colorbar: bool = False) -> plt.Figure:
+    """A matplotlib grid of images with titles (``cols`` per row); ``colorbar``: the maps' colour bar beside it."""
     rows = (len(images) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
     for ax in axes.flat:
@@ -42,6 +66,8 @@ def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], cols: int = 
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
+    if colorbar:  # after tight_layout, which does not make room for it
+        map_colorbar(fig, axes)
     return fig
 
 
@@ -89,28 +115,30 @@ def fixations(stavis_root: str | Path, db: str, video: str, frames: Sequence[int
                               radius=1)
         images.append(img)
         titles.append(f"{db}/{video} #{i}: {int(fix.sum())} fixations")
-    return save(image_grid(images, titles, cols=len(images), size=3.0,
+    return save(image_grid(images, titles, cols=len(images), size=3.0, colorbar=True,
                            suptitle="Simulated eye tracking: continuous map and fixations"), path)
 
 
 def table_bars(df: pd.DataFrame, metrics: Sequence[str], by: str, title: str = "",
                path: str | Path | None = None, quoted: Mapping[str, pd.DataFrame] | None = None) -> plt.Figure:
-    """Bar plot of metric columns per row label ``by`` (one panel per metric)."""
+    """Bar plot of metric columns per row label ``by`` (one panel per metric, the chance level dashed)."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 2.8), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         ax.bar(range(len(df)), df[m].to_numpy(dtype=float), color="tab:blue")
+        chance_line(ax, CHANCE.get(m))
         ax.set_xticks(range(len(df)), df[by].astype(str), rotation=60, ha="right", fontsize=7)
-        ax.set_title(m, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
+        ax.set_title(f"{m} (higher is better)", fontsize=9)
+    fig.suptitle(title or f"{', '.join(metrics)} per {by}; dashed: chance", fontsize=10)
     fig.tight_layout()
     return save(fig, path)
 
 
 def training_curves(log_csvs: Mapping[str, str | Path], metric: str = "val_acc",
-                    path: str | Path | None = None) -> plt.Figure:
-    """One line per net: ``metric`` per epoch from each ``log.csv`` of :func:`stanet_lib.train.engine.fit`."""
+                    path: str | Path | None = None, chance: float | None = None, title: str = "") -> plt.Figure:
+    """One line per net: ``metric`` per epoch from each ``log.csv`` of :func:`stanet_lib.train.engine.fit`;
+    ``chance`` (e.g. ``1 / classes`` for an accuracy) is drawn dashed."""
     fig, ax = plt.subplots(figsize=(5, 3))
+    chance_line(ax, chance, f"chance ({chance:.3g})" if chance is not None else "chance")
     for name, csv in log_csvs.items():
         if Path(csv).exists():
             df = pd.read_csv(csv)
@@ -118,6 +146,7 @@ def training_curves(log_csvs: Mapping[str, str | Path], metric: str = "val_acc",
                 ax.plot(df["epoch"], df[metric], marker="o", label=name)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
+    ax.set_title(title or f"{metric} per epoch", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return save(fig, path)
@@ -125,7 +154,7 @@ def training_curves(log_csvs: Mapping[str, str | Path], metric: str = "val_acc",
 
 def map_samples(frames: np.ndarray, layers: Mapping[str, np.ndarray], boxes: np.ndarray | None = None,
                 titles: Sequence[str] | None = None, path: str | Path | None = None,
-                points: Sequence[np.ndarray] | None = None) -> plt.Figure:
+                points: Sequence[np.ndarray] | None = None, title: str = "Maps on sample test frames") -> plt.Figure:
     """Rows = sample frames, columns = the frame (with the box and fixations) then each map layer overlaid.
 
     Args:
@@ -143,7 +172,8 @@ def map_samples(frames: np.ndarray, layers: Mapping[str, np.ndarray], boxes: np.
         rows.append([first] + [viz.overlay(frame, np.asarray(m[i], np.float32), alpha=0.55) for m in layers.values()])
     labels = ["frame (+box, fixations)"] + list(layers)
     fig = image_grid([im for r in rows for im in r], [labels[j] if i == 0 else "" for i, r in enumerate(rows)
-                                                       for j in range(len(r))], cols=len(labels), size=1.9)
+                                                       for j in range(len(r))], cols=len(labels), size=1.9,
+                     suptitle=title, colorbar=True)
     if titles is not None:
         for ax, t in zip(fig.axes[:: len(labels)], titles):
             ax.set_ylabel(t, fontsize=7)
@@ -156,7 +186,7 @@ def map_samples(frames: np.ndarray, layers: Mapping[str, np.ndarray], boxes: np.
 def table4_bars(table: pd.DataFrame, metrics: Sequence[str] = ("AUC-J", "CC", "NSS"),
                 path: str | Path | None = None) -> plt.Figure:
     """Grouped bars of a Table 4-layout DataFrame (index (source, method), columns (dataset, metric)):
-    one panel per (dataset, metric), one bar per method."""
+    one panel per (dataset, metric), one bar per method, the chance level dashed."""
     datasets = list(dict.fromkeys(table.columns.get_level_values(0)))
     methods = [m for _, m in table.index]
     fig, axes = plt.subplots(len(datasets), len(metrics), figsize=(3.2 * len(metrics), 2.6 * len(datasets)),
@@ -167,9 +197,12 @@ def table4_bars(table: pd.DataFrame, metrics: Sequence[str] = ("AUC-J", "CC", "N
             ax = axes[i, j]
             vals = table[(d, m)].to_numpy(dtype=float)
             ax.bar(range(len(methods)), np.nan_to_num(vals), color=colors)
+            chance_line(ax, CHANCE.get(m))
             ax.set_title(f"{d}: {m}", fontsize=9)
             ax.set_xticks([])
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
+    fig.suptitle("Table 4 layout: every method on the synthetic test databases (higher is better; dashed: chance)",
+                 fontsize=10)
     fig.legend(handles, methods, loc="lower center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.02 - 0.03 * len(methods) / 2))
     fig.tight_layout()
     return save(fig, path)

@@ -18,7 +18,7 @@ from ..stages.maps import load_maps
 from ..stages.sta import SELECT_BY
 from ..stages.world import World
 from ..viz import render as viz
-from .figures import image_grid, save
+from .figures import CHANCE, chance_line, image_grid, save
 
 
 def sta_training_curves(world: World, nets: Sequence[str] = ("sta", "sta_noswitch"),
@@ -38,6 +38,7 @@ def sta_training_curves(world: World, nets: Sequence[str] = ("sta", "sta_noswitc
         best = log.loc[log["best"].astype(str).str.lower().eq("true")].iloc[-1]  # the epoch fit kept (best.pt)
         ax_loss.plot([best["epoch"]], [best["val_loss"]], "*", ms=11, color=color)
         ax_cc.plot([best["epoch"]], [best["val_cc"]], "*", ms=11, color=color)
+    chance_line(ax_cc, CHANCE["CC"], "chance (CC 0)")
     ax_loss.set(xlabel="epoch", ylabel="BCE with logits", title="loss (Eq. 6); * = kept epoch")
     ax_cc.set(xlabel="epoch", ylabel="CC(prediction, pseudo-fixation)",
               title=f"validation agreement (kept: best {SELECT_BY[0]})")
@@ -75,7 +76,7 @@ def sta_predictions(world: World, set_name: str, variant: str = "sta", n: int = 
                    viz.draw_points(viz.overlay(frame, gt, alpha=0.5), points, radius=1)]
         titles += [f"{video} #{number}", "pseudo-fixation (stage 04)", f"STA prediction ({variant})",
                    f"ground truth, {len(points)} fixations"]
-    return save(image_grid(images, titles, cols=4, size=2.3,
+    return save(image_grid(images, titles, cols=4, size=2.3, colorbar=True,
                            suptitle=f"{db}: STA net trained on pseudo-fixations only (no tags at inference)"), path)
 
 def sample_rows(world: World, set_name: str, n: int = 4, seed: int = 0) -> np.ndarray:

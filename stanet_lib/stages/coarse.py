@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from ..config import Config
 from ..data.frames import FrameSet, resized_frames
 from ..nets.runtime import select_device
+from ..progress import bar as progress_bar
 from .maps import save_maps
 from .pseudo import boxes_from, fused_maps, set_cams, set_tags, stage_nets
 from .world import World, load_switch, net_inputs, write_stage_manifest
@@ -36,18 +37,22 @@ def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:
     rows = []
     dev = select_device()  # the resizes run where the nets run
     nets = stage_nets(world, "coarse")
+    bar = progress_bar(total=sum(len(fs) for fs in world.sets.values()), desc="coarse CAMs, SCAM, boxes",
+                       unit="frames")
     for name, fs in world.sets.items():
         size = cfg.model.coarse_size
         images = net_inputs(world, f"frames{size}_{name}", resized_frames(fs, size, device=dev), log)
         tags, tag_source = set_tags(world, name, images)
         log(f"coarse CAMs {name} ({len(fs)} frames) ...")
         maps = coarse_set(nets, fs, images, tags, p_switch[name], cfg)
+        bar.update(len(fs))
         save_maps(world.maps_path("coarse", name), fs, maps)
         area = ((maps["boxes"][:, 1] - maps["boxes"][:, 0] + 1) * (maps["boxes"][:, 3] - maps["boxes"][:, 2] + 1))
         rows.append({"set": name, "frames": len(fs), "tags": tag_source,
                      "box_area_fraction": float(area.float().mean() / fs.canvas ** 2),
                      **{f"top1_acc_{k}": float((maps[f"probs_{k}"].argmax(-1) == tags).float().mean())
                         for k in ("S", "ST", "SA", "SA_noswitch")}})
+    bar.close()
     df = pd.DataFrame(rows)
     write_stage_manifest(world, "stage03", time.perf_counter() - t0, summary=df.to_dict("records"))
     return df

@@ -15,6 +15,7 @@ from .. import scam
 from ..config import Config
 from ..data.frames import FrameSet, crop_window
 from ..nets.runtime import select_device
+from ..progress import bar as progress_bar
 from .classifiers import train_classifier
 from .maps import load_maps, save_maps
 from .pseudo import SA_VARIANTS, STAGE_NETS, classifier_dataset, fused_maps, postprocess, set_cams, stage_nets
@@ -83,6 +84,8 @@ def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame
                          "seconds": round(time.perf_counter() - t1, 1)})
     rows = []
     nets = stage_nets(world, "fine")
+    bar = progress_bar(total=sum(len(fs) for fs in world.sets.values()), desc="fine CAMs, SCAM, pseudo-fixations",
+                       unit="frames")
     for name, fs in world.sets.items():
         coarse = load_maps(world.maps_path("coarse", name))
         tags = torch.as_tensor(coarse["tags"]).long()
@@ -94,6 +97,8 @@ def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame
         rows.append({"set": name, "frames": len(fs), "valid_frames": int(valid.sum()),
                      **{f"top1_acc_{k}": float((fine[f"probs_{k}"].argmax(-1) == tags).float().mean())
                         for k in ("S", "ST", "SA", "SA_noswitch")}})
+        bar.update(len(fs))
+    bar.close()
     tables = {"accuracy": pd.DataFrame(acc_rows), "summary": pd.DataFrame(rows)}
     write_stage_manifest(world, "stage04", time.perf_counter() - t0, tables={k: v.to_dict("records") for k, v in tables.items()})
     return tables

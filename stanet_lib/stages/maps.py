@@ -19,6 +19,7 @@ from .. import scam
 from ..artefacts import write_npz, write_text
 from ..data.frames import FrameSet
 from ..eval.protocol import EvalOptions, evaluate_db, is_scored
+from ..progress import bar as progress_bar
 from .world import World
 
 __all__ = ["save_maps", "load_maps", "MAP_VARIANTS", "video_maps", "evaluate_maps", "video_frames"]
@@ -78,10 +79,13 @@ def evaluate_maps(world: World, stage: str, variants: tuple[str, ...] = MAP_VARI
     """
     opts = EvalOptions.from_config(world.cfg.eval)
     rows, per_video = [], []
+    bar = progress_bar(total=len(world.test_sets()) * len(variants), desc=f"{stage} maps, STAViS metrics",
+                       unit="maps")
     for set_name in world.test_sets():
         db = set_name.split(":", 1)[1]
         maps = load_maps(world.maps_path(stage, set_name))
         for v in variants:
+            bar.update()
             if v not in maps:
                 continue
             res = evaluate_db(world.stavis_root, db, video_maps(maps, v, world.sets[set_name].canvas), opts=opts)
@@ -91,6 +95,7 @@ def evaluate_maps(world: World, stage: str, variants: tuple[str, ...] = MAP_VARI
             rows.append({"db": db, "stage": stage, "variant": v, **res.means.to_dict(), "videos": len(ok),
                          "frames_scored": int(ok["frames_scored"].sum())})
             per_video.append(res.per_video.assign(stage=stage, variant=v))
+    bar.close()
     df = pd.DataFrame(rows)
     write_text(world.runs / "tables" / f"{stage}_maps.csv", df.to_csv(index=False))
     write_text(world.runs / "tables" / f"{stage}_maps_per_video.csv",

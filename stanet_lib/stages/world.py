@@ -24,7 +24,7 @@ from ..data.synthetic import generate, read_truth
 from ..nets.classifier import build_model
 from ..nets.runtime import select_device
 from ..nets.trunk import fit_projection, lift, project, register_projection
-from ..paths import REPORTS_DIR, profile_dirs
+from ..paths import profile_dirs, run_reports
 from ..train import engine
 
 __all__ = [
@@ -112,10 +112,10 @@ def setup(profile: str, smoke: bool = False, overrides: str = "", data_root: str
     """The first cell of every stage notebook, from its papermill parameters: the resolved config
     (``smoke`` selects the smoke profile; ``overrides`` space-separated ``section.field=value``), the
     :class:`World` (:func:`open_world`; ``""`` = the project's data folder) and the reports folder (``""`` =
-    the project's ``reports/``)."""
+    ``reports/<profile>/``, :func:`stanet_lib.paths.run_reports`: a run never writes into another profile's)."""
     cfg = load_profile("smoke" if smoke else profile, **parse_overrides(overrides))
     world = open_world(cfg, data_root or None, load=load)
-    return cfg, world, Path(reports_dir) if reports_dir else REPORTS_DIR
+    return cfg, world, run_reports(cfg.profile, reports_dir)
 
 
 def truth_tags(world: World, set_name: str) -> Tensor | None:

@@ -45,12 +45,12 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm import tqdm
 
 from ..artefacts import atomic_path, write_text
 from ..config import TrainConfig
 from ..data.loaders import ShardSampler, is_distributed
 from ..nets.runtime import autocast, eval_on, model_inputs, select_device, to_channels_last, to_device, unwrap
+from ..progress import bar as progress_bar
 from .distributed import distribute_loader, interleave, rank
 from .losses import StepFn, classification_step
 
@@ -215,7 +215,7 @@ def run_epoch(model: nn.Module, loader: DataLoader, step_fn: StepFn, device: tor
     totals: dict[str, Tensor] = {}
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     n_sum = torch.zeros((), dtype=torch.float64, device=device)
-    bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not progress)
+    bar = progress_bar(loader, desc=desc, unit="batch", enabled=progress)
     with torch.set_grad_enabled(train):
         for i, batch in enumerate(bar):
             batch = to_device(batch, device)

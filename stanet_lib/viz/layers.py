@@ -50,6 +50,19 @@ PREDICTIONS: tuple[str, ...] = ("CAM_S", "CAM_ST", "CAM_SA", "SCAM_coarse", "SCA
                                 "STA_prediction")
 #: Metrics shown per frame, in the paper's column order (Table 4 without the shuffled AUC).
 METRICS: tuple[str, ...] = ("AUC_J", "SIM", "CC", "NSS")
+#: One line per layer: what it is (the viewer's legend and tooltips).
+GLOSSARY: dict[str, str] = {
+    "gt_fixations": "ground truth: the eye fixations recorded on this frame (dots)",
+    "gt_map": "ground truth: the fixations blurred into a continuous saliency map",
+    "CAM_S": "class activation map of the video's tag class from the spatial net (the frame alone)",
+    "CAM_ST": "class activation map of the tag class from the spatial-temporal net (frames t-1, t, t+1)",
+    "CAM_SA": "class activation map of the tag class from the spatial-audio net (the frame and its sound)",
+    "SCAM_coarse": "the three coarse CAMs fused selectively (Eq. 2), over the whole frame",
+    "SCAM_fine": "the fine CAMs fused selectively, computed on the crop inside the box, put back into the frame",
+    "box": "the coarse box: where the coarse SCAM exceeds 2 x its mean; the fine nets see only this crop",
+    "pseudo_fixation": "the fine SCAM after post-processing: the STA net's training target",
+    "STA_prediction": "the trained STA net's fixation prediction, the method's output",
+}
 GT_LAYERS = ("gt_fixations", "gt_map")
 STA_KEYS = ("pred", "sta")  # preferred array names in maps/sta_test_<db>.npz
 
@@ -225,12 +238,29 @@ def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.BILINEAR))
 
 
+def audio_timeline(audio: np.ndarray, times: np.ndarray, window_s: float) -> np.ndarray:
+    """The clip's sound along time, for the viewer's spectrogram strip: (T, F, S) per-frame windows of
+    ``window_s`` seconds centred on each frame -> (F, T * k), from each window the ``k = round(S * dt / window_s)``
+    steps around its centre (``dt``: the frame interval). Concatenating whole windows instead repeats each second
+    of sound ``window_s / dt`` times and shows the zero padding of the windows that reach past the clip's ends as
+    dark bars."""
+    a = np.asarray(audio)
+    if a.ndim != 3 or a.shape[0] == 0:
+        raise ValueError(f"audio must be (T, F, S) per-frame windows, got shape {a.shape}")
+    t, f, steps = a.shape
+    dt = float(np.median(np.diff(times))) if len(times) > 1 else window_s
+    k = int(np.clip(round(steps * dt / window_s), 1, steps))
+    lo = steps // 2 - k // 2
+    return np.transpose(a[:, :, lo : lo + k], (1, 0, 2)).reshape(f, t * k)  # (F, T*k), frame j at columns j*k..
+
+
 # -------------------------------------------------------------------------------------------- VideoLayers
 class VideoLayers:
     """Everything drawable for one test video; ground truth is read per frame on first use and cached.
 
     Attributes:
-        frames: (T, S, S, 3) uint8 at the cache canvas; ``times`` (T,) s; ``audio`` (T, F, A) features;
+        frames: (T, S, S, 3) uint8 at the cache canvas; ``times`` (T,) s; ``audio`` (T, F, A) features
+            (``audio_strip`` (F, T * k): the same along time, :func:`audio_timeline`);
             ``numbers`` (T,) 1-based frame numbers of the STAViS folder.
         wav: path of the clip's wav, or None (``reasons["audio"]`` says why).
         maps: layer name -> :class:`MapLayer` for every map/box layer that could be loaded.
@@ -254,6 +284,9 @@ class VideoLayers:
         self.times: np.ndarray = clip["times"]  # (T,)
         self.audio: np.ndarray = clip["audio"]  # (T, F, A)
         self.numbers: np.ndarray = clip.get("numbers", np.arange(1, len(self.frames) + 1))  # (T,)
+        acfg = world.cfg.audio
+        self.audio_strip = audio_timeline(self.audio, self.times,
+                                          acfg.window_s if acfg.kind == "logmel" else acfg.stft_window_s)
         self.canvas = int(self.frames.shape[1])
         self.root = StavisRoot(Path(stavis_root) if stavis_root else world.stavis_root)
         self.reasons: dict[str, str] = {}

@@ -99,6 +99,14 @@ def _lut(cmap: str) -> np.ndarray:
     return table
 
 
+def colormap_stops(cmap: str = "jet", n: int = 9) -> list[str]:
+    """``n`` evenly spaced colours of a colormap, from 0 to 1, as ``#rrggbb`` strings (for a colour bar)."""
+    if int(n) < 2:
+        raise ValueError(f"a colour bar needs at least 2 stops, got {n}")
+    rgb = colorize(np.linspace(0.0, 1.0, int(n)), cmap)  # (n, 3)
+    return ["#%02x%02x%02x" % tuple(int(c) for c in row) for row in rgb]
+
+
 def colorize(values: np.ndarray, cmap: str = "jet") -> np.ndarray:
     """Map values in [0, 1] (clipped) to RGB uint8 with a matplotlib colormap: (h, w) -> (h, w, 3)."""
     table = _lut(cmap)

@@ -1,5 +1,5 @@
-"""stanet_lib.data.cache: the data stage on tiny worlds with every bad input of issue 2, re-runs, loaders, CLI,
-and the session's smoke data stage."""
+"""stanet_lib.data.cache: the data stage on tiny worlds with every bad input the reader handles, re-runs, loaders, CLI,
+and the smoke data stage the tests share."""
 
 import json
 import os

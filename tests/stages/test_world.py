@@ -54,7 +54,8 @@ def test_setup_is_the_notebooks_first_cell(smoke_data_root, tmp_path):
     assert world.summary() == (f"{ {n: len(fs) for n, fs in world.sets.items()} } frames; {world.num_classes} "
                                f"categories: {', '.join(world.categories)}")
     cfg2, world2, reports2 = setup("smoke", data_root=str(smoke_data_root), load=False)
-    assert reports2 == paths.REPORTS_DIR and not world2.sets and cfg2.train.epochs == load_profile("smoke").train.epochs
+    assert reports2 == paths.REPORTS_DIR / "smoke" and not world2.sets  # a run writes into its profile's folder
+    assert cfg2.train.epochs == load_profile("smoke").train.epochs
     with pytest.raises(KeyError, match="no_such_field"):
         setup("smoke", overrides="train.no_such_field=1", data_root=str(smoke_data_root))
 

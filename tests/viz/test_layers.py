@@ -157,3 +157,25 @@ def test_sample_grid_shows_every_column_and_greys_missing_ones(worlds):
     assert (np.all(last == viz.GREY, axis=-1)).mean() > 0.7
     assert (np.all(g_full[-48:, -48:] == viz.GREY, axis=-1)).mean() < 0.1
     assert not layers.maps_file(bare, "coarse", _first(bare)[0]).exists()  # the real runs folder is untouched
+
+
+def test_audio_timeline_takes_each_frame_s_own_stretch_of_sound():
+    t, f, steps = 5, 3, 40  # 1 s windows of 40 steps; frames 0.25 s apart: 10 steps each, from the window's middle
+    audio = np.arange(t * f * steps, dtype=np.float32).reshape(t, f, steps)
+    strip = layers.audio_timeline(audio, np.arange(t) * 0.25, window_s=1.0)
+    assert strip.shape == (f, t * 10)
+    np.testing.assert_array_equal(strip[:, 10:20], audio[1, :, 15:25])
+    padded = np.ones((4, 1, 8), np.float32)  # the first frame's window reaches past the clip's start: half zeros
+    padded[0, :, :4] = 0.0
+    strip = layers.audio_timeline(padded, np.arange(4) * 0.25, 1.0)  # 2 steps per frame
+    assert strip.shape == (1, 8) and int((strip == 0).sum()) == 1  # half a frame of padding, not half a window
+    with pytest.raises(ValueError, match=r"\(T, F, S\)"):
+        layers.audio_timeline(np.zeros((4, 4)), np.arange(4), 1.0)
+
+
+def test_the_strip_of_a_video_is_its_timeline(smoke_data_root):
+    world = open_world(load_profile("smoke"), smoke_data_root, load=False, build=False)
+    db, video = layers.list_videos(world)[0]
+    vl = layers.VideoLayers(world, db, video)
+    assert vl.audio_strip.shape[0] == vl.audio.shape[1] and vl.audio_strip.shape[1] % len(vl) == 0
+    assert vl.audio_strip.shape[1] < vl.audio.shape[0] * vl.audio.shape[2]  # not every whole window repeated

@@ -1,4 +1,4 @@
-"""stanet_lib.viz.render: the render functions on tiny synthetic frames and maps (issue 6, "Must show")."""
+"""stanet_lib.viz.render: the render functions on tiny synthetic frames and maps."""
 
 import matplotlib
 import numpy as np
