@@ -15,7 +15,9 @@ def test_localisation_table_of_the_smoke_run(smoke_world, tmp_path):
     assert any("pseudo" in n for n in names)
     assert ((df["pointing"] >= 0) & (df["pointing"] <= 1)).all()
     gt = df[df["map"] == "GT ceiling"]
-    assert (gt["pointing"] > 0.8).all()  # the simulated observers look at the sounding object
+    # the simulated observers look at the sounding object: far above chance (the box's share of the frame); the
+    # smoke world's first frames look at the screen centre and a video has 10-12 frames, so not near 1
+    assert (gt["pointing"] > 0.6).all() and (gt["pointing"] > 5 * gt["box_area"]).all()
     assert (df["box_area"] < 0.5).all() and (df["box_area"] > 0).all()
     sta = df[df["map"] == "STA net"].set_index("db")["cc"]
     metrics = pd.read_csv(smoke_world.runs / "tables" / "sta_metrics.csv")
