@@ -246,12 +246,13 @@ def _smoke() -> Config:
 
 
 def _demo() -> Config:
-    # CPU budget: data < 2 min, stages 02-04 < 8 min, whole pipeline < 15 min on 2 cores
-    # (measured: README). 6 epochs: 8 took stages 02-04 to 8.9 min, 7 to 8.3 min.
-    # Deviations from the paper, all because the nets start from scratch (no ImageNet weights offline) and are
-    # ~60x smaller (width 1/8): batch norm (ModelConfig default) and lr 0.02 (at 1e-3 nothing learns within the
-    # CPU budget: measured, README); batches of 20 in every stage. More, shorter training clips generalise
-    # better than fewer long ones (each clip has its own background).
+    # CPU budget: the whole pipeline < 15 min on 2 cores (measured: README). The nets share a frozen pretrained
+    # trunk (model.trunk: the HED VGG16 of `make weights`, conv1_1-conv4_3, features once per frame and size) and
+    # train small heads with batch norm at lr 0.02, batches of 20 in every stage (the paper fine-tunes ImageNet
+    # VGG16s end to end, which does not fit a CPU budget). The world: a silent twin of the tagged object (only
+    # motion and audio tell which one sounds), a third of the test videos with unrelated audio, AVE clips at two
+    # aspect ratios (the square canvas does not keep aspect; SynthAV_a is 16:9). More, shorter training clips
+    # generalise better than fewer long ones (each clip has its own background).
     return Config(
         profile="demo",
         synth=SynthConfig(clips_per_class={"train": 24, "val": 4, "test": 2}, clip_seconds=3.0, distractors=1,
