@@ -26,8 +26,10 @@
 # The SA net is also trained without the switch (gate always open) for the Table 3 analogue.
 
 # %%
+from IPython.display import Markdown
+
 from stanet_lib.config import check_parameters
-from stanet_lib.report import figures
+from stanet_lib.report import figures, findings
 from stanet_lib.stages import classifiers, setup
 
 # %% tags=["parameters"]
@@ -73,3 +75,10 @@ tables["accuracy"].round(3)
 figures.training_curves({n: world.net_dir(f"coarse_{n}") / "log.csv" for n in ("S", "ST", "SA", "SA_noswitch")},
                         chance=1 / world.num_classes, title="Coarse nets: validation accuracy of the tag per epoch",
                         path=fig_dir / "02_val_acc.png");
+
+# %% [markdown]
+# ## What this shows
+# Computed from this run's artefacts: chance levels, the centre bias, the direction of the metrics, what was scored.
+
+# %%
+Markdown(findings.stage02(world))

@@ -24,8 +24,10 @@
 # Test clips are scored with the STAViS protocol against the simulated fixations.
 
 # %%
+from IPython.display import Markdown
+
 from stanet_lib.config import check_parameters
-from stanet_lib.report import figures, localisation, stage_figures
+from stanet_lib.report import figures, findings, localisation, stage_figures
 from stanet_lib.stages import coarse, maps, setup
 
 # %% tags=["parameters"]
@@ -73,3 +75,10 @@ coarse_metrics.round(3)
 
 # %%
 localisation.localisation_table(world).round(3)
+
+# %% [markdown]
+# ## What this shows
+# Computed from this run's artefacts: chance levels, the centre bias, the direction of the metrics, what was scored.
+
+# %%
+Markdown(findings.maps_stage(world, "coarse"))

@@ -25,8 +25,10 @@
 # (`scam.temporal_smoothing=true scam.mean_floor=3 scam.hard_filter=true`).
 
 # %%
+from IPython.display import Markdown
+
 from stanet_lib.config import check_parameters
-from stanet_lib.report import figures, localisation, stage_figures
+from stanet_lib.report import figures, findings, localisation, stage_figures
 from stanet_lib.stages import fine, maps, setup
 
 # %% tags=["parameters"]
@@ -76,3 +78,10 @@ fine_metrics.round(3)
 
 # %%
 localisation.localisation_table(world).round(3)
+
+# %% [markdown]
+# ## What this shows
+# Computed from this run's artefacts: chance levels, the centre bias, the direction of the metrics, what was scored.
+
+# %%
+Markdown(findings.maps_stage(world, "fine"))

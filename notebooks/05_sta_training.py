@@ -29,8 +29,10 @@
 # for scoring, with the STAViS protocol.
 
 # %%
+from IPython.display import Markdown
+
 from stanet_lib.config import check_parameters
-from stanet_lib.report import figures, stage_figures
+from stanet_lib.report import figures, findings, stage_figures
 from stanet_lib.stages import setup, sta
 
 # %% tags=["parameters"]
@@ -89,3 +91,10 @@ figures.table_bars(bars, ["AUC_J", "SIM", "sAUC", "CC", "NSS"], by="label",
 
 # %%
 stage_figures.sta_prediction_figures(world, fig_dir, n=3);
+
+# %% [markdown]
+# ## What this shows
+# Computed from this run's artefacts: chance levels, the centre bias, the direction of the metrics, what was scored.
+
+# %%
+Markdown(findings.stage05(world))

@@ -24,8 +24,10 @@
 # and which orderings come out of this pipeline, not how the method does on real data.
 
 # %%
+from IPython.display import Markdown
+
 from stanet_lib.config import check_parameters
-from stanet_lib.report import figures, results
+from stanet_lib.report import figures, findings, results
 from stanet_lib.stages import setup
 
 # %% tags=["parameters"]
@@ -88,3 +90,10 @@ tables["table4_paper"].round(3)
 
 # %%
 tables["localisation"].round(3)
+
+# %% [markdown]
+# ## What this shows
+# Computed from this run's artefacts: chance levels, the centre bias, the direction of the metrics, what was scored.
+
+# %%
+Markdown(findings.stage06(world))
