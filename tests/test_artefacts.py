@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,21 +64,18 @@ def test_marker_and_partials(tmp_path):
     mark_output(tmp_path)
     assert is_package_output(tmp_path)
     dead = _dead_pid()
-    ours = tmp_path / f".out.partial-{dead}"
-    ours.mkdir()
-    mark_output(ours)
-    old = tmp_path / f".out.old-{dead}"
-    old.mkdir()
-    mark_output(old)
+
+    def marked(name: str) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        mark_output(path)
+        return path
+
+    ours, old = marked(f".out.partial-{dead}"), marked(f".out.old-{dead}")
     users = tmp_path / f".out.partial-{dead + 1}"  # no marker: never removed
     users.mkdir()
     (users / "notes.txt").write_text("mine")
-    live = tmp_path / f".out.partial-{os.getppid()}"
-    live.mkdir()
-    mark_output(live)
-    other = tmp_path / f".other.partial-{dead}"
-    other.mkdir()
-    mark_output(other)
+    live, other = marked(f".out.partial-{os.getppid()}"), marked(f".other.partial-{dead}")
     removed = clean_partials(tmp_path, "out", log=lambda m: None)
     assert sorted(removed) == sorted([ours, old])
     assert users.exists() and live.exists() and other.exists()

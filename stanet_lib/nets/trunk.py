@@ -33,7 +33,7 @@ from .encoders import (
 from .pretrained import TRUNK_PATH, verify_trunk
 
 __all__ = ["TRUNK_NAMES", "LAYERS", "trunk_path", "frozen_trunk", "register_projection", "fit_projection",
-           "project", "lift", "TrunkEncoder", "TrunkHead", "Passthrough", "make_encoder", "make_head", "describe"]
+           "project", "lift", "TrunkEncoder", "TrunkHead", "Passthrough", "make_encoder", "make_head"]
 
 TRUNK_NAMES = {"hed_bsds500": TRUNK_PATH}  # ModelConfig.trunk: a name here or a torchvision vgg16 state_dict path
 
@@ -243,14 +243,6 @@ class Passthrough(nn.Identity):
     def pyramid(self, x: Tensor) -> list[Tensor]:
         """Not available: the finer levels are the frozen trunk's (use ``sta_decoder="deconv"``)."""
         raise ValueError("the skip decoder needs the encoder's pyramid; with model.trunk use sta_decoder='deconv'")
-
-
-def describe(encoder: nn.Module) -> str:
-    """One line: what an encoder is made of (for tables and logs)."""
-    if isinstance(encoder, TrunkEncoder):
-        return f"frozen {encoder.name} conv1_1..{encoder.layer}, PCA to {encoder.out_channels} channels"
-    return "VGG16 trained end to end"
-
 
 
 def make_encoder(cfg: ModelConfig) -> nn.Module:

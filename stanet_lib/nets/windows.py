@@ -106,7 +106,7 @@ def predict_frames(model: nn.Module, images: Tensor, audio: Tensor, prev: Tensor
     images, audio = torch.as_tensor(images), torch.as_tensor(audio)
     n = len(images)
     # frames (N, 3, H, W), or trunk features (N, C, h, w) standing for frames of encoder.image_size
-    h, w = model.encoder.image_size(images[:1]) if hasattr(model.encoder, "image_size") else images.shape[-2:]
+    h, w = model.encoder.image_size(images[:1])
     prev, next = torch.as_tensor(prev).long(), torch.as_tensor(next).long()
     if images.dim() != 4 or len(audio) != n or len(prev) != n or len(next) != n:
         raise ValueError(f"predict_frames: images {tuple(images.shape)} must be (N, 3, H, W); audio ({len(audio)}), "

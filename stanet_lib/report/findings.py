@@ -107,6 +107,10 @@ def stage05(world: World) -> str:
     return "\n".join(lines)
 
 
+def _check(label: str, a: float, b: float) -> str:
+    return f"{label} {'holds' if a > b else 'does not hold'} ({_fmt(a)} vs {_fmt(b)})"
+
+
 def stage06(world: World) -> str:
     """Notebook 06: whether the paper's orderings hold in CC on each database, with the numbers."""
     maps = pd.concat([pd.read_csv(world.runs / "tables" / f"{s}_maps.csv") for s in ("coarse", "fine")])
@@ -115,21 +119,17 @@ def stage06(world: World) -> str:
     lines = []
     for db, g in maps.groupby("db", sort=True):
         cc = {(r.stage, r.variant): r.CC for r in g.itertuples()}
-
-        def check(label: str, a: float, b: float) -> str:
-            return f"{label} {'holds' if a > b else 'does not hold'} ({_fmt(a)} vs {_fmt(b)})"
-
         fine_cams = max(cc.get(("fine", f"CAM_{k}"), -1) for k in ("S", "ST", "SA"))
-        items = [check("fine SCAM > coarse SCAM", cc[("fine", "SCAM")], cc[("coarse", "SCAM")]),
-                 check("SCAM_sel > SCAM_avg (fine)", cc[("fine", "SCAM")], cc[("fine", "SCAM_avg")]),
-                 check("fine SCAM > every fine CAM", cc[("fine", "SCAM")], fine_cams),
-                 check("coarse CAM_ST or CAM_SA > CAM_S",
+        items = [_check("fine SCAM > coarse SCAM", cc[("fine", "SCAM")], cc[("coarse", "SCAM")]),
+                 _check("SCAM_sel > SCAM_avg (fine)", cc[("fine", "SCAM")], cc[("fine", "SCAM_avg")]),
+                 _check("fine SCAM > every fine CAM", cc[("fine", "SCAM")], fine_cams),
+                 _check("coarse CAM_ST or CAM_SA > CAM_S",
                        max(cc[("coarse", "CAM_ST")], cc[("coarse", "CAM_SA")]), cc[("coarse", "CAM_S")])]
         sub = sta[(sta["db"] == db) & sta["video"].isin(videos.get(db, set())) & (sta["status"] == "ok")]
         if len(sub):
             m = sub.groupby("model")["CC"].mean()
             if {"sta", "sta_noswitch"} <= set(m.index):
-                items.append(check(f"STA with the switch > without, on the {sub['video'].nunique()} videos with "
+                items.append(_check(f"STA with the switch > without, on the {sub['video'].nunique()} videos with "
                                    "unrelated audio", m["sta"], m["sta_noswitch"]))
         lines.append(f"- {db}: " + "; ".join(items) + ".")
     lines.append(f"- CC, higher is better. {_SYNTHETIC}")

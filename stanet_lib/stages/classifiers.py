@@ -186,11 +186,10 @@ def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray
     engine.set_seed(seed)
     model = build_model("switch", 2, cfg.model)  # ImageNet encoder when model.imagenet_weights is set
     if extra is not None and len(extra[0]):
-        fi, ai, lab = (torch.as_tensor(x) for x in extra)
+        fi, ai = (torch.as_tensor(x) for x in extra[:2])
+        train_labels = np.concatenate([train_labels, extra[2]])
         train_ds = FrameDataset("switch", torch.cat([train_images, train_images[fi]]),
-                                audio=torch.cat([train.audio, train.audio[ai]]),
-                                targets=torch.as_tensor(np.concatenate([train_labels, lab.numpy()])))
-        train_labels = np.concatenate([train_labels, lab.numpy()])
+                                audio=torch.cat([train.audio, train.audio[ai]]), targets=torch.as_tensor(train_labels))
     else:
         train_ds = switch_dataset(train, train_images, train_labels)
     counts = np.bincount(train_labels, minlength=2).astype(np.float64)
