@@ -13,7 +13,8 @@ A category is a body shape shared by several categories (``FAMILIES``) plus a sm
 discriminative part (colour x pattern at a fixed place on the body), and a sound: a harmonic tone with a
 category-specific fundamental, amplitude-modulated by a category-specific rhythm. The part of the sounding
 object pulses with that envelope (audio-visual synchrony); distractors of other categories are smaller and
-silent.
+silent. A silent object's part holds one level (``synth.silent_level`` of the envelope's [0, 1] range), as does the
+tagged object outside its event or under unrelated audio.
 :func:`render_clip` is pure (spec in, arrays out); :func:`generate` writes a whole world atomically.
 """
 
@@ -78,17 +79,27 @@ class Category:
     am_sharpness: float  # envelope exponent: 1 smooth ... 4 percussive
 
 
-def category(i: int, families: int = 3) -> Category:
-    """Category ``i``: (part colour, pattern) is unique over all 28; body shape cycles over ``families``."""
+def category(i: int, families: int = 3, looks: int = 1) -> Category:
+    """Category ``i``: its look (body shape cycling over ``families``, part colour x pattern x place) is unique over
+    all 28 when ``looks`` is 1; with ``looks`` = L, categories L*a .. L*a + L - 1 share look ``a`` and differ in their
+    sound and its rhythm only (member 0 slow and smooth ... member L - 1 fast and percussive), so a still frame
+    names the look, not the category, and the part's pulsing or the sound decides."""
     if not 0 <= i < len(CATEGORY_NAMES):
         raise ValueError(f"category index {i} outside 0..{len(CATEGORY_NAMES) - 1}")
+    if looks < 1:
+        raise ValueError(f"looks must be >= 1, got {looks}")
+    a, m = divmod(i, looks)
     n_h = 2 + i % 4
+    if looks == 1:
+        am_rate, sharpness = 0.6 + ((i * 5) % 7) * 0.2, (1.0, 2.0, 4.0)[i % 3]
+    else:  # spread over 0.6-1.8 Hz and sharpness 1-4 by member, a small offset by look
+        am_rate, sharpness = 0.6 + 1.1 * m / (looks - 1) + 0.1 * (a % 2), 1.0 + 3.0 * m / (looks - 1)
     return Category(
-        index=i, name=CATEGORY_NAMES[i], family=FAMILIES[i % families],
-        part_colour=tuple(float(c) for c in PART_COLOURS[i % 8]), pattern=PATTERNS[(i // 8) % 4],
-        part_offset=PART_OFFSETS[i % 4], f0=180.0 * 2.0 ** (3.0 * ((i * 11) % 28) / 28.0),
+        index=i, name=CATEGORY_NAMES[i], family=FAMILIES[a % families],
+        part_colour=tuple(float(c) for c in PART_COLOURS[a % 8]), pattern=PATTERNS[(a // 8) % 4],
+        part_offset=PART_OFFSETS[a % 4], f0=180.0 * 2.0 ** (3.0 * ((i * 11) % 28) / 28.0),
         harmonics=tuple(1.0 / h ** (0.5 + 0.5 * (i % 3)) for h in range(1, n_h + 1)),
-        am_rate=0.6 + ((i * 5) % 7) * 0.2, am_sharpness=(1.0, 2.0, 4.0)[i % 3],
+        am_rate=am_rate, am_sharpness=sharpness,
     )  # fmt: skip
 
 
@@ -262,8 +273,9 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     rng = np.random.default_rng(list(spec.entropy))
     h, w, t = spec.height, spec.width, spec.n_frames
     times = np.arange(t, dtype=np.float64) / spec.fps
-    ids = [spec.category] + _distractor_categories(rng, spec.category, synth) + [spec.category] * synth.twins
-    cats = {i: category(i, synth.body_families) for i in {*ids, spec.audio_category} if i >= 0}
+    n_twins = synth.twins if spec.source == "stavis" or synth.twins_in_ave else 0
+    ids = [spec.category] + _distractor_categories(rng, spec.category, synth) + [spec.category] * n_twins
+    cats = {i: category(i, synth.body_families, synth.shared_looks) for i in {*ids, spec.audio_category} if i >= 0}
     phase = rng.uniform(0, 2 * np.pi)
     audio = _audio(spec, cats, rng, phase)
     frames = _background(rng, t, h, w, synth.frame_noise)
@@ -271,18 +283,19 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     main_track = _track(rng, times, s_main * 1.1, h, w)
     distractors, twins, placed = [], [], [main_track]
     for k, i in enumerate(ids[1:]):
-        twin = k >= len(ids) - 1 - synth.twins  # the last ``twins`` ids: silent copies of the tag's category
+        twin = k >= len(ids) - 1 - n_twins  # the last ``n_twins`` ids: silent copies of the tag's category
         s = s_main * (rng.uniform(0.9, 1.1) if twin else synth.distractor_scale)
         cands = [_track(rng, times, s * 1.1, h, w) for _ in range(8)]  # keep away from the objects placed
         best = max(cands, key=lambda c: min(np.linalg.norm(c - o, axis=1).min() for o in placed))
         colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
-        _, part_d = _draw_object(frames, cats[i], best, s, colour, np.full(t, 0.6), synth.part_scale)
+        _, part_d = _draw_object(frames, cats[i], best, s, colour, np.full(t, synth.silent_level),
+                                 synth.part_scale)
         distractors.append((best, s))
         placed.append(best)
         if twin:
             twins.append((part_d, best, s))
     sounding = (spec.audio_kind == "tag") & (times >= spec.event_start) & (times < spec.event_end)
-    level = np.where(sounding, envelope(cats[spec.category], times, phase), 0.6)
+    level = np.where(sounding, envelope(cats[spec.category], times, phase), synth.silent_level)
     colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
     mask, part_c = _draw_object(frames, cats[spec.category], main_track, s_main, colour, level,
                                 synth.part_scale)
@@ -388,6 +401,8 @@ def _validate(synth: SynthConfig) -> None:
         (0.0 <= synth.stavis_unrelated_fraction <= 1.0, "stavis_unrelated_fraction", "must be in [0, 1]"),
         (synth.twins >= 0 and synth.distractors >= 0, "twins/distractors", "must be >= 0"),
         (1 <= synth.body_families <= len(FAMILIES), "body_families", f"must be in 1..{len(FAMILIES)}"),
+        (synth.shared_looks >= 1 and synth.num_classes % synth.shared_looks == 0, "shared_looks",
+         "must be >= 1 and divide num_classes"),
         (all(synth.clips_per_class.get(s, 0) >= 0 for s in ave.SPLIT_FILES)
          and sum(synth.clips_per_class.get(s, 0) for s in ave.SPLIT_FILES) >= 1,
          "clips_per_class", "needs non-negative train/val/test counts, at least one clip per class"),

@@ -7,7 +7,9 @@ returned explicitly), no hooks, no hidden state, no I/O (``../shared/STYLE.md`` 
 * CAM: a 1x1 conv to K class maps then global average pooling. GAP and a 1x1 conv commute, so the logits
   equal GAP + FC and the class maps are Eq. 1's CAMs (before :math:`\\xi`) for every class at once.
   CAM size = :meth:`VGG16Encoder.output_size` = (H // s, W // s) for H, W divisible by the stride s.
-* Audio switch: "identical structure as the SA classification net" (paper §3.7), 2 classes, gate open.
+* Audio switch: "identical structure as the SA classification net" (paper §3.7), 2 classes, gate open; or
+  (``ModelConfig.switch_arch = "bilinear"``) the released SoundSwitch's structure (audit §3.2, G2): an audio
+  and a frame embedding, each linear to d, joined by a bilinear layer, then linear to 2.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from .fusion import AudioGate, TemporalGate
 from .trunk import make_encoder, make_head
 
 __all__ = [
-    "BRANCHES", "ClassifierOutput", "Classifier", "audio_switch_net", "switch_probability", "AudioTagger",
+    "BRANCHES", "ClassifierOutput", "Classifier", "BilinearSwitch", "audio_switch_net", "switch_probability",
+    "AudioTagger",
     "build_model"
 ]
 
@@ -131,10 +134,66 @@ class Classifier(nn.Module):
         return self.forward_features(self.encode(frames), audio, switch)
 
 
-def audio_switch_net(cfg: ModelConfig | None = None) -> Classifier:
-    """The audio switch (paper §3.7): the SA net's structure with 2 classes (0 = audio unrelated to the tag,
-    1 = related). Call it with ``switch=None`` (gate open); :func:`switch_probability` gives p_switch."""
-    return Classifier("SA", 2, cfg)
+class BilinearSwitch(nn.Module):
+    """The audio switch of the released SoundSwitch (audit §3.2, G2 ``models.py``): frame features (the same
+    encoder and head as the classification nets) pooled to a vector, the audio embedding, each linear to ``dim``,
+    ``nn.Bilinear(dim, dim, dim)``, ReLU, linear to 2 (0 = audio unrelated to the frame, 1 = related). Called as
+    the SA net is (``frames``, ``audio``; ``switch`` must be None); ``cams`` are the logits as 1 x 1 maps.
+
+    Example:
+        >>> net = BilinearSwitch(ModelConfig(width=1 / 16, audio_channels=8))
+        >>> net(torch.rand(2, 3, 64, 64), torch.rand(2, 1, 32, 51)).logits.shape  # (2, 2)
+    """
+
+    branch = "SA"  # the inputs of the SA net: a frame and its audio window
+
+    def __init__(self, cfg: ModelConfig | None = None, dim: int = 128) -> None:
+        super().__init__()
+        cfg = cfg or ModelConfig()
+        self.num_classes, self.hard_switch = 2, False
+        self.encoder = make_encoder(cfg)
+        self.head = make_head(cfg, self.encoder.out_channels)
+        self.audio = AudioEncoder(cfg.audio_channels)
+        self.visual_fc = nn.Linear(self.head.out_channels, dim)
+        self.audio_fc = nn.Linear(cfg.audio_channels, dim)
+        self.bilinear = nn.Bilinear(dim, dim, dim)
+        self.classifier = nn.Linear(dim, 2)
+
+    def cam_size(self, height: int, width: int) -> tuple[int, int]:
+        return (1, 1)
+
+    def encode(self, frames: Tensor) -> Tensor:
+        """(N, 3, H, W) frames in [0, 1] -> (N, C, h, w) encoder features."""
+        return self.encoder(frames)
+
+    def forward_features(self, feats: Tensor, audio: Tensor | None = None, switch: Tensor | None = None
+                         ) -> ClassifierOutput:
+        if feats.dim() != 4:
+            raise ValueError(f"switch features must be (B, C, h, w), got {tuple(feats.shape)}")
+        if audio is None or audio.shape[0] != feats.shape[0]:
+            raise ValueError("the switch needs audio (B, 1, F, S) with the frames' batch")
+        if switch is not None:
+            raise ValueError("the switch net takes no switch input")
+        x = self.head(feats)
+        v = torch.relu(self.visual_fc(x.mean(dim=(2, 3))))
+        a = torch.relu(self.audio_fc(self.audio.embed(audio)))
+        z = torch.relu(self.bilinear(v, a))
+        logits = self.classifier(z)
+        return ClassifierOutput(logits, logits[:, :, None, None], x, None)
+
+    def forward(self, frames: Tensor, audio: Tensor | None = None, switch: Tensor | None = None
+                ) -> ClassifierOutput:
+        if frames.dim() != 4:
+            raise ValueError(f"the switch expects frames (B, 3, H, W), got {tuple(frames.shape)}")
+        return self.forward_features(self.encode(frames), audio, switch)
+
+
+def audio_switch_net(cfg: ModelConfig | None = None) -> nn.Module:
+    """The audio switch (paper §3.7): by default the SA net's structure with 2 classes (0 = audio unrelated to the
+    tag, 1 = related), called with ``switch=None`` (gate open); ``cfg.switch_arch = "bilinear"``:
+    :class:`BilinearSwitch`. :func:`switch_probability` gives p_switch."""
+    cfg = cfg or ModelConfig()
+    return BilinearSwitch(cfg) if cfg.switch_arch == "bilinear" else Classifier("SA", 2, cfg)
 
 
 def switch_probability(out: ClassifierOutput) -> Tensor:

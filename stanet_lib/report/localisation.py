@@ -1,7 +1,9 @@
 """The localisation table: how often each map of a run points at the sounding object, beside its CC.
 
 ``pointing``: the share of test frames whose map maximum lies inside the sounding object's box from the synthetic
-world's truth (:mod:`stanet_lib.eval.localisation`, the pointing game); ``cc``: the map's STAViS-protocol CC
+world's truth (:mod:`stanet_lib.eval.localisation`, the pointing game), over the frames where the tagged object
+sounds (truth ``sounding``; ``frames`` counts them). A frame of a video whose audio is unrelated to the picture has
+no sounding object, so the game has no target there: the simulated observers split between the look-alikes; ``cc``: the map's STAViS-protocol CC
 against the simulated eye tracking (dataset mean, from the tables notebooks 03-06 write). Chance for pointing is
 the box's share of the frame (column ``box_area``). Rows: the coarse and fine CAMs of S, ST and SA, SCAM and
 SCAM_avg, the pseudo-fixations (the STA net's targets), the STA net, the centre bias and the ground-truth map (the
@@ -38,17 +40,19 @@ MAP_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _boxes(world: World, db: str, videos: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Truth boxes (N, 4) of the frames (video pixels) and each video's (height, width)."""
+def _boxes(world: World, db: str, videos: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Truth boxes (N, 4) of the frames (video pixels), whether the tagged object sounds (N,) bool, and each video's
+    (height, width)."""
     tr = world.truth[(world.truth["source"] == "stavis") & (world.truth["db"] == db)].set_index("video")
-    boxes, sizes = np.zeros((len(videos), 4), np.int64), {}
+    boxes, sounding, sizes = np.zeros((len(videos), 4), np.int64), np.zeros(len(videos), bool), {}
     for video in dict.fromkeys(videos.tolist()):
         with np.load(truth_path(world.synth, "stavis", db, video)) as z:
-            box = z["box"]
+            box, sounds = z["box"], z["sounding"]
         rows = np.flatnonzero(videos == video)
         boxes[rows] = box[numbers[rows] - 1]
+        sounding[rows] = sounds[numbers[rows] - 1]
         sizes[video] = (int(tr.loc[video, "height"]), int(tr.loc[video, "width"]))
-    return boxes, sizes
+    return boxes, sounding, sizes
 
 
 def _cc_tables(world: World) -> dict[tuple[str, str], float]:
@@ -74,6 +78,13 @@ def _cc_tables(world: World) -> dict[tuple[str, str], float]:
     return out
 
 
+def _same_frames(maps: dict[str, np.ndarray], videos: np.ndarray, numbers: np.ndarray) -> bool:
+    """True when a maps npz holds exactly the frame set's frames, in its order (video and frame number)."""
+    if "video" not in maps or "number" not in maps or len(maps["video"]) != len(videos):
+        return False
+    return bool((maps["video"].astype(str) == videos).all() and (maps["number"].astype(np.int64) == numbers).all())
+
+
 def localisation_table(world: World) -> pd.DataFrame:
     """Rows ``db, map, pointing, cc, frames, box_area`` for every map of :data:`MAP_ROWS` the run has written, the
     centre bias and the GT ceiling, on each synthetic test database (empty without the generator's truth)."""
@@ -85,25 +96,27 @@ def localisation_table(world: World) -> pd.DataFrame:
         db, fs = set_name.split(":", 1)[1], world.sets[set_name]
         videos = fs.meta["video"].astype(str).to_numpy()
         numbers = fs.meta["number"].to_numpy().astype(np.int64)
-        boxes, sizes = _boxes(world, db, videos, numbers)
+        boxes, sounding, sizes = _boxes(world, db, videos, numbers)
         canvas = fs.canvas
         on_canvas = np.zeros_like(boxes)
         for video, hw in sizes.items():
             sel = videos == video
             on_canvas[sel] = scale_boxes(boxes[sel], hw, (canvas, canvas))
-        area = float(np.mean((on_canvas[:, 1] - on_canvas[:, 0] + 1) * (on_canvas[:, 3] - on_canvas[:, 2] + 1))) / canvas**2
+        box_px = (on_canvas[:, 1] - on_canvas[:, 0] + 1) * (on_canvas[:, 3] - on_canvas[:, 2] + 1)
+        area = float(np.mean(box_px[sounding])) / canvas**2 if sounding.any() else float("nan")
 
         def row(name: str, hits: np.ndarray) -> dict:
-            return {"db": db, "map": name, "pointing": float(np.mean(hits)), "cc": cc.get((db, name), float("nan")),
-                    "frames": int(len(hits)), "box_area": area}
+            scored = hits[sounding]
+            return {"db": db, "map": name, "pointing": float(np.mean(scored)) if scored.size else float("nan"),
+                    "cc": cc.get((db, name), float("nan")), "frames": int(scored.size), "box_area": area}
 
         for stage, key, name in MAP_ROWS:
             path = world.maps_path(stage, set_name)
             if not path.is_file():
                 continue
             maps = load_maps(path)
-            if key not in maps:
-                continue
+            if key not in maps or not _same_frames(maps, videos, numbers):
+                continue  # not written yet, or left by an earlier run over other frames: not this run's map
             m = torch.as_tensor(maps[key].astype(np.float32))
             if m.shape[-1] != canvas:  # coarse CAMs, STA maps: to the canvas, as the evaluation resizes them
                 m = scam.resize_maps(m, canvas)

@@ -294,7 +294,8 @@ def test_twins_are_silent_copies_of_the_tag_and_observers_follow_the_sound() -> 
     colour = np.array(cat.part_colour)
     # pixels of the tag's part colour (either object, when bright enough) outside the sounding object's box
     y0, y1, x0, x1 = truth["box"][0]
-    close = np.abs(frames[0].astype(float) - 0.5 * colour - 0.5 * 0.6 * colour).max(-1) < 30  # twin gain 0.8
+    gain = 0.5 + 0.5 * cfg.synth.silent_level  # the silent twin's part brightness
+    close = np.abs(frames[0].astype(float) - gain * colour).max(-1) < 30
     outside = close.copy()
     outside[y0 : y1 + 1, x0 : x1 + 1] = False
     assert outside.sum() >= 10  # the twin's part, somewhere else in the frame
@@ -321,3 +322,54 @@ def test_am_rates_do_not_alias_at_the_training_rate() -> None:
     cfg = load_profile("demo")
     rates = [synthetic.category(i).am_rate for i in range(len(synthetic.CATEGORY_NAMES))]
     assert max(rates) < cfg.media.fps / 2  # below Nyquist: the part's pulse is visible between window frames
+
+
+def test_shared_looks_pair_categories_that_differ_only_in_sound_and_rhythm() -> None:
+    pairs = [(synthetic.category(2 * a, 3, 2), synthetic.category(2 * a + 1, 3, 2)) for a in range(14)]
+    for c0, c1 in pairs:
+        assert (c0.family, c0.part_colour, c0.pattern, c0.part_offset) == (c1.family, c1.part_colour, c1.pattern,
+                                                                           c1.part_offset)
+        assert c1.am_rate - c0.am_rate >= 1.0 and c1.am_sharpness > c0.am_sharpness and c0.f0 != c1.f0
+    looks = {(c.part_colour, c.pattern) for pair in pairs for c in pair}
+    assert len(looks) == 14  # one look per pair, different between pairs
+    assert synthetic.category(5, 3, 1) == synthetic.category(5)  # one category per look: the default world
+    with pytest.raises(ValueError, match="shared_looks"):
+        synthetic.plan_world(load_profile("smoke", **{"synth.shared_looks": 2}), 0)  # 3 classes: not pairs
+
+
+def test_silent_level_sets_the_part_of_every_silent_object() -> None:
+    """At ``silent_level`` 0 a silent object's part is at rest (gain 0.5, the smallest radius); the sounding
+    object's part is never dimmer and is brighter whenever its envelope is up."""
+    cfg = load_profile("demo", **{"synth.silent_level": 0.0})
+    spec = dataclasses.replace(_spec(cfg), event_start=0.0, event_end=1e9)
+    frames, _, truth = synthetic.render_clip(spec, cfg.synth)
+    cat = synthetic.category(spec.category, cfg.synth.body_families, cfg.synth.shared_looks)
+    colour = np.array(cat.part_colour)
+    at_rest = np.abs(frames.astype(float) - 0.5 * colour).max(-1) < 12  # (T, H, W) pixels of a resting part
+    y0, y1, x0, x1 = truth["box"].T
+    inside = np.zeros_like(at_rest)
+    for k in range(len(frames)):
+        inside[k, y0[k] : y1[k] + 1, x0[k] : x1[k] + 1] = True
+    assert (at_rest & ~inside).sum(axis=(1, 2)).min() >= 5  # the twin's resting part, on every frame
+    level = synthetic.envelope(cat, truth["times"], 0.0)  # any phase: the envelope's range
+    assert level.max() > 0.5  # so some frames show the sounding part well above rest
+    bright = np.abs(frames.astype(float) - colour).max(-1) < 40
+    assert (bright & inside).any() and not (bright & ~inside).any()
+
+
+def test_twins_only_in_the_test_videos_when_asked() -> None:
+    """``twins_in_ave`` False: the AVE-layout (training) clips show the sounding object without its silent copy,
+    the STAViS-layout test videos with it. Counted as pixels of the tag's resting part outside its box."""
+    cfg = load_profile("demo", **{"synth.silent_level": 0.0, "synth.twins_in_ave": False, "synth.distractors": 0})
+    ave_spec = _spec(cfg)
+    stavis_spec = next(s for s in synthetic.plan_world(cfg, 0) if s.source == "stavis" and s.audio_kind == "tag")
+
+    def copies_outside(spec) -> int:
+        frames, _, truth = synthetic.render_clip(spec, cfg.synth)
+        colour = np.array(synthetic.category(spec.category, cfg.synth.body_families).part_colour)
+        rest = np.abs(frames[0].astype(float) - 0.5 * colour).max(-1) < 12
+        y0, y1, x0, x1 = truth["box"][0]
+        rest[y0 : y1 + 1, x0 : x1 + 1] = False
+        return int(rest.sum())
+
+    assert copies_outside(ave_spec) < 3 and copies_outside(stavis_spec) >= 10

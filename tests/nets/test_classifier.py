@@ -13,6 +13,7 @@ from stanet_lib import scam
 from stanet_lib.config import ModelConfig
 from stanet_lib.nets.classifier import (
     AudioTagger,
+    BilinearSwitch,
     Classifier,
     audio_switch_net,
     build_model,
@@ -97,6 +98,33 @@ def test_sa_switch_gates_the_audio() -> None:
         assert torch.allclose(net(x["frames"], x["audio"]).logits, on.logits)  # None = gate open
         other = net(x["frames"], torch.randn_like(x["audio"]), torch.ones(2))
         assert not torch.allclose(other.logits, on.logits)
+
+
+def test_bilinear_switch_learns_what_the_sa_gate_cannot() -> None:
+    """The released SoundSwitch's structure (audit §3.2): audio and frame embeddings joined bilinearly. On a toy
+    task where only the audio decides (the same frames, audio silent or a loud tone), it learns; its logits move
+    with the audio and with the frame."""
+    torch.manual_seed(0)
+    net = audio_switch_net(dataclasses.replace(CFG, switch_arch="bilinear"))
+    assert isinstance(net, BilinearSwitch) and net.num_classes == 2
+    frames = torch.rand(16, 3, 32, 32)
+    labels = torch.arange(16) % 2
+    audio = torch.randn(16, 1, 32, 51) * 0.05 + labels.view(-1, 1, 1, 1).float() * 2.0
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(frames, audio).logits, labels)
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        out = net(frames, audio)
+        assert (out.logits.argmax(1) == labels).float().mean() == 1.0 and out.cams.shape == (16, 2, 1, 1)
+        p = switch_probability(out)
+        assert ((p >= 0) & (p <= 1)).all()
+        assert not torch.allclose(net(torch.rand_like(frames), audio).logits, out.logits)
+    with pytest.raises(ValueError, match="no switch input"):
+        net(frames, audio, torch.ones(16))
 
 
 def test_hard_switch_thresholds_at_half() -> None:
