@@ -112,8 +112,8 @@ def test_a_set_over_the_ram_budget_trains_memory_mapped(tmp_path):
     torch.manual_seed(0)
     fake_cache(tmp_path / "small", clips=3, t=40, size=128, seed=1)
     train_one_epoch(load_frameset(tmp_path / "small", "ave", ("train",)))  # torch's one-off allocations
-    fake_cache(tmp_path / "big", clips=25, t=40, size=128)  # 960 training frames of 48 KiB: 45 MiB of frames
-    set_mb, budget_mb = 24 * 40 * 128 * 128 * 3 / 2**20, 16.0
+    fake_cache(tmp_path / "big", clips=33, t=40, size=128)  # 1,280 training frames of 48 KiB: 60 MiB of frames
+    set_mb, budget_mb = 32 * 40 * 128 * 128 * 3 / 2**20, 24.0
     assert set_mb > 2 * budget_mb
     gc.collect()
     before = rss_anon_mb()
@@ -121,7 +121,7 @@ def test_a_set_over_the_ram_budget_trains_memory_mapped(tmp_path):
     seen = train_one_epoch(fs)
     gc.collect()
     growth = rss_anon_mb() - before
-    assert seen == len(fs) == 960
+    assert seen == len(fs) == 1280
     assert growth < budget_mb, f"private memory grew {growth:.1f} MiB for a {set_mb:.0f} MiB set"
 
 
