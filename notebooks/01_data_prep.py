@@ -28,6 +28,7 @@ from pathlib import Path
 
 from stanet_lib import paths
 from stanet_lib.data import cache, synthetic
+from stanet_lib.data.frames import write_stores
 from stanet_lib.report import figures
 from stanet_lib.config import check_parameters, load_profile, parse_overrides
 
@@ -76,6 +77,7 @@ print("AVE root:", ave_root, "| STAViS root:", stavis_root)
 # %%
 report = cache.prepare(cfg, ave_root, stavis_root, dirs["cache"])
 print(report.summary())
+stores = write_stores(dirs["cache"])  # memory-mapped frames and audio per set: the stages read these
 index = cache.load_index(dirs["cache"])
 index.groupby(["source", "db", "split"]).agg(clips=("video", "size"), frames=("n_frames", "sum"),
                                              audio_present=("audio_present", "mean"))

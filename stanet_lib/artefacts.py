@@ -160,10 +160,20 @@ def tensor_digest(*items: Any) -> str:
     h = hashlib.sha256()
     for it in items:
         if hasattr(it, "detach") and hasattr(it, "numpy"):  # a torch.Tensor
-            it = it.detach().cpu().contiguous().numpy()
+            t = it.detach().cpu()
+            if t.dim() > 0 and len(t) > 0:  # row blocks made contiguous one at a time: the whole tensor's bytes
+                h.update(str((tuple(t.shape), t[:1].contiguous().numpy().dtype.str)).encode())
+                step = max(1, (64 << 20) // max(1, t[:1].numel() * t.element_size()))
+                for i in range(0, len(t), step):
+                    h.update(t[i : i + step].contiguous().numpy().tobytes())
+                continue
+            it = t.contiguous().numpy()
         if isinstance(it, np.ndarray):
             h.update(str((it.shape, it.dtype.str)).encode())
-            h.update(np.ascontiguousarray(it).tobytes())
+            flat = np.ascontiguousarray(it).reshape(-1)  # a memmap stays mapped: hashed in 64 MiB pieces
+            step = max(1, (64 << 20) // max(1, flat.itemsize))
+            for i in range(0, len(flat), step):
+                h.update(flat[i : i + step].tobytes())
         else:
             h.update(repr(it).encode())
     return h.hexdigest()[:16]

@@ -38,6 +38,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "train": ("stanet_lib.bench.train:bench_train", "train.json"),
     "scam": ("stanet_lib.bench.scam:bench_scam", "scam.json"),
     "loader": ("stanet_lib.bench.train:bench_loader", "loader.json"),
+    "scale": ("stanet_lib.bench.scale:bench_scale", "scale.json"),
 }
 
 

@@ -23,10 +23,11 @@ from torch.utils.data import Dataset
 
 from ..scam import crop_and_resize
 from . import cache as cache_mod
+from . import store as store_mod
 from .loaders import Batch
 
 __all__ = [
-    "FrameSet", "window_neighbours", "load_frameset", "to_float", "resized_frames", "crop_window", "FrameDataset",
+    "FrameSet", "window_neighbours", "load_frameset", "write_stores", "to_float", "resized_frames", "crop_window", "FrameDataset",
     "frames_for_sta"
 ]
 
@@ -43,6 +44,7 @@ class FrameSet:
     next: Tensor  # (N,) long index of frame t+1 (itself at a clip's end)
     audio_present: Tensor  # (N,) bool
     meta: pd.DataFrame
+    store: Path | None = None  # path prefix of the set's frame store (:mod:`stanet_lib.data.store`); None: in RAM
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -50,6 +52,18 @@ class FrameSet:
     @property
     def canvas(self) -> int:
         return int(self.frames.shape[1])
+
+    def subset(self, rows: np.ndarray) -> FrameSet:
+        """The frames ``rows`` (whole clips, in order) as a set of their own, in memory: neighbours renumbered."""
+        rows = np.array(rows, np.int64)  # a copy: torch wraps it writable
+        where = torch.full((len(self),), -1, dtype=torch.long)
+        where[torch.from_numpy(rows)] = torch.arange(len(rows))
+        idx = torch.from_numpy(rows)
+        prev, nxt = where[self.prev[idx]], where[self.next[idx]]
+        if bool((prev < 0).any() or (nxt < 0).any()):
+            raise ValueError("subset: rows must hold whole clips (a frame's t-1 or t+1 is not in the rows)")
+        return FrameSet(self.frames[idx], self.audio[idx], self.labels[idx], prev, nxt, self.audio_present[idx],
+                        self.meta.iloc[rows].reset_index(drop=True))
 
     def clips(self) -> list[tuple[str, np.ndarray]]:
         """(video, frame indices) per clip, in order."""
@@ -76,8 +90,11 @@ def window_neighbours(times: np.ndarray, window_s: float | None) -> tuple[np.nda
 
 def load_frameset(cache: str | Path, source: str = "ave", splits: tuple[str, ...] | None = None,
                   db: str | None = None, max_clips: int | None = None, window_s: float | None = None) -> FrameSet:
-    """Load the cached frames of AVE rows in ``splits`` (``source="ave"``) or of one STAViS test database.
+    """The frames of AVE rows in ``splits`` (``source="ave"``) or of one STAViS test database, memory-mapped from
+    the cache's frame store (:mod:`stanet_lib.data.store`; built on first use when the data stage has not).
 
+    ``frames`` and ``audio`` are tensors over the store's memmaps (``torch.from_numpy``: no copy, pages read on
+    demand and shared between processes); labels, neighbours and meta are small and in memory.
     ``window_s``: the (t-1, t, t+1) window's step in seconds (:func:`window_neighbours`); None = adjacent frames.
 
     Raises:
@@ -94,31 +111,23 @@ def load_frameset(cache: str | Path, source: str = "ave", splits: tuple[str, ...
     if sel.empty:
         have = index.groupby(["source", "db", "split"]).size().to_dict()
         raise ValueError(f"{cache}: no cached clips for source={source} splits={splits} db={db}; cache has {have}")
-    frames, audio, labels, present, metas = [], [], [], [], []
-    offset = 0
-    prev_idx, next_idx = [], []
-    for clip_id, (_, row) in enumerate(sel.iterrows()):
-        c = cache_mod.load_clip(cache, row)
-        t = len(c["frames"])
-        if t == 0:
-            continue
-        frames.append(torch.from_numpy(np.ascontiguousarray(c["frames"])))
-        audio.append(torch.from_numpy(np.ascontiguousarray(c["audio"])).to(torch.float16))
-        labels.append(torch.full((t,), int(c["label"]), dtype=torch.long))
-        present.append(torch.full((t,), bool(c["audio_present"])))
-        pos = np.arange(t)
-        before, after = window_neighbours(c["times"], window_s)
-        prev_idx.append(torch.from_numpy(offset + before))
-        next_idx.append(torch.from_numpy(offset + after))
-        numbers = c.get("numbers", pos + 1)
-        metas.append(pd.DataFrame({
-            "source": source, "db": row["db"], "video": row["video"], "row": row["row"], "split": row["split"],
-            "clip": clip_id, "pos": pos, "time": c["times"], "number": numbers,
-        }))
-        offset += t
-    meta = pd.concat(metas, ignore_index=True)
-    return FrameSet(torch.cat(frames), torch.cat(audio), torch.cat(labels), torch.cat(prev_idx).long(),
-                    torch.cat(next_idx).long(), torch.cat(present), meta)
+    frames, audio, meta, prefix = store_mod.open_store(cache, sel, store_mod.set_name(source, splits, db, max_clips))
+    prev_idx, next_idx = np.empty(len(meta), np.int64), np.empty(len(meta), np.int64)
+    for _, rows in meta.groupby("clip", sort=True).indices.items():
+        before, after = window_neighbours(meta["time"].to_numpy()[rows], window_s)
+        prev_idx[rows], next_idx[rows] = rows[before], rows[after]
+    labels = torch.from_numpy(np.array(meta.pop("label"), np.int64))
+    present = torch.from_numpy(np.array(meta.pop("audio_present"), bool))
+    return FrameSet(torch.from_numpy(frames), torch.from_numpy(audio), labels, torch.from_numpy(prev_idx),
+                    torch.from_numpy(next_idx), present, meta, store=prefix)
+
+
+def write_stores(cache: str | Path) -> list[Path]:
+    """The data stage's last step: the frame store of every set the stages open
+    (:func:`stanet_lib.data.store.default_sets`), built now (once) rather than by the first stage that loads it.
+    Returns the stores' path prefixes."""
+    index = cache_mod.load_index(cache)
+    return [load_frameset(cache, **sel).store for sel in store_mod.default_sets(index)]
 
 
 def to_float(frames: Tensor, size: int | None = None) -> Tensor:
@@ -130,15 +139,32 @@ def to_float(frames: Tensor, size: int | None = None) -> Tensor:
 
 
 def resized_frames(fs: FrameSet, size: int, chunk: int = 512, device: torch.device | str | None = None) -> Tensor:
-    """All frames resized to ``size`` as uint8 (N, 3, size, size) (kept small in memory), on the CPU.
+    """All frames resized to ``size`` as uint8 (N, 3, size, size), on the CPU: for a stored set
+    (``fs.store``) memory-mapped from ``<store>.r<size>-<device>.npy`` beside it, made once (one chunk in memory at
+    a time) and kept under the store's key (at the canvas size: a view of the stored frames, no second copy); for
+    a set in memory, in memory.
 
     ``device``: where the resize runs (default the CPU); on a GPU the uint8 frames travel there and back in
     chunks (the resize is the same op; bilinear results can differ from the CPU's by float rounding, so a
-    pixel may land one uint8 level apart)."""
+    pixel may land one uint8 level apart, hence the device in the file name)."""
     dev = torch.device("cpu") if device is None else torch.device(device)
-    out = [(to_float(fs.frames[i : i + chunk].to(dev, non_blocking=True), size) * 255).round().to(torch.uint8).cpu()
-           for i in range(0, len(fs), chunk)]
-    return torch.cat(out)
+    shape = (len(fs), size, size, 3)  # kept (N, s, s, 3): returned as the channels-last (N, 3, s, s) view the
+    # resize makes (the nets' convolutions see the memory format they always saw, hence the same float results)
+
+    def fill(out: np.ndarray) -> None:
+        for i in range(0, len(fs), chunk):
+            x = to_float(fs.frames[i : i + chunk].to(dev, non_blocking=True), size)
+            out[i : i + chunk] = (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    if fs.store is not None and size == fs.canvas:  # round(v / 255 * 255) == v: the stored frames themselves
+        return fs.frames.permute(0, 3, 1, 2)
+    if fs.store is None:
+        arr = np.empty(shape, np.uint8)
+        fill(arr)
+        return torch.from_numpy(arr).permute(0, 3, 1, 2)
+    path = Path(f"{fs.store}.r{size}-{dev.type}.npy")
+    arr = store_mod.cached_array(path, [store_mod.key_of(fs.store), size, dev.type, "nhwc"], shape, np.uint8, fill)
+    return torch.from_numpy(arr).permute(0, 3, 1, 2)
 
 
 def crop_window(fs: FrameSet, boxes: Tensor, size: int, chunk: int = 256,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -127,24 +128,31 @@ def project(features: Tensor, mean: Tensor, axes: Tensor) -> Tensor:
 
 
 def lift(name: str, layer: str, frames: Tensor, batch: int = 64, device: torch.device | str | None = None,
-         projection: tuple[Tensor, Tensor] | None = None) -> Tensor:
+         projection: tuple[Tensor, Tensor] | None = None, out: np.ndarray | None = None) -> Tensor:
     """Trunk features of frames: (N, 3, H, W) uint8 -> (N, C, H', W') float16 on the CPU, ``batch`` at a time;
     with ``projection`` (mean, axes) of :func:`fit_projection` the projected (N, k, H', W').
 
     Frames are processed on ``device`` (default the CPU); the result equals the trunk applied to the whole tensor up
-    to float rounding (the frozen layers are in eval mode and per-sample)."""
+    to float rounding (the frozen layers are in eval mode and per-sample). ``out``: a float16 array of the result's
+    shape (a memmap) that each batch is written into, returned as a tensor over it (nothing held in memory)."""
     trunk, c = frozen_trunk(name, layer)
     dev = torch.device("cpu") if device is None else torch.device(device)
     trunk.to(dev)
-    out = []
+    parts = []
     with torch.no_grad():
         for i in range(0, len(frames), batch):
             x = trunk(_normalise(frames[i : i + batch].to(dev, non_blocking=True)))
-            out.append((x if projection is None else project(x, *projection)).half().cpu())
-    if not out:
+            x = (x if projection is None else project(x, *projection)).half().cpu()
+            if out is None:
+                parts.append(x)
+            else:
+                out[i : i + batch] = x.numpy()
+    if out is not None:
+        return torch.from_numpy(out)
+    if not parts:
         k = c if projection is None else len(projection[1])
         return torch.zeros(0, k, 0, 0, dtype=torch.float16)
-    return torch.cat(out)
+    return torch.cat(parts)
 
 
 class TrunkEncoder(nn.Module):

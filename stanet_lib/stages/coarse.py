@@ -4,21 +4,25 @@
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import Tensor, nn
 
+from ..artefacts import tensor_digest
 from ..config import Config
 from ..data.frames import FrameSet, resized_frames
 from ..nets.runtime import select_device
 from ..progress import bar as progress_bar
-from .maps import save_maps
+from .maps import resumable_pass, save_maps
 from .pseudo import boxes_from, fused_maps, set_cams, set_tags, stage_nets
 from .world import World, load_switch, net_inputs, write_stage_manifest
 
-__all__ = ["coarse_set", "stage_coarse_scam"]
+__all__ = ["coarse_set", "coarse_set_resumable", "stage_coarse_scam"]
 
 
 def coarse_set(nets: dict[str, nn.Module], fs: FrameSet, images: Tensor, tags: Tensor, p_switch: np.ndarray,
@@ -29,6 +33,22 @@ def coarse_set(nets: dict[str, nn.Module], fs: FrameSet, images: Tensor, tags: T
     maps["boxes"] = boxes_from(maps["SCAM"], fs.canvas, cfg.scam.box_factor)
     maps["tags"] = tags
     return maps
+
+def coarse_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, images: Tensor, tags: Tensor,
+                         p_switch: np.ndarray, cfg: Config, folder: str | Path, **infer) -> dict[str, Tensor]:
+    """:func:`coarse_set` one video at a time through :func:`~stanet_lib.stages.maps.resumable_pass` (a killed pass
+    resumes at the first video without its maps), under a key of the nets' weights, the inputs and the SCAM
+    config. The same maps as :func:`coarse_set` over the whole set, per frame up to the float rounding of
+    other batch compositions."""
+    key = tensor_digest(*[v for n in sorted(nets) for v in nets[n].state_dict().values()], images, tags,
+                        np.asarray(p_switch, np.float32), fs.prev, fs.next, repr(cfg.scam), repr(sorted(infer)))
+
+    def compute(rows: np.ndarray) -> dict[str, Tensor]:
+        idx = torch.from_numpy(np.array(rows, np.int64))
+        return coarse_set(nets, fs.subset(rows), images[idx], tags[idx], np.asarray(p_switch)[rows], cfg, **infer)
+
+    return resumable_pass(folder, fs, key, compute)
+
 
 def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:
     """Notebook 03: coarse CAMs, SCAM, SCAM_avg, boxes, for every frame set. Returns per-set summaries."""
@@ -44,9 +64,11 @@ def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:
         images = net_inputs(world, f"frames{size}_{name}", resized_frames(fs, size, device=dev), log)
         tags, tag_source = set_tags(world, name, images)
         log(f"coarse CAMs {name} ({len(fs)} frames) ...")
-        maps = coarse_set(nets, fs, images, tags, p_switch[name], cfg)
+        parts = world.maps_path("coarse", name).with_suffix(".parts")
+        maps = coarse_set_resumable(nets, fs, images, tags, p_switch[name], cfg, parts)
         bar.update(len(fs))
         save_maps(world.maps_path("coarse", name), fs, maps)
+        shutil.rmtree(parts)  # the package's own per-video files, now in the set's npz
         area = ((maps["boxes"][:, 1] - maps["boxes"][:, 0] + 1) * (maps["boxes"][:, 3] - maps["boxes"][:, 2] + 1))
         rows.append({"set": name, "frames": len(fs), "tags": tag_source,
                      "box_area_fraction": float(area.float().mean() / fs.canvas ** 2),

@@ -7,7 +7,7 @@ map variant of a stage on the test databases with the STAViS protocol (:mod:`sta
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +16,13 @@ import torch
 from torch import Tensor
 
 from .. import scam
-from ..artefacts import write_npz, write_text
+from ..artefacts import mark_output, write_npz, write_text
 from ..data.frames import FrameSet
 from ..eval.protocol import EvalOptions, evaluate_db, is_scored
 from ..progress import bar as progress_bar
 from .world import World
 
-__all__ = ["save_maps", "load_maps", "MAP_VARIANTS", "video_maps", "evaluate_maps", "video_frames"]
+__all__ = ["save_maps", "resumable_pass", "load_maps", "MAP_VARIANTS", "video_maps", "evaluate_maps", "video_frames"]
 
 
 def save_maps(path: str | Path, fs: FrameSet, maps: Mapping[str, Tensor]) -> Path:
@@ -36,6 +36,38 @@ def save_maps(path: str | Path, fs: FrameSet, maps: Mapping[str, Tensor]) -> Pat
     arrays["db"] = np.array(fs.meta["db"].astype(str).tolist(), dtype=str)
     arrays["number"] = fs.meta["number"].to_numpy().astype(np.int64)
     return write_npz(path, **arrays)
+
+
+def resumable_pass(folder: str | Path, fs: FrameSet, key: str,
+                   compute: Callable[[np.ndarray], Mapping[str, Tensor]]) -> dict[str, Tensor]:
+    """A map pass over ``fs`` one video (clip) at a time, resumable: each clip's maps ``compute(rows)`` go to
+    ``folder/<clip>_<video>.npz`` atomically with ``key``; a clip whose file exists and carries ``key`` is read
+    instead of computed, so a killed pass restarts at the first missing clip. Returns the clips' maps
+    concatenated in frame order (what one pass over the set gives, as the maps are per frame)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    mark_output(folder)
+    parts = []
+    for clip, (video, rows) in enumerate(fs.clips()):
+        path = folder / f"{clip:05d}_{''.join(c if c.isalnum() or c in '-_' else '_' for c in str(video))}.npz"
+        saved = _read_part(path, key)
+        if saved is None:
+            maps = {k: v.detach().cpu() for k, v in compute(rows).items()}
+            write_npz(path, key=np.str_(key), **{k: v.numpy() for k, v in maps.items()})
+            saved = maps
+        parts.append(saved)
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def _read_part(path: Path, key: str) -> dict[str, Tensor] | None:
+    """One clip's maps of :func:`resumable_pass` when the file reads and carries ``key``; else None."""
+    try:
+        with np.load(path) as z:
+            if str(z["key"]) != key:
+                return None
+            return {k: torch.from_numpy(z[k]) for k in z.files if k != "key"}
+    except (OSError, KeyError, ValueError, EOFError):
+        return None
 
 
 def load_maps(path: str | Path) -> dict[str, np.ndarray]:

@@ -14,6 +14,7 @@ random; on the synthetic test sets CC 0.35-0.37 vs 0.25-0.28. ``""`` gives a ran
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Subset
 
-from ..artefacts import atomic_path, file_fingerprint, make_manifest, run_key, write_json
+from ..artefacts import atomic_path, file_fingerprint, make_manifest, run_key, tensor_digest, write_json
 from ..config import Config, ModelConfig
 from ..data.frames import FrameDataset, FrameSet, resized_frames
 from ..data.loaders import make_loader
@@ -35,12 +36,12 @@ from ..nets.sta import STANet
 from ..nets.windows import predict_frames
 from ..train import engine
 from ..train.losses import sta_step
-from .maps import load_maps, save_maps, video_frames
+from .maps import load_maps, resumable_pass, save_maps, video_frames
 from .world import World, load_switch, net_inputs
 
 __all__ = [
     "resize_targets", "sta_dataset", "PREDICTION_VARIANTS", "SELECT_BY", "load_targets", "encoder_source",
-    "init_encoder", "train_sta", "load_sta", "stage_sta"
+    "init_encoder", "train_sta", "load_sta", "predict_set_resumable", "stage_sta"
 ]
 
 
@@ -194,6 +195,23 @@ def load_sta(path: str | Path, cfg: ModelConfig) -> STANet:
                          f"decoder={cfg.sta_decoder}, audio_channels={cfg.audio_channels}): {exc}") from exc
 
 
+def predict_set_resumable(feeds: dict[str, tuple[torch.nn.Module, np.ndarray | None]], fs: FrameSet,
+                          images: Tensor, folder: str | Path) -> dict[str, Tensor]:
+    """STA predictions of each variant (``feeds``: variant -> (net, p_switch per frame or None)) over ``fs``, one
+    video at a time through :func:`~stanet_lib.stages.maps.resumable_pass`: a killed pass resumes at the first
+    video without its maps. Keyed by the nets' weights, the inputs and the switch values."""
+    parts = [x for v in sorted(feeds) for x in (v, *feeds[v][0].state_dict().values(),
+                                                 None if feeds[v][1] is None else np.asarray(feeds[v][1], np.float32))]
+    key = tensor_digest(*parts, images, fs.audio, fs.prev, fs.next)
+
+    def compute(rows: np.ndarray) -> dict[str, Tensor]:
+        sub, idx = fs.subset(rows), torch.from_numpy(np.array(rows, np.int64))
+        return {v: predict_frames(net, images[idx], sub.audio, sub.prev, sub.next,
+                                  None if sw is None else np.asarray(sw)[rows]) for v, (net, sw) in feeds.items()}
+
+    return resumable_pass(folder, fs, key, compute)
+
+
 def stage_sta(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]:
     """Notebook 05: train the STA net(s), predict every test set, write arrays and the results layout, evaluate.
 
@@ -231,13 +249,15 @@ def stage_sta(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]
     for set_name in world.test_sets():
         fs, db = world.sets[set_name], set_name.split(":", 1)[1]
         log(f"STA predictions {set_name} ({len(fs)} frames) ...")
-        maps: dict[str, Tensor] = {}
+        feeds = {}
         for variant, (net, feed, _) in PREDICTION_VARIANTS.items():
-            if net not in nets:
-                continue
-            sw = {"switch": p_switch[set_name], "open": np.ones(len(fs), np.float32), "none": None}[feed]
-            maps[variant] = predict_frames(nets[net], images[set_name], fs.audio, fs.prev, fs.next, sw)
+            if net in nets:
+                sw = {"switch": p_switch[set_name], "open": np.ones(len(fs), np.float32), "none": None}[feed]
+                feeds[variant] = (nets[net], sw)
+        parts = world.maps_path("sta", set_name).with_suffix(".parts")
+        maps = predict_set_resumable(feeds, fs, images[set_name], parts)
         save_maps(world.maps_path("sta", set_name), fs, maps)
+        shutil.rmtree(parts)  # the package's own per-video files, now in the set's npz
         splits = eval_splits(world.stavis_root, db)
         for variant, m in maps.items():
             frames = video_frames(fs, m.numpy())

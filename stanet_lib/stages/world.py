@@ -20,6 +20,7 @@ from ..artefacts import atomic_path, make_manifest, tensor_digest, write_json
 from ..config import Config, load_profile, parse_overrides
 from ..data import cache as cache_mod
 from ..data.frames import FrameSet, load_frameset, resized_frames
+from ..data.store import cached_array, is_cached
 from ..data.synthetic import generate, read_truth
 from ..nets.classifier import build_model
 from ..nets.runtime import select_device
@@ -184,16 +185,17 @@ def _projection(world: World, log=None) -> tuple[Tensor, Tensor]:
         with atomic_path(path) as tmp:
             torch.save(saved, tmp)
         # the training frames' reduced features, as net_inputs would write them (their trunk pass is done)
-        reduced = project(feats, mean, axes).half()
-        with atomic_path(_features_path(world, f"frames{m.coarse_size}_train")) as tmp:
-            torch.save({"key": tensor_digest(m.trunk, m.trunk_layer, mean, axes, frames), "features": reduced}, tmp)
+        reduced = project(feats, mean, axes).half().numpy()
+        cached_array(_features_path(world, f"frames{m.coarse_size}_train"),
+                     tensor_digest(m.trunk, m.trunk_layer, mean, axes, frames), reduced.shape, np.float16,
+                     lambda out: out.__setitem__(slice(None), reduced))
     register_projection(m.trunk, m.trunk_layer, saved["mean"], saved["axes"])
     world.memo["projection"] = (saved["mean"], saved["axes"])
     return world.memo["projection"]
 
 
 def _features_path(world: World, name: str) -> Path:
-    return world.runs / "features" / f"{name.replace(':', '__')}.pt"
+    return world.runs / "features" / f"{name.replace(':', '__')}.npy"
 
 
 def _load_keyed(path: Path, key: str) -> dict | None:
@@ -207,23 +209,31 @@ def _load_keyed(path: Path, key: str) -> dict | None:
     return saved if isinstance(saved, dict) and saved.get("key") == key else None
 
 
+def _lift_to_store(world: World, name: str, images: Tensor, key: str, projection: tuple[Tensor, Tensor]) -> Tensor:
+    """The reduced trunk features of ``images`` as float16 memory-mapped from ``features/<name>.npy`` (kept under
+    ``key``; :func:`~stanet_lib.data.store.cached_array`), computed a batch at a time into the file."""
+    m = world.cfg.model
+    dev = select_device()
+    probe = lift(m.trunk, m.trunk_layer, images[:1], device=dev, projection=projection)  # the output's shape
+    shape = (len(images), *probe.shape[1:])
+
+    def fill(out: np.ndarray) -> None:
+        lift(m.trunk, m.trunk_layer, images, device=dev, projection=projection, out=out)
+
+    return torch.from_numpy(cached_array(_features_path(world, name), key, shape, np.float16, fill))
+
+
 def net_inputs(world: World, name: str, images: Tensor, log=None) -> Tensor:
     """What the nets of this profile take for ``images`` (N, 3, s, s) uint8: the frames themselves, or, with a
     frozen trunk (``model.trunk``, :mod:`stanet_lib.nets.trunk`), its PCA-reduced features (N, k, s/8, s/8)
-    float16, computed once and kept in ``runs/<profile>/features/<name>.pt`` under a key of the projection and
-    the frames' digest (a changed frame recomputes them; a stale file is replaced, never mixed)."""
+    float16, computed once and memory-mapped from ``runs/<profile>/features/<name>.npy`` under a key of the
+    projection and the frames' digest (a changed frame recomputes them; a stale file is replaced, never mixed)."""
     m = world.cfg.model
     if not m.trunk:
         return images
     mean, axes = _projection(world, log)
     key = tensor_digest(m.trunk, m.trunk_layer, mean, axes, images)
     path = _features_path(world, name)
-    saved = _load_keyed(path, key)
-    if saved is not None:
-        return saved["features"]
-    if log is not None:
+    if log is not None and not is_cached(path, key):
         log(f"trunk features {name} ({len(images)} frames at {images.shape[-1]} px) ...")
-    feats = lift(m.trunk, m.trunk_layer, images, device=select_device(), projection=(mean, axes))
-    with atomic_path(path) as tmp:
-        torch.save({"key": key, "features": feats}, tmp)
-    return feats
+    return _lift_to_store(world, name, images, key, (mean, axes))

@@ -1,0 +1,97 @@
+"""stanet_lib.stages.coarse / sta / maps: a CAM + SCAM pass and an STA prediction pass killed after some videos
+resume per video to the same maps as an uninterrupted pass, recomputing only the videos without their file."""
+
+import numpy as np
+import pytest
+import torch
+
+from stanet_lib.config import load_profile
+from stanet_lib.nets.classifier import build_model
+from stanet_lib.nets.sta import STANet
+from stanet_lib.stages import coarse, sta
+from stanet_lib.stages.pseudo import STAGE_NETS
+from tests.frame_fixtures import frameset
+
+
+class Killed(RuntimeError):
+    """Stands for the process dying in the middle of the pass."""
+
+
+def setup():
+    torch.manual_seed(0)
+    cfg = load_profile("smoke")
+    fs = frameset(n_clips=4, t=3, size=32)
+    nets = {n: build_model(k, 3, cfg.model, pretrained=False).eval() for n, k in STAGE_NETS.items()}
+    images = fs.frames.permute(0, 3, 1, 2).contiguous()  # (N, 3, 32, 32) uint8 at the smoke coarse size
+    tags = torch.tensor([0, 1, 2, 0]).repeat_interleave(3)
+    return cfg, fs, nets, images, tags, np.linspace(0.1, 0.9, len(fs)).astype(np.float32)
+
+
+def test_a_killed_cam_pass_resumes_per_video_to_the_same_maps(tmp_path, monkeypatch):
+    cfg, fs, nets, images, tags, sw = setup()
+    whole = coarse.coarse_set_resumable(nets, fs, images, tags, sw, cfg, tmp_path / "uninterrupted")
+    calls = []
+    real = coarse.coarse_set
+
+    def dies_after_two(*args, **kwargs):
+        if len(calls) == 2:
+            raise Killed("killed after 2 videos")
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(coarse, "coarse_set", dies_after_two)
+    with pytest.raises(Killed):
+        coarse.coarse_set_resumable(nets, fs, images, tags, sw, cfg, tmp_path / "killed")
+    done = sorted(p.name for p in (tmp_path / "killed").glob("*.npz"))
+    assert done == ["00000_v0.npz", "00001_v1.npz"]  # nothing half-written: two complete videos, no temp file
+    assert not list((tmp_path / "killed").glob(".*.tmp*"))
+    calls.clear()
+    monkeypatch.setattr(coarse, "coarse_set", lambda *a, **k: calls.append(1) or real(*a, **k))
+    resumed = coarse.coarse_set_resumable(nets, fs, images, tags, sw, cfg, tmp_path / "killed")
+    assert len(calls) == 2  # only the two videos without maps were computed
+    assert sorted(resumed) == sorted(whole)
+    for k in whole:
+        assert np.array_equal(resumed[k].numpy(), whole[k].numpy()), k
+    # other weights: another key, every video recomputed (never mixed with the old maps)
+    with torch.no_grad():
+        next(nets["S"].parameters()).add_(1.0)
+    calls.clear()
+    coarse.coarse_set_resumable(nets, fs, images, tags, sw, cfg, tmp_path / "killed")
+    assert len(calls) == 4
+
+
+def test_the_per_video_pass_gives_the_whole_set_maps(tmp_path):
+    cfg, fs, nets, images, tags, sw = setup()
+    per_video = coarse.coarse_set_resumable(nets, fs, images, tags, sw, cfg, tmp_path / "parts")
+    whole = coarse.coarse_set(nets, fs, images, tags, sw, cfg)
+    assert torch.equal(per_video["boxes"], whole["boxes"]) and torch.equal(per_video["tags"], whole["tags"])
+    for k in ("CAM_S", "CAM_ST", "CAM_SA", "SCAM", "SCAM_avg", "weights"):
+        assert torch.allclose(per_video[k].float(), whole[k].float(), atol=1e-5), k
+
+
+def test_a_killed_sta_prediction_pass_resumes_per_video(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    cfg = load_profile("smoke")
+    fs = frameset(n_clips=3, t=4, size=32)
+    images = fs.frames.permute(0, 3, 1, 2).contiguous()
+    feeds = {"STA": (STANet(cfg.model).eval(), np.linspace(0.2, 0.8, len(fs)).astype(np.float32)),
+             "STA_noswitch": (STANet(cfg.model).eval(), None)}
+    whole = sta.predict_set_resumable(feeds, fs, images, tmp_path / "uninterrupted")
+    real, calls = sta.predict_frames, []
+
+    def dies_on_the_second_video(*args, **kwargs):
+        if len(calls) == 2:  # two variants per video: the first video is done
+            raise Killed("killed in the second video")
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sta, "predict_frames", dies_on_the_second_video)
+    with pytest.raises(Killed):
+        sta.predict_set_resumable(feeds, fs, images, tmp_path / "killed")
+    assert [p.name for p in (tmp_path / "killed").glob("*.npz")] == ["00000_v0.npz"]
+    calls.clear()
+    monkeypatch.setattr(sta, "predict_frames", lambda *a, **k: calls.append(1) or real(*a, **k))
+    resumed = sta.predict_set_resumable(feeds, fs, images, tmp_path / "killed")
+    assert len(calls) == 4  # videos 2 and 3, two variants each
+    for k in whole:
+        assert whole[k].shape == (len(fs), 32, 32) and np.array_equal(resumed[k].numpy(), whole[k].numpy()), k
