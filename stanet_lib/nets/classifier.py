@@ -150,7 +150,7 @@ class BilinearSwitch(nn.Module):
     def __init__(self, cfg: ModelConfig | None = None, dim: int = 128) -> None:
         super().__init__()
         cfg = cfg or ModelConfig()
-        self.num_classes, self.hard_switch = 2, False
+        self.num_classes = 2
         self.encoder = make_encoder(cfg)
         self.head = make_head(cfg, self.encoder.out_channels)
         self.audio = AudioEncoder(cfg.audio_channels)

@@ -3,11 +3,11 @@
 ``pointing``: the share of test frames whose map maximum lies inside the sounding object's box from the synthetic
 world's truth (:mod:`stanet_lib.eval.localisation`, the pointing game), over the frames where the tagged object
 sounds (truth ``sounding``; ``frames`` counts them). A frame of a video whose audio is unrelated to the picture has
-no sounding object, so the game has no target there: the simulated observers split between the look-alikes; ``cc``: the map's STAViS-protocol CC
-against the simulated eye tracking (dataset mean, from the tables notebooks 03-06 write). Chance for pointing is
-the box's share of the frame (column ``box_area``). Rows: the coarse and fine CAMs of S, ST and SA, SCAM and
-SCAM_avg, the pseudo-fixations (the STA net's targets), the STA net, the centre bias and the ground-truth map (the
-ceiling). Real data has no such truth: the table is then empty.
+no sounding object, so the game has no target there: the simulated observers split between the look-alikes.
+``cc``: the map's STAViS-protocol CC against the simulated eye tracking (dataset mean, from the tables notebooks
+03-06 write). Chance for pointing is the box's share of the frame (column ``box_area``). Rows: the coarse and
+fine CAMs of S, ST and SA, SCAM and SCAM_avg, the pseudo-fixations (the STA net's targets), the STA net, the centre
+bias and the ground-truth map (the ceiling). Real data has no such truth: the table is then empty.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..data.synthetic import truth_path
 from ..eval.baselines import centre_bias
 from ..eval.localisation import pointing_hits, scale_boxes
 from ..eval.protocol import dataset_means
-from ..stages.maps import load_maps
+from ..stages.maps import load_maps, same_frames
 from ..stages.world import World
 
 __all__ = ["MAP_ROWS", "localisation_table", "write_localisation"]
@@ -78,13 +78,6 @@ def _cc_tables(world: World) -> dict[tuple[str, str], float]:
     return out
 
 
-def _same_frames(maps: dict[str, np.ndarray], videos: np.ndarray, numbers: np.ndarray) -> bool:
-    """True when a maps npz holds exactly the frame set's frames, in its order (video and frame number)."""
-    if "video" not in maps or "number" not in maps or len(maps["video"]) != len(videos):
-        return False
-    return bool((maps["video"].astype(str) == videos).all() and (maps["number"].astype(np.int64) == numbers).all())
-
-
 def localisation_table(world: World) -> pd.DataFrame:
     """Rows ``db, map, pointing, cc, frames, box_area`` for every map of :data:`MAP_ROWS` the run has written, the
     centre bias and the GT ceiling, on each synthetic test database (empty without the generator's truth)."""
@@ -115,7 +108,7 @@ def localisation_table(world: World) -> pd.DataFrame:
             if not path.is_file():
                 continue
             maps = load_maps(path)
-            if key not in maps or not _same_frames(maps, videos, numbers):
+            if key not in maps or not same_frames(maps, fs):
                 continue  # not written yet, or left by an earlier run over other frames: not this run's map
             m = torch.as_tensor(maps[key].astype(np.float32))
             if m.shape[-1] != canvas:  # coarse CAMs, STA maps: to the canvas, as the evaluation resizes them

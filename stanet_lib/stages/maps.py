@@ -22,7 +22,7 @@ from ..eval.protocol import EvalOptions, evaluate_db, is_scored
 from ..progress import bar as progress_bar
 from .world import World
 
-__all__ = ["save_maps", "resumable_pass", "load_maps", "MAP_VARIANTS", "video_maps", "evaluate_maps", "video_frames"]
+__all__ = ["save_maps", "resumable_pass", "load_maps", "same_frames", "MAP_VARIANTS", "video_maps", "evaluate_maps", "video_frames"]
 
 
 def save_maps(path: str | Path, fs: FrameSet, maps: Mapping[str, Tensor]) -> Path:
@@ -77,6 +77,15 @@ def load_maps(path: str | Path) -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"{path}: maps not found (run the stage that writes them first)")
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
+
+def same_frames(maps: Mapping[str, np.ndarray], fs: FrameSet) -> bool:
+    """True when a maps npz holds exactly the frame set's frames, in its order (``video`` and ``number`` arrays);
+    False for maps an earlier run left over other frames (stale) or without those arrays."""
+    if "video" not in maps or "number" not in maps or len(maps["video"]) != len(fs):
+        return False
+    return bool((maps["video"].astype(str) == fs.meta["video"].astype(str).to_numpy()).all()
+                and (maps["number"].astype(np.int64) == fs.meta["number"].to_numpy().astype(np.int64)).all())
+
 
 MAP_VARIANTS = ("CAM_S", "CAM_ST", "CAM_SA", "CAM_SA_noswitch", "SCAM_avg", "SCAM", "SCAM_noswitch")
 

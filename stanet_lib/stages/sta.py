@@ -36,7 +36,7 @@ from ..nets.sta import STANet
 from ..nets.windows import predict_frames
 from ..train import engine
 from ..train.losses import sta_step
-from .maps import load_maps, resumable_pass, save_maps, video_frames
+from .maps import load_maps, resumable_pass, same_frames, save_maps, video_frames
 from .world import World, load_switch, net_inputs
 
 __all__ = [
@@ -89,9 +89,7 @@ def load_targets(world: World, set_name: str, size: int) -> tuple[Tensor, np.nda
     for key in ("pseudo", "video", "number"):
         if key not in maps:
             raise ValueError(f"{path}: no {key!r} array (keys {sorted(maps)}); re-run stage 04")
-    same = (len(maps["video"]) == len(fs) and (maps["video"] == fs.meta["video"].astype(str).to_numpy()).all()
-            and (maps["number"] == fs.meta["number"].to_numpy()).all())
-    if not same:
+    if not same_frames(maps, fs):
         raise ValueError(f"{path}: its {len(maps['video'])} frames are not the {len(fs)} cached frames of "
                          f"{set_name} (stale maps); re-run stage 04")
     valid = maps["valid"].astype(bool) if "valid" in maps else np.ones(len(fs), bool)
