@@ -21,7 +21,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from .config import Config
 from .paths import DATA_DIR, PROJ_ROOT
 
 __all__ = [
-    "atomic_path", "write_bytes", "write_text", "write_json", "write_npz", "git_commit", "file_fingerprint",
+    "atomic_path", "write_bytes", "write_text", "write_json", "write_npz", "write_npz_streamed", "open_npz", "git_commit", "file_fingerprint",
     "digest", "make_manifest", "is_up_to_date", "file_sha256", "tensor_digest", "run_key", "OUTPUT_MARKER",
     "mark_output", "is_package_output", "pid_alive", "clean_partials", "DataRootLock", "LockHeld"
 ]
@@ -75,6 +76,66 @@ def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return write_bytes(path, buf.getvalue())
+
+
+def write_npz_streamed(path: str | Path, members: Iterable[tuple[str, np.dtype, tuple[int, ...],
+                                                                  Callable[[], Iterator[np.ndarray]]]]) -> Path:
+    """An ``.npz`` written one member and one block at a time, atomically: for each ``(name, dtype, shape, blocks)``,
+    ``blocks()`` yields the member's rows in order (C order, concatenated along axis 0 they make ``shape``). The
+    file is what ``np.savez`` writes (a stored, uncompressed zip of ``.npy`` members, ZIP64 where needed), so
+    ``np.load`` and :func:`open_npz` read it, but no member is ever whole in memory (NumPy's ``.npy`` format:
+    ``numpy.lib.format``)."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, dtype, shape, blocks in members:
+            dtype, shape = np.dtype(dtype), tuple(int(s) for s in shape)
+            if not shape:
+                raise ValueError(f"{path}: member {name}: a 0-d array (write_npz keeps those)")
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array_header_1_0(
+                    f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+                rows = 0
+                for block in blocks():
+                    block = np.ascontiguousarray(block, dtype=dtype)
+                    if block.shape[1:] != shape[1:]:
+                        raise ValueError(f"{path}: member {name}: a block of shape {block.shape} in an array "
+                                         f"of shape {shape}")
+                    f.write(block.tobytes())
+                    rows += len(block)
+                if rows != shape[0]:
+                    raise ValueError(f"{path}: member {name}: {rows} rows written, the shape says {shape}")
+    return Path(path)
+
+
+def open_npz(path: str | Path, mmap_from: int = 1 << 20) -> dict[str, np.ndarray]:
+    """Every array of an uncompressed ``.npz`` (``np.savez``, :func:`write_npz`, :func:`write_npz_streamed`);
+    members of at least ``mmap_from`` bytes are memory-mapped copy-on-write where they lie in the zip (a stored
+    member is its ``.npy`` bytes after the zip's local header), the others read. A compressed member, or a
+    dtype that cannot be mapped, is read as ``np.load`` would."""
+    path = Path(path)
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as raw:
+        for info in zf.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size < mmap_from:
+                with zf.open(info) as f:
+                    out[name] = np.lib.format.read_array(f, allow_pickle=False)
+                continue
+            raw.seek(info.header_offset)
+            local = raw.read(30)  # the local file header: name and extra-field lengths at bytes 26-29
+            if local[:4] != b"PK\x03\x04":
+                raise ValueError(f"{path}: member {info.filename} has no local zip header")
+            raw.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+                     + int.from_bytes(local[28:30], "little"))
+            version = np.lib.format.read_magic(raw)
+            readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in readers:
+                raise ValueError(f"{path}: member {info.filename}: .npy format {version} not supported")
+            shape, fortran, dtype = readers[version](raw)
+            if dtype.hasobject:
+                raise ValueError(f"{path}: member {info.filename} holds Python objects")
+            out[name] = np.memmap(path, dtype=dtype, mode="c", offset=raw.tell(), shape=shape,
+                                  order="F" if fortran else "C")
+    return out
 
 
 def _json_default(obj: Any) -> Any:

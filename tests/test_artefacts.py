@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stanet_lib.artefacts import (
@@ -20,7 +21,10 @@ from stanet_lib.artefacts import (
     file_fingerprint,
     is_package_output,
     mark_output,
+    open_npz,
     pid_alive,
+    write_npz,
+    write_npz_streamed,
 )
 
 
@@ -95,3 +99,29 @@ def test_lock_refuses_a_second_holder_and_takes_over_a_stale_one(tmp_path):
     (tmp_path / ".stanet.lock").write_text("{not json")
     with DataRootLock(tmp_path, "after garbage"):
         pass
+
+
+def test_a_streamed_npz_is_what_savez_writes_and_opens_memory_mapped(tmp_path):
+    rng = np.random.default_rng(0)
+    maps = rng.random((40, 6, 6)).astype(np.float16)
+    names = np.array([f"v{i // 10}" for i in range(40)])
+    write_npz(tmp_path / "whole.npz", maps=maps, video=names)
+    write_npz_streamed(tmp_path / "streamed.npz", [
+        ("maps", maps.dtype, maps.shape, lambda: (maps[i : i + 7] for i in range(0, 40, 7))),
+        ("video", names.dtype, names.shape, lambda: iter([names[:25], names[25:]]))])
+    with np.load(tmp_path / "streamed.npz") as z:  # numpy reads it as its own
+        assert np.array_equal(z["maps"], maps) and np.array_equal(z["video"], names)
+    for name in ("whole.npz", "streamed.npz"):
+        opened = open_npz(tmp_path / name, mmap_from=1024)
+        assert isinstance(opened["maps"], np.memmap) and not isinstance(opened["video"], np.memmap)
+        assert np.array_equal(opened["maps"], maps) and np.array_equal(opened["video"], names)
+        assert Path(opened["maps"].filename).name == name
+
+
+def test_a_streamed_npz_with_missing_or_misshapen_rows_is_not_written(tmp_path):
+    a = np.zeros((10, 3), np.float32)
+    with pytest.raises(ValueError, match="member a: 7 rows written, the shape says"):
+        write_npz_streamed(tmp_path / "x.npz", [("a", a.dtype, a.shape, lambda: iter([a[:7]]))])
+    with pytest.raises(ValueError, match=r"a block of shape \(10, 2\)"):
+        write_npz_streamed(tmp_path / "x.npz", [("a", a.dtype, a.shape, lambda: iter([a[:, :2]]))])
+    assert list(tmp_path.iterdir()) == []  # nothing half-written under the name or beside it

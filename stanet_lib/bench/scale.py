@@ -5,19 +5,27 @@ clip length keep it cheap), and over each, every stage in a process of its own:
 
 * ``data``: the data stage (decode into the cache, then the memory-mapped frame stores);
 * ``train``: one epoch of the coarse S classifier on the training set;
-* ``scam``: coarse CAMs of S, ST, SA and SA without switch, SCAM (Eq. 2-3) and boxes over the training set, per video;
-* ``sta``: STA inference (features once per frame) over the training set.
+* ``scam``: coarse CAMs of S, ST, SA and SA without switch, SCAM (Eq. 2-3) and boxes over the training set, per video,
+  streamed into the set's maps npz (stage 03's path);
+* ``fine``: the fine crops of frames t-1, t, t+1 (memory-mapped files) and the fine CAMs, SCAM, recovery and
+  pseudo-fixations over the training set, per video, streamed into the set's npz (stage 04's inference path);
+* ``sta``: the STA targets (memory-mapped, from that npz) and STA inference (features once per frame) over the
+  training set.
 
-Per stage: wall time, peak private memory of the stage's process tree (``RssAnon`` of /proc/<pid>/status summed
-over the process and its children, sampled every 20 ms by a thread; pages of memory-mapped files do not count)
-and the disk the stage added. The nets are untrained (costs do not depend on the weights). Writes
-``<prefix>scale.json`` and ``<prefix>scale.png`` (``--prefix cpu_``: ``cpu_scale.json``) (cost against size); the JSON says whether peak private memory grew by at
-most 30 % from 4x to 16x while time grew about linearly.
+Per stage: wall time, the time of the stage's work alone (``work_s``: measured inside the child process after
+its imports and the opening of the world, the fixed start-up that every size pays once), peak private memory of
+the stage's process tree (``RssAnon`` of /proc/<pid>/status summed over the process and its children, sampled
+every 20 ms by a thread; pages of memory-mapped files do not count) and the disk the stage added. The nets are
+untrained (costs do not depend on the weights). Writes ``<prefix>scale.json`` and ``<prefix>scale.png``
+(``--prefix cpu_``: ``cpu_scale.json``) (cost against size); the JSON says, from 4x to 16x, whether peak private
+memory grew by at most 30 % and whether the work time grew about linearly (its ratio within 0.7-1.3 x the
+ratio of frames).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -33,24 +41,27 @@ import torch
 
 from ..config import Config, load_profile
 from ..data import cache as cache_mod
-from ..data.frames import resized_frames, write_stores
+from ..data.frames import crop_window, resized_frames, write_stores
 from ..data.synthetic import generate
 from ..nets.classifier import build_model
 from ..nets.sta import STANet
 from ..nets.windows import predict_frames
 from ..stages.classifiers import train_classifier
 from ..stages.coarse import coarse_set_resumable
+from ..stages.fine import fine_set_resumable
+from ..stages.maps import save_maps_parts
 from ..stages.pseudo import STAGE_NETS, classifier_dataset
+from ..stages.sta import load_targets
 from ..stages.world import open_world
 from .perf import measure
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-__all__ = ["SCALES", "STAGES", "scale_config", "rss_anon_tree_mb", "run_stage", "bench_scale"]
+__all__ = ["SCALES", "STAGES", "scale_config", "rss_anon_tree_mb", "run_stage", "time_and_memory_checks", "bench_scale"]
 
 SCALES = (1, 4, 16)
-STAGES = ("data", "train", "scam", "sta")
+STAGES = ("data", "train", "scam", "fine", "sta")
 DEMO_CLIPS = {"train": 24, "val": 4, "test": 2}  # the demo profile's clips per class (config._demo)
 
 
@@ -92,7 +103,9 @@ def run_stage(stage: str, root: str, scale: int) -> dict[str, Any]:
         return {"frames": int(cache_mod.load_index(cache)["n_frames"].sum())}
     world = open_world(cfg, root_p, build=False)
     fs, k = world.sets["train"], world.num_classes
+    t0 = time.perf_counter()  # the work starts: the imports and the world's opening are start-up
     images = resized_frames(fs, cfg.model.coarse_size)
+    maps_dir = root_p / "bench_maps"
     if stage == "train":
         tr = classifier_dataset("S", fs, images, fs.labels)
         va = classifier_dataset("S", world.sets["val"], resized_frames(world.sets["val"], cfg.model.coarse_size),
@@ -101,16 +114,30 @@ def run_stage(stage: str, root: str, scale: int) -> dict[str, Any]:
     elif stage == "scam":
         nets = {n: build_model(kind, k, cfg.model, pretrained=False).eval() for n, kind in STAGE_NETS.items()}
         sw = np.full(len(fs), 0.5, np.float32)
-        coarse_set_resumable(nets, fs, images, fs.labels, sw, cfg, root_p / "bench_maps" / "coarse_train")
+        files = coarse_set_resumable(nets, fs, images, fs.labels, sw, cfg, maps_dir / "coarse_train.parts",
+                                     collect=False)
+        save_maps_parts(maps_dir / "coarse_train.npz", fs, files)
+    elif stage == "fine":
+        nets = {n: build_model(kind, k, cfg.model, pretrained=False).eval() for n, kind in STAGE_NETS.items()}
+        sw = np.full(len(fs), 0.5, np.float32)
+        c = fs.canvas
+        boxes = torch.tensor([[c // 8, c - 1 - c // 8, c // 4, c - 1 - c // 4]]).expand(len(fs), 4).contiguous()
+        crops = crop_window(fs, boxes, cfg.model.fine_size, window=cfg.scam.fine_window,
+                            path=maps_dir / f"crops{cfg.model.fine_size}_train")
+        files = fine_set_resumable(nets, fs, crops, fs.labels, boxes, sw, cfg, maps_dir / "fine_train.parts",
+                                   collect=False)
+        save_maps_parts(maps_dir / "fine_train.npz", fs, files)
     elif stage == "sta":
         net = STANet(cfg.model).eval()
+        targets, _ = load_targets(dataclasses.replace(world, runs=maps_dir.parent / "bench_runs"), "train",
+                                  cfg.model.sta_size, maps_path=maps_dir / "fine_train.npz")
         sta_images = resized_frames(fs, cfg.model.sta_size)
         maps = predict_frames(net, sta_images, fs.audio, fs.prev, fs.next, np.full(len(fs), 0.5, np.float32))
-        if len(maps) != len(fs):
-            raise RuntimeError(f"STA inference gave {len(maps)} maps for {len(fs)} frames")
+        if len(maps) != len(fs) or len(targets) != len(fs):
+            raise RuntimeError(f"STA: {len(maps)} maps and {len(targets)} targets for {len(fs)} frames")
     else:
         raise ValueError(f"unknown stage {stage!r}; the stages are {', '.join(STAGES)}")
-    return {"frames": len(fs)}
+    return {"frames": len(fs), "work_s": round(time.perf_counter() - t0, 2)}
 
 
 def _measured(stage: str, root: Path, scale: int) -> dict[str, Any]:
@@ -148,16 +175,32 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     for stage in STAGES:
         r = [x for x in rows if x["stage"] == stage]
         n = [x["scale"] for x in r]
-        for ax, key in zip(axes, ("wall_s", "peak_private_mb", "disk_added_mb")):
+        for ax, key in zip(axes, ("work_s", "peak_private_mb", "disk_added_mb")):
             ax.plot(n, [x[key] for x in r], "o-", label=stage)
-    for ax, title in zip(axes, ("wall time (s)", "peak private memory (MiB)", "disk added (MiB)")):
+    for ax, title in zip(axes, ("work time (s, start-up excluded)", "peak private memory (MiB)", "disk added (MiB)")):
         ax.set_xscale("log", base=2)
+        if title.startswith(("work", "disk")):
+            ax.set_yscale("log")
         ax.set_xlabel("x demo clips")
         ax.set_title(title)
     axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def time_and_memory_checks(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """From the rows of the smaller world ``a`` to the larger ``b`` of one stage: peak private memory growth (at
+    most 30 % asked), and the growth of the work time against the growth of the frames (``time_linearity`` = time
+    ratio / size ratio; 1 is linear; "about linear" taken as 0.7-1.3). The wall time's ratio is kept beside it:
+    it includes each process's fixed start-up."""
+    size = b["frames"] / a["frames"]
+    work = b["work_s"] / a["work_s"] if "work_s" in a and a["work_s"] > 0 else float("nan")
+    return {"memory_growth": round(b["peak_private_mb"] / a["peak_private_mb"] - 1, 3),
+            "memory_growth_at_most_30pct": bool(b["peak_private_mb"] <= 1.3 * a["peak_private_mb"]),
+            "size_ratio": round(size, 2), "work_time_ratio": round(work, 2),
+            "time_linearity": round(work / size, 2), "time_about_linear": bool(0.7 <= work / size <= 1.3),
+            "wall_time_ratio": round(b["wall_s"] / a["wall_s"], 2)}
 
 
 def bench_scale(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -183,9 +226,7 @@ def bench_scale(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
     for stage in STAGES:
         a = next(r for r in rows if r["stage"] == stage and r["scale"] == mid)
         b = next(r for r in rows if r["stage"] == stage and r["scale"] == big)
-        checks[stage] = {"memory_growth": round(b["peak_private_mb"] / a["peak_private_mb"] - 1, 3),
-                         "memory_growth_at_most_30pct": b["peak_private_mb"] <= 1.3 * a["peak_private_mb"],
-                         "time_ratio": round(b["wall_s"] / a["wall_s"], 2), "size_ratio": round(b["frames"] / a["frames"], 2)}
+        checks[stage] = time_and_memory_checks(a, b)
     cfg = scale_config(1)
     extra = {"rows": rows, "checks": checks, "generate_s": gen, "scales": list(scales),
              "world": {"clips_per_class_1x": DEMO_CLIPS, "num_classes": cfg.synth.num_classes,

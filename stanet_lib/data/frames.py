@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..artefacts import tensor_digest
 from ..scam import crop_and_resize
 from . import cache as cache_mod
 from . import store as store_mod
@@ -168,25 +169,41 @@ def resized_frames(fs: FrameSet, size: int, chunk: int = 512, device: torch.devi
 
 
 def crop_window(fs: FrameSet, boxes: Tensor, size: int, chunk: int = 256,
-                device: torch.device | str | None = None, window: str = "centre"
+                device: torch.device | str | None = None, window: str = "centre", path: str | Path | None = None
                 ) -> tuple[Tensor | None, Tensor, Tensor | None]:
     """Fine-stage inputs: for every frame t, the crop of frames t-1, t, t+1 inside frame t's box (canvas
     pixels, (N, 4) y0, y1, x0, x1 inclusive), resized to ``size``. Returns three uint8 (N, 3, size, size) on
     the CPU; ``device`` as in :func:`resized_frames`. ``window="own"`` (``ScamConfig.fine_window``): only the
-    centre crops, (None, centre, None); the window then takes the neighbours' own crops by index."""
+    centre crops, (None, centre, None); the window then takes the neighbours' own crops by index.
+
+    ``path`` (a stored set, ``fs.store``): each part is memory-mapped from ``<path>.<part>.npy``, written one
+    chunk at a time and kept under a key of the store, the boxes, the size and the device
+    (:func:`~stanet_lib.data.store.cached_array`): out of core, and made once for the same boxes."""
     if window not in ("centre", "own"):
         raise ValueError(f"window must be 'centre' or 'own', got {window!r}")
     if boxes.shape != (len(fs), 4):
         raise ValueError(f"boxes must be ({len(fs)}, 4), got {tuple(boxes.shape)}")
     dev = torch.device("cpu") if device is None else torch.device(device)
+    mapped = path is not None and fs.store is not None
+    box_key = tensor_digest(boxes.long()) if mapped else ""
     outs = []
-    for idx in ((fs.prev, torch.arange(len(fs)), fs.next) if window == "centre" else (torch.arange(len(fs)),)):
-        parts = []
-        for i in range(0, len(fs), chunk):
-            sl = slice(i, i + chunk)
-            crops = crop_and_resize(to_float(fs.frames[idx[sl]].to(dev, non_blocking=True)), boxes[sl], size)
-            parts.append((crops.clamp(0, 1) * 255).round().to(torch.uint8).cpu())
-        outs.append(torch.cat(parts))
+    for part, idx in zip(("prev", "centre", "next") if window == "centre" else ("centre",),
+                         (fs.prev, torch.arange(len(fs)), fs.next) if window == "centre" else (torch.arange(len(fs)),)):
+
+        def fill(out: np.ndarray, idx: Tensor = idx) -> None:
+            for i in range(0, len(fs), chunk):
+                sl = slice(i, i + chunk)
+                crops = crop_and_resize(to_float(fs.frames[idx[sl]].to(dev, non_blocking=True)), boxes[sl], size)
+                out[sl] = (crops.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+
+        shape = (len(fs), 3, size, size)
+        if mapped:
+            key = [store_mod.key_of(fs.store), box_key, size, part, dev.type]
+            outs.append(torch.from_numpy(store_mod.cached_array(f"{path}.{part}.npy", key, shape, np.uint8, fill)))
+        else:
+            arr = np.empty(shape, np.uint8)
+            fill(arr)
+            outs.append(torch.from_numpy(arr))
     if window == "own":
         return None, outs[0], None
     prev, centre, nxt = outs

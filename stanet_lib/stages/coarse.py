@@ -18,7 +18,7 @@ from ..config import Config
 from ..data.frames import FrameSet, resized_frames
 from ..nets.runtime import select_device
 from ..progress import bar as progress_bar
-from .maps import resumable_pass, save_maps
+from .maps import load_maps, resumable_pass, save_maps_parts
 from .pseudo import boxes_from, fused_maps, set_cams, set_tags, stage_nets
 from .world import World, load_switch, net_inputs, write_stage_manifest
 
@@ -35,11 +35,13 @@ def coarse_set(nets: dict[str, nn.Module], fs: FrameSet, images: Tensor, tags: T
     return maps
 
 def coarse_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, images: Tensor, tags: Tensor,
-                         p_switch: np.ndarray, cfg: Config, folder: str | Path, **infer) -> dict[str, Tensor]:
+                         p_switch: np.ndarray, cfg: Config, folder: str | Path, collect: bool = True,
+                         **infer) -> dict[str, Tensor] | list[Path]:
     """:func:`coarse_set` one video at a time through :func:`~stanet_lib.stages.maps.resumable_pass` (a killed pass
     resumes at the first video without its maps), under a key of the nets' weights, the inputs and the SCAM
     config. The same maps as :func:`coarse_set` over the whole set, per frame up to the float rounding of
-    other batch compositions."""
+    other batch compositions; ``collect=False``: the per-video part files instead (for
+    :func:`~stanet_lib.stages.maps.save_maps_parts`)."""
     key = tensor_digest(*[v for n in sorted(nets) for v in nets[n].state_dict().values()], images, tags,
                         np.asarray(p_switch, np.float32), fs.prev, fs.next, repr(cfg.scam), repr(sorted(infer)))
 
@@ -47,7 +49,7 @@ def coarse_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, images: Tenso
         idx = torch.from_numpy(np.array(rows, np.int64))
         return coarse_set(nets, fs.subset(rows), images[idx], tags[idx], np.asarray(p_switch)[rows], cfg, **infer)
 
-    return resumable_pass(folder, fs, key, compute)
+    return resumable_pass(folder, fs, key, compute, collect=collect)
 
 
 def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:
@@ -65,14 +67,15 @@ def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:
         tags, tag_source = set_tags(world, name, images)
         log(f"coarse CAMs {name} ({len(fs)} frames) ...")
         parts = world.maps_path("coarse", name).with_suffix(".parts")
-        maps = coarse_set_resumable(nets, fs, images, tags, p_switch[name], cfg, parts)
+        files = coarse_set_resumable(nets, fs, images, tags, p_switch[name], cfg, parts, collect=False)
         bar.update(len(fs))
-        save_maps(world.maps_path("coarse", name), fs, maps)
+        maps = load_maps(save_maps_parts(world.maps_path("coarse", name), fs, files))  # streamed, then mapped
         shutil.rmtree(parts)  # the package's own per-video files, now in the set's npz
-        area = ((maps["boxes"][:, 1] - maps["boxes"][:, 0] + 1) * (maps["boxes"][:, 3] - maps["boxes"][:, 2] + 1))
+        b = maps["boxes"].astype(np.int64)
+        area = (b[:, 1] - b[:, 0] + 1) * (b[:, 3] - b[:, 2] + 1)
         rows.append({"set": name, "frames": len(fs), "tags": tag_source,
-                     "box_area_fraction": float(area.float().mean() / fs.canvas ** 2),
-                     **{f"top1_acc_{k}": float((maps[f"probs_{k}"].argmax(-1) == tags).float().mean())
+                     "box_area_fraction": float(area.mean() / fs.canvas ** 2),
+                     **{f"top1_acc_{k}": float((maps[f"probs_{k}"].argmax(-1) == tags.numpy()).mean())
                         for k in ("S", "ST", "SA", "SA_noswitch")}})
     bar.close()
     df = pd.DataFrame(rows)

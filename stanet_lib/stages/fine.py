@@ -4,7 +4,9 @@ pseudo-fixations (paper §3.6).
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,16 +14,17 @@ import torch
 from torch import Tensor, nn
 
 from .. import scam
+from ..artefacts import tensor_digest
 from ..config import Config
 from ..data.frames import FrameSet, crop_window
 from ..nets.runtime import select_device
 from ..progress import bar as progress_bar
 from .classifiers import train_classifier
-from .maps import load_maps, save_maps
+from .maps import load_maps, resumable_pass, save_maps_parts
 from .pseudo import SA_VARIANTS, STAGE_NETS, classifier_dataset, fused_maps, postprocess, set_cams, stage_nets
 from .world import World, load_switch, net_inputs, write_stage_manifest
 
-__all__ = ["fine_set", "stage_fine"]
+__all__ = ["fine_set", "fine_set_resumable", "stage_fine"]
 
 
 def _boxes(world: World, set_name: str) -> Tensor:
@@ -53,6 +56,28 @@ def fine_set(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Tensor, Tens
            "weights": fine["weights"], **{k: v for k, v in fine.items() if k.startswith("probs_")}}
     return out, fine
 
+def fine_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Tensor | None, Tensor, Tensor | None],
+                       tags: Tensor, boxes: Tensor, p_switch: np.ndarray, cfg: Config, folder: str | Path,
+                       recover_on: torch.device | None = None, collect: bool = True,
+                       **infer) -> dict[str, Tensor] | list[Path]:
+    """:func:`fine_set` one video at a time through :func:`~stanet_lib.stages.maps.resumable_pass` (a killed pass
+    resumes at the first video without its maps), under a key of the nets' weights, the crops, tags, boxes,
+    p_switch and the SCAM config: the saved maps of :func:`fine_set` per frame, up to the float rounding of other
+    batch compositions; ``collect=False``: the per-video part files (for
+    :func:`~stanet_lib.stages.maps.save_maps_parts`), so the set's maps are never whole in memory."""
+    key = tensor_digest(*[v for n in sorted(nets) for v in nets[n].state_dict().values()],
+                        *[x for x in crops if x is not None], tags, boxes, np.asarray(p_switch, np.float32),
+                        fs.prev, fs.next, repr(cfg.scam), cfg.model.fine_size, repr(sorted(infer)))
+
+    def compute(rows: np.ndarray) -> dict[str, Tensor]:
+        idx = torch.from_numpy(np.array(rows, np.int64))
+        sub = tuple(None if x is None else x[idx] for x in crops)
+        return fine_set(nets, fs.subset(rows), sub, tags[idx], boxes[idx], np.asarray(p_switch)[rows], cfg,
+                        recover_on, **infer)[0]
+
+    return resumable_pass(folder, fs, key, compute, collect=collect)
+
+
 def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]:
     """Notebook 04: fine nets on the crops, fine CAMs and SCAM recovered into the frame, pseudo-fixations."""
     cfg, t0 = world.cfg, time.perf_counter()
@@ -61,7 +86,8 @@ def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame
     dev = select_device()  # crops and recovery run where the nets run
     crops = {}
     for name, fs in world.sets.items():  # crops of t-1, t, t+1 in frame t's box, or the trunk's features of them
-        window = crop_window(fs, _boxes(world, name), size, device=dev, window=cfg.scam.fine_window)
+        window = crop_window(fs, _boxes(world, name), size, device=dev, window=cfg.scam.fine_window,
+                             path=world.runs / "features" / f"crops{size}_{name.replace(':', '__')}")
         crops[name] = tuple(None if x is None else net_inputs(world, f"crops{size}_{name}_{part}", x, log)
                             for part, x in zip(("prev", "centre", "next"), window, strict=True))
     train, val = world.sets["train"], world.sets["val"]
@@ -91,11 +117,13 @@ def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame
         tags = torch.as_tensor(coarse["tags"]).long()
         boxes = torch.as_tensor(coarse["boxes"]).long()
         log(f"fine CAMs {name} ...")
-        out, fine = fine_set(nets, fs, crops[name], tags, boxes, p_switch[name], cfg, dev)
-        valid = out["valid"]
-        save_maps(world.maps_path("fine", name), fs, out)
-        rows.append({"set": name, "frames": len(fs), "valid_frames": int(valid.sum()),
-                     **{f"top1_acc_{k}": float((fine[f"probs_{k}"].argmax(-1) == tags).float().mean())
+        parts = world.maps_path("fine", name).with_suffix(".parts")
+        files = fine_set_resumable(nets, fs, crops[name], tags, boxes, p_switch[name], cfg, parts, dev,
+                                   collect=False)
+        out = load_maps(save_maps_parts(world.maps_path("fine", name), fs, files))  # streamed, then mapped
+        shutil.rmtree(parts)  # the package's own per-video files, now in the set's npz
+        rows.append({"set": name, "frames": len(fs), "valid_frames": int(out["valid"].sum()),
+                     **{f"top1_acc_{k}": float((out[f"probs_{k}"].argmax(-1) == tags.numpy()).mean())
                         for k in ("S", "ST", "SA", "SA_noswitch")}})
         bar.update(len(fs))
     bar.close()

@@ -7,6 +7,7 @@ map variant of a stage on the test databases with the STAViS protocol (:mod:`sta
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -16,38 +17,71 @@ import torch
 from torch import Tensor
 
 from .. import scam
-from ..artefacts import mark_output, write_npz, write_text
+from ..artefacts import mark_output, open_npz, write_npz, write_npz_streamed, write_text
 from ..data.frames import FrameSet
 from ..eval.protocol import EvalOptions, evaluate_db, is_scored
 from ..progress import bar as progress_bar
 from .world import World
 
-__all__ = ["save_maps", "resumable_pass", "load_maps", "same_frames", "MAP_VARIANTS", "video_maps", "evaluate_maps", "video_frames"]
+__all__ = ["save_maps", "save_maps_parts", "resumable_pass", "load_maps", "same_frames", "MAP_VARIANTS", "video_maps", "evaluate_maps", "video_frames"]
+
+
+def _stored(a: np.ndarray) -> np.ndarray:
+    """The dtype a map array is kept in: maps (N, h, w) as float16; per-frame vectors (probabilities, weights)
+    stay float32, as the soft filter's arg-max test must be reproducible from the stored values."""
+    return a.astype(np.float16 if a.ndim >= 3 else np.float32) if a.dtype.kind == "f" else a
+
+
+def _identity(fs: FrameSet) -> dict[str, np.ndarray]:
+    return {"video": np.array(fs.meta["video"].astype(str).tolist(), dtype=str),
+            "db": np.array(fs.meta["db"].astype(str).tolist(), dtype=str),
+            "number": fs.meta["number"].to_numpy().astype(np.int64)}
 
 
 def save_maps(path: str | Path, fs: FrameSet, maps: Mapping[str, Tensor]) -> Path:
     """Maps of one frame set with the frames' identity (video, db, number), atomically."""
-    arrays = {k: v.detach().cpu().numpy() for k, v in maps.items()}
-    # maps (N, h, w) as float16; per-frame vectors (probabilities, weights) stay float32: the soft filter's
-    # arg-max test must be reproducible from the stored values
-    arrays = {k: (a.astype(np.float16 if a.ndim >= 3 else np.float32) if a.dtype.kind == "f" else a)
-              for k, a in arrays.items()}
-    arrays["video"] = np.array(fs.meta["video"].astype(str).tolist(), dtype=str)
-    arrays["db"] = np.array(fs.meta["db"].astype(str).tolist(), dtype=str)
-    arrays["number"] = fs.meta["number"].to_numpy().astype(np.int64)
-    return write_npz(path, **arrays)
+    arrays = {k: _stored(v.detach().cpu().numpy()) for k, v in maps.items()}
+    return write_npz(path, **arrays, **_identity(fs))
+
+
+def save_maps_parts(path: str | Path, fs: FrameSet, parts: list[Path]) -> Path:
+    """:func:`save_maps` of the per-video part files of :func:`resumable_pass` (``collect=False``), streamed: the
+    same npz, written one array and one video at a time, so no map array of the set is ever whole in memory."""
+    if not parts:
+        raise ValueError(f"{path}: no part files to save")
+    with np.load(parts[0]) as z:
+        first = {k: z[k] for k in z.files if k != "key"}
+    sizes = []
+    for p in parts:
+        with np.load(p) as z:
+            sizes.append(len(z[next(iter(first))]))
+    if sum(sizes) != len(fs):
+        raise ValueError(f"{path}: the parts hold {sum(sizes)} frames, the set {len(fs)}")
+
+    def blocks(key: str):
+        def gen():
+            for p in parts:
+                with np.load(p) as z:
+                    yield _stored(z[key])
+        return gen
+
+    members = [(k, _stored(a[:1]).dtype, (len(fs), *a.shape[1:]), blocks(k)) for k, a in first.items()]
+    members += [(k, a.dtype, a.shape, (lambda a=a: iter([a]))) for k, a in _identity(fs).items()]
+    return write_npz_streamed(path, members)
 
 
 def resumable_pass(folder: str | Path, fs: FrameSet, key: str,
-                   compute: Callable[[np.ndarray], Mapping[str, Tensor]]) -> dict[str, Tensor]:
+                   compute: Callable[[np.ndarray], Mapping[str, Tensor]],
+                   collect: bool = True) -> dict[str, Tensor] | list[Path]:
     """A map pass over ``fs`` one video (clip) at a time, resumable: each clip's maps ``compute(rows)`` go to
     ``folder/<clip>_<video>.npz`` atomically with ``key``; a clip whose file exists and carries ``key`` is read
     instead of computed, so a killed pass restarts at the first missing clip. Returns the clips' maps
-    concatenated in frame order (what one pass over the set gives, as the maps are per frame)."""
+    concatenated in frame order (what one pass over the set gives, as the maps are per frame), or with
+    ``collect=False`` the part files in frame order, for :func:`save_maps_parts` (nothing held in memory)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     mark_output(folder)
-    parts = []
+    parts, paths = [], []
     for clip, (video, rows) in enumerate(fs.clips()):
         path = folder / f"{clip:05d}_{''.join(c if c.isalnum() or c in '-_' else '_' for c in str(video))}.npz"
         saved = _read_part(path, key)
@@ -55,7 +89,11 @@ def resumable_pass(folder: str | Path, fs: FrameSet, key: str,
             maps = {k: v.detach().cpu() for k, v in compute(rows).items()}
             write_npz(path, key=np.str_(key), **{k: v.numpy() for k, v in maps.items()})
             saved = maps
-        parts.append(saved)
+        paths.append(path)
+        if collect:
+            parts.append(saved)
+    if not collect:
+        return paths
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -71,12 +109,15 @@ def _read_part(path: Path, key: str) -> dict[str, Tensor] | None:
 
 
 def load_maps(path: str | Path) -> dict[str, np.ndarray]:
-    """Every array of a maps npz (clear error when the stage has not run)."""
+    """Every array of a maps npz (clear error when the stage has not run); the large ones (the maps) memory-mapped
+    copy-on-write where they lie in the file (:func:`~stanet_lib.artefacts.open_npz`), not read whole."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: maps not found (run the stage that writes them first)")
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        return open_npz(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a readable maps npz ({exc}); re-run the stage that writes it") from exc
 
 def same_frames(maps: Mapping[str, np.ndarray], fs: FrameSet) -> bool:
     """True when a maps npz holds exactly the frame set's frames, in its order (``video`` and ``number`` arrays);

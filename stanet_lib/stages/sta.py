@@ -29,6 +29,7 @@ from ..artefacts import atomic_path, file_fingerprint, make_manifest, run_key, t
 from ..config import Config, ModelConfig
 from ..data.frames import FrameDataset, FrameSet, resized_frames
 from ..data.loaders import make_loader
+from ..data.store import cached_array
 from ..eval.protocol import EvalOptions, eval_splits, evaluate_db, is_scored, write_results
 from ..nets.encoders import load_imagenet
 from ..nets.runtime import select_device
@@ -77,13 +78,17 @@ PREDICTION_VARIANTS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def load_targets(world: World, set_name: str, size: int) -> tuple[Tensor, np.ndarray]:
-    """The stage-04 pseudo-fixations of a frame set at the STA size, (N, 1, size, size) float16, and ``valid``.
+def load_targets(world: World, set_name: str, size: int, maps_path: str | Path | None = None
+                 ) -> tuple[Tensor, np.ndarray]:
+    """The stage-04 pseudo-fixations of a frame set at the STA size, (N, 1, size, size) float16, and ``valid``;
+    the maps memory-mapped from ``runs/<profile>/features/targets<size>_<set>.npy``, made once per pseudo-fixation
+    content (:func:`~stanet_lib.data.store.cached_array`), so a split's targets are never whole in memory.
+    ``maps_path``: the stage-04 npz to read (default ``maps/fine_<set>.npz``).
 
     Raises:
         FileNotFoundError: stage 04 has not run. ValueError: its frames are not the frame set's (stale maps).
     """
-    path = world.maps_path("fine", set_name)
+    path = world.maps_path("fine", set_name) if maps_path is None else Path(maps_path)
     maps = load_maps(path)
     fs = world.sets[set_name]
     for key in ("pseudo", "video", "number"):
@@ -93,7 +98,15 @@ def load_targets(world: World, set_name: str, size: int) -> tuple[Tensor, np.nda
         raise ValueError(f"{path}: its {len(maps['video'])} frames are not the {len(fs)} cached frames of "
                          f"{set_name} (stale maps); re-run stage 04")
     valid = maps["valid"].astype(bool) if "valid" in maps else np.ones(len(fs), bool)
-    return resize_targets(maps["pseudo"], size), valid
+    pseudo = maps["pseudo"]  # memory-mapped from the npz (load_maps): resized a chunk at a time into a map file
+
+    def fill(out: np.ndarray, chunk: int = 512) -> None:
+        for i in range(0, len(pseudo), chunk):
+            out[i : i + chunk] = resize_targets(pseudo[i : i + chunk], size, chunk).numpy()
+
+    target_path = world.runs / "features" / f"targets{size}_{set_name.replace(':', '__')}.npy"
+    arr = cached_array(target_path, tensor_digest(pseudo, size), (len(fs), 1, size, size), np.float16, fill)
+    return torch.from_numpy(arr), valid
 
 
 def encoder_source(cfg: Config) -> str:

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from stanet_lib.bench.scale import DEMO_CLIPS, rss_anon_tree_mb, scale_config
+from stanet_lib.bench.scale import DEMO_CLIPS, rss_anon_tree_mb, scale_config, time_and_memory_checks
 from stanet_lib.config import load_profile
 
 
@@ -34,3 +34,14 @@ def test_scaled_worlds_multiply_the_demo_clip_counts():
         cfg = scale_config(s)
         assert cfg.synth.clips_per_class == {k: v * s for k, v in DEMO_CLIPS.items()}
         assert cfg.train.epochs == 1 and cfg.profile == "smoke"
+
+
+def test_the_checks_take_the_work_time_against_the_frames_and_the_memory_growth():
+    small = {"frames": 1000, "work_s": 10.0, "wall_s": 40.0, "peak_private_mb": 400.0}
+    linear = {"frames": 4000, "work_s": 42.0, "wall_s": 71.0, "peak_private_mb": 500.0}
+    c = time_and_memory_checks(small, linear)
+    assert c["time_about_linear"] and c["time_linearity"] == 1.05 and c["wall_time_ratio"] == 1.77
+    assert c["memory_growth"] == 0.25 and c["memory_growth_at_most_30pct"]
+    worse = time_and_memory_checks(small, {**linear, "work_s": 160.0, "peak_private_mb": 560.0})
+    assert not worse["time_about_linear"] and not worse["memory_growth_at_most_30pct"]
+    assert not time_and_memory_checks(small, {**linear, "work_s": 20.0})["time_about_linear"]  # too flat as well

@@ -12,7 +12,7 @@ import torch
 
 from stanet_lib.artefacts import write_npz, write_text
 from stanet_lib.data import cache
-from stanet_lib.data.frames import FrameDataset, load_frameset, resized_frames
+from stanet_lib.data.frames import FrameDataset, crop_window, load_frameset, resized_frames
 from stanet_lib.data.loaders import make_loader
 
 
@@ -134,3 +134,20 @@ def test_resize_to_the_canvas_is_a_view_of_the_store(tmp_path):
     assert torch.equal(view, computed) and view.stride() == computed.stride()
     assert view.data_ptr() == fs.frames.data_ptr()  # no copy, no file
     assert not os.path.exists(f"{fs.store}.r8-cpu.npy")
+
+
+def test_fine_crops_of_a_stored_set_are_memory_mapped_and_follow_the_boxes(tmp_path):
+    fake_cache(tmp_path, clips=4, t=5, size=16)
+    fs = load_frameset(tmp_path, "ave", ("train",), window_s=None)
+    boxes = torch.tensor([[0, 15, 0, 15], [2, 9, 3, 12], [4, 13, 1, 8]]).repeat(5, 1)  # (15, 4)
+    in_ram = crop_window(fs, boxes, 8)
+    prefix = tmp_path / "runs" / "crops8_train"
+    mapped = crop_window(fs, boxes, 8, path=prefix, chunk=4)  # written 4 frames at a time
+    for part, a, b in zip(("prev", "centre", "next"), in_ram, mapped, strict=True):
+        assert mapped_file(b.data_ptr()).endswith(f"crops8_train.{part}.npy")
+        assert b.shape == (15, 3, 8, 8) and torch.equal(a, b), part
+    stamp = (tmp_path / "runs" / "crops8_train.centre.npy").stat().st_mtime_ns
+    assert torch.equal(crop_window(fs, boxes, 8, path=prefix)[1], mapped[1])  # the same boxes: opened again
+    assert (tmp_path / "runs" / "crops8_train.centre.npy").stat().st_mtime_ns == stamp
+    other = boxes.flip(0).contiguous()  # other boxes: made again, never the old crops
+    assert torch.equal(crop_window(fs, other, 8, path=prefix, window="own")[1], crop_window(fs, other, 8)[1])

@@ -1,5 +1,6 @@
-"""stanet_lib.stages.coarse / sta / maps: a CAM + SCAM pass and an STA prediction pass killed after some videos
-resume per video to the same maps as an uninterrupted pass, recomputing only the videos without their file."""
+"""stanet_lib.stages.coarse / fine / sta / maps: a coarse CAM + SCAM pass, a fine CAM + SCAM + pseudo-fixation
+pass and an STA prediction pass killed after some videos resume per video to the same maps as an uninterrupted
+pass, recomputing only the videos without their file; the parts stream into the set's npz."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 from stanet_lib.config import load_profile
 from stanet_lib.nets.classifier import build_model
 from stanet_lib.nets.sta import STANet
-from stanet_lib.stages import coarse, sta
+from stanet_lib.stages import coarse, fine, maps, sta
 from stanet_lib.stages.pseudo import STAGE_NETS
 from tests.frame_fixtures import frameset
 
@@ -95,3 +96,47 @@ def test_a_killed_sta_prediction_pass_resumes_per_video(tmp_path, monkeypatch):
     assert len(calls) == 4  # videos 2 and 3, two variants each
     for k in whole:
         assert whole[k].shape == (len(fs), 32, 32) and np.array_equal(resumed[k].numpy(), whole[k].numpy()), k
+
+
+def fine_setup():
+    cfg, fs, nets, images, tags, sw = setup()
+    torch.manual_seed(1)
+    boxes = torch.tensor([[2, 25, 4, 29], [0, 31, 0, 31], [8, 20, 6, 18]]).repeat(4, 1)  # (12, 4)
+    crops = (None, images, None)  # the "own" window: the neighbours' own crops (here the frames themselves)
+    return cfg.override(**{"scam.fine_window": "own"}), fs, nets, crops, tags, boxes, sw
+
+
+def test_a_killed_fine_pass_resumes_per_video_and_streams_to_the_saved_maps(tmp_path, monkeypatch):
+    cfg, fs, nets, crops, tags, boxes, sw = fine_setup()
+    whole = fine.fine_set_resumable(nets, fs, crops, tags, boxes, sw, cfg, tmp_path / "uninterrupted")
+    real, calls = fine.fine_set, []
+
+    def dies_after_two(*args, **kwargs):
+        if len(calls) == 2:
+            raise Killed("killed after 2 videos")
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fine, "fine_set", dies_after_two)
+    with pytest.raises(Killed):
+        fine.fine_set_resumable(nets, fs, crops, tags, boxes, sw, cfg, tmp_path / "killed")
+    assert sorted(p.name for p in (tmp_path / "killed").glob("*.npz")) == ["00000_v0.npz", "00001_v1.npz"]
+    calls.clear()
+    monkeypatch.setattr(fine, "fine_set", lambda *a, **k: calls.append(1) or real(*a, **k))
+    files = fine.fine_set_resumable(nets, fs, crops, tags, boxes, sw, cfg, tmp_path / "killed", collect=False)
+    assert len(calls) == 2 and [p.name for p in files] == [f"0000{i}_v{i}.npz" for i in range(4)]
+    # streamed into the set's npz one video at a time: the arrays save_maps writes for the whole set
+    streamed = maps.load_maps(maps.save_maps_parts(tmp_path / "streamed.npz", fs, files))
+    saved = maps.load_maps(maps.save_maps(tmp_path / "saved.npz", fs, whole))
+    assert sorted(streamed) == sorted(saved) and {"pseudo", "valid", "SCAM", "video", "number"} <= set(saved)
+    for k in saved:
+        assert streamed[k].dtype == saved[k].dtype and np.array_equal(streamed[k], saved[k]), k
+    assert saved["pseudo"].shape == (len(fs), fs.canvas, fs.canvas) and saved["pseudo"].dtype == np.float16
+
+
+def test_saving_parts_refuses_parts_that_do_not_cover_the_set(tmp_path):
+    cfg, fs, nets, crops, tags, boxes, sw = fine_setup()
+    files = fine.fine_set_resumable(nets, fs, crops, tags, boxes, sw, cfg, tmp_path / "p", collect=False)
+    with pytest.raises(ValueError, match="the parts hold 9 frames, the set 12"):
+        maps.save_maps_parts(tmp_path / "x.npz", fs, files[:3])
+    assert not (tmp_path / "x.npz").exists()

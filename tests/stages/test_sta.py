@@ -23,6 +23,7 @@ from stanet_lib.stages import sta
 from stanet_lib.stages.maps import load_maps, save_maps
 from stanet_lib.stages.world import World, open_world
 from stanet_lib.train.engine import set_seed
+from tests.data.test_store import mapped_file
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
@@ -174,6 +175,21 @@ def test_encoder_initialisation(world, tmp_path) -> None:
     other = dataclasses.replace(world, cfg=world.cfg.override(**{"model.width": 0.125}))
     with pytest.raises(ValueError, match="does not fit the STA encoder"):
         sta.init_encoder(STANet(other.cfg.model), other)
+
+
+def test_targets_are_memory_mapped_and_follow_the_pseudo_fixations(world, tmp_path) -> None:
+    """The STA targets are the resized pseudo-fixations, kept in a map file under their content (not in RAM)."""
+    other = dataclasses.replace(world, runs=tmp_path)
+    maps = load_maps(world.maps_path("fine", "train"))
+    write_npz(other.maps_path("fine", "train"), **maps)
+    targets, valid = sta.load_targets(other, "train", 32)
+    assert mapped_file(targets.data_ptr()).endswith("features/targets32_train.npy")
+    assert torch.equal(targets, sta.resize_targets(maps["pseudo"], 32)) and valid.dtype == bool
+    again, _ = sta.load_targets(other, "train", 32)  # the same content: the same file, opened again
+    assert torch.equal(again, targets)
+    write_npz(other.maps_path("fine", "train"), **{**maps, "pseudo": maps["pseudo"][::-1].copy()})
+    flipped, _ = sta.load_targets(other, "train", 32)  # other content: made again, never the old maps
+    assert torch.equal(flipped, sta.resize_targets(maps["pseudo"][::-1].copy(), 32))
 
 
 def test_samples_pair_the_window_with_the_centre_frames_target(world) -> None:
