@@ -98,9 +98,10 @@ def run_stage(stage: str, root: str, scale: int) -> dict[str, Any]:
     cfg, root_p = scale_config(scale), Path(root)
     if stage == "data":
         cache = root_p / "cache" / "smoke"
+        t0 = time.perf_counter()
         cache_mod.prepare(cfg, root_p / "synthetic" / "smoke" / "ave", root_p / "synthetic" / "smoke" / "stavis", cache)
         write_stores(cache)
-        return {"frames": int(cache_mod.load_index(cache)["n_frames"].sum())}
+        return {"frames": int(cache_mod.load_index(cache)["n_frames"].sum()), "work_s": round(time.perf_counter() - t0, 2)}
     world = open_world(cfg, root_p, build=False)
     fs, k = world.sets["train"], world.num_classes
     t0 = time.perf_counter()  # the work starts: the imports and the world's opening are start-up
@@ -195,7 +196,7 @@ def time_and_memory_checks(a: dict[str, Any], b: dict[str, Any]) -> dict[str, An
     ratio / size ratio; 1 is linear; "about linear" taken as 0.7-1.3). The wall time's ratio is kept beside it:
     it includes each process's fixed start-up."""
     size = b["frames"] / a["frames"]
-    work = b["work_s"] / a["work_s"] if "work_s" in a and a["work_s"] > 0 else float("nan")
+    work = b.get("work_s", float("nan")) / a["work_s"] if a.get("work_s", 0) > 0 else float("nan")
     return {"memory_growth": round(b["peak_private_mb"] / a["peak_private_mb"] - 1, 3),
             "memory_growth_at_most_30pct": bool(b["peak_private_mb"] <= 1.3 * a["peak_private_mb"]),
             "size_ratio": round(size, 2), "work_time_ratio": round(work, 2),

@@ -15,11 +15,12 @@ this pipeline produces on the synthetic world; they are not claims about real da
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from ..artefacts import write_text
+from ..artefacts import digest, write_json, write_text
 from ..eval.baselines import BaselinePredictions
 from ..eval.metrics import TABLE_METRICS
 from ..eval.protocol import EvalOptions, evaluate_db
@@ -130,11 +131,13 @@ def baseline_results(world: World, kinds: tuple[str, ...] = tuple(BASELINES), lo
     """Per-video STAViS-protocol results of each baseline on every test database (cached in
     ``runs/<profile>/tables/baselines_per_video.csv``)."""
     path = world.runs / "tables" / "baselines_per_video.csv"
-    if path.is_file():
+    opts = EvalOptions.from_config(world.cfg.eval)
+    key = _baselines_key(world, kinds, opts)
+    side = path.with_name(path.name + ".json")
+    if path.is_file() and _read_key(side) == key:
         df = pd.read_csv(path, keep_default_na=True)
         if set(kinds) <= set(df["method"]):
             return {BASELINES[k]: df[df["method"] == k].drop(columns="method") for k in kinds}
-    opts = EvalOptions.from_config(world.cfg.eval)
     parts = []
     for set_name in world.test_sets():
         db = set_name.split(":", 1)[1]
@@ -143,8 +146,29 @@ def baseline_results(world: World, kinds: tuple[str, ...] = tuple(BASELINES), lo
             res = evaluate_db(world.stavis_root, db, BaselinePredictions(k, world.stavis_root, db), opts=opts)
             parts.append(res.per_video.assign(method=k))
     df = pd.concat(parts, ignore_index=True)
+    side.unlink(missing_ok=True)  # the key goes last: a crash in between leaves a table that is not reused
     write_text(path, df.to_csv(index=False))
+    write_json(side, {"key": key})
     return {BASELINES[k]: df[df["method"] == k].drop(columns="method") for k in kinds}
+
+
+def _baselines_key(world: World, kinds: tuple[str, ...], opts: EvalOptions) -> str:
+    """What the baselines' results depend on: the evaluation options, the baselines, the test sets' frames and
+    every file of the STAViS root (path, size, modification time): a regenerated world (other videos, other
+    fixations under the same names) is scored again, never answered from an earlier world's table."""
+    sets = [(n, world.sets[n].meta["video"].astype(str).tolist(), world.sets[n].meta["number"].astype(int).tolist())
+            for n in world.test_sets()]
+    root = Path(world.stavis_root)
+    files = sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+                   for p in root.rglob("*") if p.is_file())
+    return digest([repr(opts), list(kinds), sets, files])
+
+
+def _read_key(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("key")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def pseudo_results(world: World) -> pd.DataFrame:

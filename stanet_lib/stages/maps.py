@@ -77,17 +77,21 @@ def resumable_pass(folder: str | Path, fs: FrameSet, key: str,
     ``folder/<clip>_<video>.npz`` atomically with ``key``; a clip whose file exists and carries ``key`` is read
     instead of computed, so a killed pass restarts at the first missing clip. Returns the clips' maps
     concatenated in frame order (what one pass over the set gives, as the maps are per frame), or with
-    ``collect=False`` the part files in frame order, for :func:`save_maps_parts` (nothing held in memory)."""
+    ``collect=False`` the part files in frame order, for :func:`save_maps_parts` (nothing held in memory; the
+    maps kept as float16, the dtypes :func:`save_maps` stores)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     mark_output(folder)
     parts, paths = [], []
+    key = key if collect else f"{key}:stored"  # the two modes keep other dtypes: never read one as the other
     for clip, (video, rows) in enumerate(fs.clips()):
         path = folder / f"{clip:05d}_{''.join(c if c.isalnum() or c in '-_' else '_' for c in str(video))}.npz"
         saved = _read_part(path, key)
         if saved is None:
             maps = {k: v.detach().cpu() for k, v in compute(rows).items()}
-            write_npz(path, key=np.str_(key), **{k: v.numpy() for k, v in maps.items()})
+            # parts bound for save_maps_parts are kept in the npz's dtypes already (half the disk of float32)
+            write_npz(path, key=np.str_(key), **{k: v.numpy() if collect else _stored(v.numpy())
+                                                 for k, v in maps.items()})
             saved = maps
         paths.append(path)
         if collect:

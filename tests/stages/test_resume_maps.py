@@ -119,12 +119,14 @@ def test_a_killed_fine_pass_resumes_per_video_and_streams_to_the_saved_maps(tmp_
 
     monkeypatch.setattr(fine, "fine_set", dies_after_two)
     with pytest.raises(Killed):
-        fine.fine_set_resumable(nets, fs, crops, tags, boxes, sw, cfg, tmp_path / "killed")
+        fine.fine_set_resumable(nets, fs, crops, tags, boxes, sw, cfg, tmp_path / "killed", collect=False)
     assert sorted(p.name for p in (tmp_path / "killed").glob("*.npz")) == ["00000_v0.npz", "00001_v1.npz"]
     calls.clear()
     monkeypatch.setattr(fine, "fine_set", lambda *a, **k: calls.append(1) or real(*a, **k))
     files = fine.fine_set_resumable(nets, fs, crops, tags, boxes, sw, cfg, tmp_path / "killed", collect=False)
     assert len(calls) == 2 and [p.name for p in files] == [f"0000{i}_v{i}.npz" for i in range(4)]
+    with np.load(files[0]) as part:  # parts bound for the npz are kept in its dtypes (float16 maps)
+        assert part["pseudo"].dtype == np.float16 and part["weights"].dtype == np.float32
     # streamed into the set's npz one video at a time: the arrays save_maps writes for the whole set
     streamed = maps.load_maps(maps.save_maps_parts(tmp_path / "streamed.npz", fs, files))
     saved = maps.load_maps(maps.save_maps(tmp_path / "saved.npz", fs, whole))
