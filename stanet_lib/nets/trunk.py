@@ -34,7 +34,7 @@ from .encoders import (
 from .pretrained import TRUNK_PATH, verify_trunk
 
 __all__ = ["TRUNK_NAMES", "LAYERS", "trunk_path", "frozen_trunk", "register_projection", "fit_projection",
-           "project", "lift", "TrunkEncoder", "TrunkHead", "Passthrough", "make_encoder", "make_head"]
+           "project", "lift", "stored_layout", "TrunkEncoder", "TrunkHead", "Passthrough", "make_encoder", "make_head"]
 
 TRUNK_NAMES = {"hed_bsds500": TRUNK_PATH}  # ModelConfig.trunk: a name here or a torchvision vgg16 state_dict path
 
@@ -128,13 +128,16 @@ def project(features: Tensor, mean: Tensor, axes: Tensor) -> Tensor:
 
 
 def lift(name: str, layer: str, frames: Tensor, batch: int = 64, device: torch.device | str | None = None,
-         projection: tuple[Tensor, Tensor] | None = None, out: np.ndarray | None = None) -> Tensor:
+         projection: tuple[Tensor, Tensor] | None = None, out: np.ndarray | None = None,
+         nhwc: bool = False) -> Tensor:
     """Trunk features of frames: (N, 3, H, W) uint8 -> (N, C, H', W') float16 on the CPU, ``batch`` at a time;
     with ``projection`` (mean, axes) of :func:`fit_projection` the projected (N, k, H', W').
 
     Frames are processed on ``device`` (default the CPU); the result equals the trunk applied to the whole tensor up
     to float rounding (the frozen layers are in eval mode and per-sample). ``out``: a float16 array of the result's
-    shape (a memmap) that each batch is written into, returned as a tensor over it (nothing held in memory)."""
+    shape (a memmap) that each batch is written into, returned as a tensor over it (nothing held in memory);
+    ``nhwc``: ``out`` is (N, H', W', C) and the tensor returned the channels-last (N, C, H', W') view of it, the
+    memory format the trunk gives for channels-last frames (:func:`stored_layout`)."""
     trunk, c = frozen_trunk(name, layer)
     dev = torch.device("cpu") if device is None else torch.device(device)
     trunk.to(dev)
@@ -146,13 +149,24 @@ def lift(name: str, layer: str, frames: Tensor, batch: int = 64, device: torch.d
             if out is None:
                 parts.append(x)
             else:
-                out[i : i + batch] = x.numpy()
+                out[i : i + batch] = (x.permute(0, 2, 3, 1) if nhwc else x).numpy()
     if out is not None:
-        return torch.from_numpy(out)
+        return torch.from_numpy(out).permute(0, 3, 1, 2) if nhwc else torch.from_numpy(out)
     if not parts:
         k = c if projection is None else len(projection[1])
         return torch.zeros(0, k, 0, 0, dtype=torch.float16)
     return torch.cat(parts)
+
+
+def stored_layout(features: Tensor, n: int | None = None) -> tuple[bool, tuple[int, ...]]:
+    """(nhwc, the file's shape) for ``n`` (default ``len(features)``) features like ``features`` (N, C, H, W) kept
+    in a file: a channels-last tensor is stored (N, H, W, C) and read back as the channels-last view (the nets'
+    convolutions then see the memory format they were given when the features were computed, and so give the same
+    float results), any other (N, C, H, W)."""
+    _, c, h, w = features.shape
+    n = len(features) if n is None else n
+    nhwc = not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last)
+    return nhwc, ((n, h, w, c) if nhwc else (n, c, h, w))
 
 
 class TrunkEncoder(nn.Module):

@@ -24,7 +24,7 @@ from ..data.store import cached_array, is_cached
 from ..data.synthetic import generate, read_truth
 from ..nets.classifier import build_model
 from ..nets.runtime import select_device
-from ..nets.trunk import fit_projection, lift, project, register_projection
+from ..nets.trunk import fit_projection, lift, project, register_projection, stored_layout
 from ..paths import profile_dirs, run_reports
 from ..train import engine
 
@@ -185,10 +185,12 @@ def _projection(world: World, log=None) -> tuple[Tensor, Tensor]:
         with atomic_path(path) as tmp:
             torch.save(saved, tmp)
         # the training frames' reduced features, as net_inputs would write them (their trunk pass is done)
-        reduced = project(feats, mean, axes).half().numpy()
+        reduced = project(feats, mean, axes).half()
+        nhwc, shape = stored_layout(reduced)
+        data = (reduced.permute(0, 2, 3, 1) if nhwc else reduced).numpy()
         cached_array(_features_path(world, f"frames{m.coarse_size}_train"),
-                     tensor_digest(m.trunk, m.trunk_layer, mean, axes, frames), reduced.shape, np.float16,
-                     lambda out: out.__setitem__(slice(None), reduced))
+                     [tensor_digest(m.trunk, m.trunk_layer, mean, axes, frames), nhwc], shape, np.float16,
+                     lambda out: out.__setitem__(slice(None), data))
     register_projection(m.trunk, m.trunk_layer, saved["mean"], saved["axes"])
     world.memo["projection"] = (saved["mean"], saved["axes"])
     return world.memo["projection"]
@@ -214,13 +216,14 @@ def _lift_to_store(world: World, name: str, images: Tensor, key: str, projection
     ``key``; :func:`~stanet_lib.data.store.cached_array`), computed a batch at a time into the file."""
     m = world.cfg.model
     dev = select_device()
-    probe = lift(m.trunk, m.trunk_layer, images[:1], device=dev, projection=projection)  # the output's shape
-    shape = (len(images), *probe.shape[1:])
+    probe = lift(m.trunk, m.trunk_layer, images[:1], device=dev, projection=projection)  # shape and layout
+    nhwc, shape = stored_layout(probe, len(images))
 
     def fill(out: np.ndarray) -> None:
-        lift(m.trunk, m.trunk_layer, images, device=dev, projection=projection, out=out)
+        lift(m.trunk, m.trunk_layer, images, device=dev, projection=projection, out=out, nhwc=nhwc)
 
-    return torch.from_numpy(cached_array(_features_path(world, name), key, shape, np.float16, fill))
+    arr = torch.from_numpy(cached_array(_features_path(world, name), [key, nhwc], shape, np.float16, fill))
+    return arr.permute(0, 3, 1, 2) if nhwc else arr
 
 
 def net_inputs(world: World, name: str, images: Tensor, log=None) -> Tensor:

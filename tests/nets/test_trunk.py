@@ -4,6 +4,7 @@ state_dict written in the test (the packaged HED file is not needed)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -22,6 +23,7 @@ from stanet_lib.nets.trunk import (
     make_encoder,
     project,
     register_projection,
+    stored_layout,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -127,3 +129,20 @@ def test_sta_net_on_features_predicts_at_frame_size(vgg_file):
                  projection=projection_of(vgg_file[0]))
     out = net(feats.view(2, 3, *feats.shape[1:]), torch.randn(2, 1, 64, 101))
     assert out.logits.shape == (2, 1, 32, 32)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_features_written_into_a_file_keep_the_memory_format_of_the_frames(vgg_file, tmp_path, channels_last):
+    """Features lifted into a memory-mapped file are the in-memory features, with their strides: channels-last
+    frames (the resized frames) give channels-last features, stored (N, H, W, C); contiguous ones (the crops) not.
+    The nets' convolutions give other float results for another memory format, so this keeps a run's numbers."""
+    proj = projection_of(vgg_file[0])
+    frames = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    if channels_last:
+        frames = frames.to(memory_format=torch.channels_last)
+    in_ram = lift(vgg_file[0], "conv4_3", frames, batch=2, projection=proj)
+    nhwc, shape = stored_layout(in_ram[:1], len(frames))
+    assert nhwc == channels_last and shape == ((5, 4, 4, 16) if channels_last else (5, 16, 4, 4))
+    out = np.lib.format.open_memmap(tmp_path / "f.npy", mode="w+", dtype=np.float16, shape=shape)
+    mapped = lift(vgg_file[0], "conv4_3", frames, batch=2, projection=proj, out=out, nhwc=nhwc)
+    assert torch.equal(mapped, in_ram) and mapped.stride() == in_ram.stride()
