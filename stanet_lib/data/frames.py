@@ -187,8 +187,9 @@ def crop_window(fs: FrameSet, boxes: Tensor, size: int, chunk: int = 256,
     mapped = path is not None and fs.store is not None
     box_key = tensor_digest(boxes.long()) if mapped else ""
     outs = []
-    for part, idx in zip(("prev", "centre", "next") if window == "centre" else ("centre",),
-                         (fs.prev, torch.arange(len(fs)), fs.next) if window == "centre" else (torch.arange(len(fs)),)):
+    everyone = torch.arange(len(fs))
+    parts = [("prev", fs.prev), ("centre", everyone), ("next", fs.next)] if window == "centre" else [("centre", everyone)]
+    for part, idx in parts:
 
         def fill(out: np.ndarray, idx: Tensor = idx) -> None:
             for i in range(0, len(fs), chunk):

@@ -18,6 +18,18 @@ class Killed(RuntimeError):
     """Stands for the process dying in the middle of the pass."""
 
 
+def dies_after(n: int, real, calls: list):
+    """A stand-in for ``real`` that counts its calls in ``calls`` and raises :class:`Killed` on call ``n + 1``."""
+
+    def stand_in(*args, **kwargs):
+        if len(calls) == n:
+            raise Killed(f"killed after {n} calls")
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    return stand_in
+
+
 def setup():
     torch.manual_seed(0)
     cfg = load_profile("smoke")
@@ -33,14 +45,7 @@ def test_a_killed_cam_pass_resumes_per_video_to_the_same_maps(tmp_path, monkeypa
     whole = coarse.coarse_set_resumable(nets, fs, images, tags, sw, cfg, tmp_path / "uninterrupted")
     calls = []
     real = coarse.coarse_set
-
-    def dies_after_two(*args, **kwargs):
-        if len(calls) == 2:
-            raise Killed("killed after 2 videos")
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(coarse, "coarse_set", dies_after_two)
+    monkeypatch.setattr(coarse, "coarse_set", dies_after(2, real, calls))  # killed after 2 videos
     with pytest.raises(Killed):
         coarse.coarse_set_resumable(nets, fs, images, tags, sw, cfg, tmp_path / "killed")
     done = sorted(p.name for p in (tmp_path / "killed").glob("*.npz"))
@@ -79,14 +84,8 @@ def test_a_killed_sta_prediction_pass_resumes_per_video(tmp_path, monkeypatch):
              "STA_noswitch": (STANet(cfg.model).eval(), None)}
     whole = sta.predict_set_resumable(feeds, fs, images, tmp_path / "uninterrupted")
     real, calls = sta.predict_frames, []
-
-    def dies_on_the_second_video(*args, **kwargs):
-        if len(calls) == 2:  # two variants per video: the first video is done
-            raise Killed("killed in the second video")
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sta, "predict_frames", dies_on_the_second_video)
+    # two variants per video: killed in the second video, the first one done
+    monkeypatch.setattr(sta, "predict_frames", dies_after(2, real, calls))
     with pytest.raises(Killed):
         sta.predict_set_resumable(feeds, fs, images, tmp_path / "killed")
     assert [p.name for p in (tmp_path / "killed").glob("*.npz")] == ["00000_v0.npz"]
@@ -110,14 +109,7 @@ def test_a_killed_fine_pass_resumes_per_video_and_streams_to_the_saved_maps(tmp_
     cfg, fs, nets, crops, tags, boxes, sw = fine_setup()
     whole = fine.fine_set_resumable(nets, fs, crops, tags, boxes, sw, cfg, tmp_path / "uninterrupted")
     real, calls = fine.fine_set, []
-
-    def dies_after_two(*args, **kwargs):
-        if len(calls) == 2:
-            raise Killed("killed after 2 videos")
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(fine, "fine_set", dies_after_two)
+    monkeypatch.setattr(fine, "fine_set", dies_after(2, real, calls))  # killed after 2 videos
     with pytest.raises(Killed):
         fine.fine_set_resumable(nets, fs, crops, tags, boxes, sw, cfg, tmp_path / "killed", collect=False)
     assert sorted(p.name for p in (tmp_path / "killed").glob("*.npz")) == ["00000_v0.npz", "00001_v1.npz"]
