@@ -15,7 +15,7 @@ on CUDA, optionally ``torch.compile`` of the encoder at one static shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,12 +28,15 @@ from .sta import FrameFeatures
 __all__ = ["window_batches", "encodes_per_frame", "padded", "predict_frames"]
 
 
-def window_batches(prev: Tensor, next: Tensor, batch: int) -> list[tuple[slice, Tensor, Tensor]]:
+def window_batches(prev: Tensor, next: Tensor, batch: int,
+                   only: Sequence[int] | None = None) -> list[tuple[slice, Tensor, Tensor]]:
     """Batches of centre frames with the frames their (t-1, t, t+1) windows need, each listed once.
 
     Args:
         prev, next: (N,) long indices of frames t-1 and t+1 (clamped at clip ends, :class:`~stanet_lib.data.frames.FrameSet`).
         batch: centre frames per batch.
+        only: the numbers of the batches to make (batch k holds centre frames ``k * batch`` to
+            ``(k + 1) * batch - 1``); default all, in order.
 
     Returns:
         Per batch ``(centre, need, pos)``: ``centre`` the slice of centre frames, ``need`` (M,) the sorted
@@ -46,7 +49,10 @@ def window_batches(prev: Tensor, next: Tensor, batch: int) -> list[tuple[slice, 
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     n, out = len(prev), []
-    for s in range(0, n, batch):
+    starts = range(0, n, batch) if only is None else [k * batch for k in only]
+    if any(not 0 <= s < n for s in starts):
+        raise ValueError(f"only: batch numbers must lie in 0..{(n - 1) // batch} for {n} frames in batches of {batch}")
+    for s in starts:
         e = min(n, s + batch)
         need, inv = torch.unique(torch.cat([prev[s:e], torch.arange(s, e), next[s:e]]), return_inverse=True)
         out.append((slice(s, e), need, inv.view(3, e - s)))

@@ -19,18 +19,32 @@ from ..data.frames import FrameSet, resized_frames
 from ..nets.runtime import select_device
 from ..progress import bar as progress_bar
 from .maps import load_maps, resumable_pass, save_maps_parts
-from .pseudo import boxes_from, fused_maps, set_cams, set_tags, stage_nets
+from .pseudo import (
+    CAM_BATCH,
+    CamResult,
+    batch_aligned,
+    boxes_from,
+    fused_maps,
+    set_cams,
+    set_tags,
+    stage_nets,
+)
 from .world import World, load_switch, net_inputs, write_stage_manifest
 
-__all__ = ["coarse_set", "coarse_set_resumable", "stage_coarse_scam"]
+__all__ = ["coarse_set", "coarse_maps", "coarse_set_resumable", "stage_coarse_scam"]
 
 
 def coarse_set(nets: dict[str, nn.Module], fs: FrameSet, images: Tensor, tags: Tensor, p_switch: np.ndarray,
                cfg: Config, **infer) -> dict[str, Tensor]:
     """Stage 03 on one frame set: the maps of :func:`~stanet_lib.stages.pseudo.fused_maps` plus ``boxes`` (N, 4) (the
     2 x mean box of the coarse SCAM at the canvas) and ``tags``. ``infer``: see :func:`~stanet_lib.stages.pseudo.set_cams`."""
-    maps = fused_maps(set_cams(nets, fs, images, tags, p_switch, **infer), tags, cfg.scam.lam)
-    maps["boxes"] = boxes_from(maps["SCAM"], fs.canvas, cfg.scam.box_factor)
+    return coarse_maps(set_cams(nets, fs, images, tags, p_switch, **infer), tags, fs.canvas, cfg)
+
+
+def coarse_maps(cams: dict[str, CamResult], tags: Tensor, canvas: int, cfg: Config) -> dict[str, Tensor]:
+    """:func:`coarse_set`'s maps from the four nets' CAMs of some frames, with their ``tags``."""
+    maps = fused_maps(cams, tags, cfg.scam.lam)
+    maps["boxes"] = boxes_from(maps["SCAM"], canvas, cfg.scam.box_factor)
     maps["tags"] = tags
     return maps
 
@@ -38,18 +52,21 @@ def coarse_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, images: Tenso
                          p_switch: np.ndarray, cfg: Config, folder: str | Path, collect: bool = True,
                          **infer) -> dict[str, Tensor] | list[Path]:
     """:func:`coarse_set` one video at a time through :func:`~stanet_lib.stages.maps.resumable_pass` (a killed pass
-    resumes at the first video without its maps), under a key of the nets' weights, the inputs and the SCAM
-    config. The same maps as :func:`coarse_set` over the whole set, per frame up to the float rounding of
-    other batch compositions; ``collect=False``: the per-video part files instead (for
+    resumes at the first video without its maps), under a key of the nets' weights, the inputs, the SCAM
+    config and ``infer``. Each video's maps are cut from the whole-set pass's batches
+    (:func:`~stanet_lib.stages.pseudo.batch_aligned`), so they are bit-equal to :func:`coarse_set` over the
+    whole set; ``collect=False``: the per-video part files instead (for
     :func:`~stanet_lib.stages.maps.save_maps_parts`)."""
+    infer = {"batch_size": CAM_BATCH, **infer}
     key = tensor_digest(*[v for n in sorted(nets) for v in nets[n].state_dict().values()], images, tags,
-                        np.asarray(p_switch, np.float32), fs.prev, fs.next, repr(cfg.scam), repr(sorted(infer)))
+                        np.asarray(p_switch, np.float32), fs.prev, fs.next, repr(cfg.scam),
+                        repr(sorted(infer.items())))
 
-    def compute(rows: np.ndarray) -> dict[str, Tensor]:
-        idx = torch.from_numpy(np.array(rows, np.int64))
-        return coarse_set(nets, fs.subset(rows), images[idx], tags[idx], np.asarray(p_switch)[rows], cfg, **infer)
+    def batch(k: int, rows: np.ndarray) -> dict[str, Tensor]:
+        cams = set_cams(nets, fs, images, tags, p_switch, batches=[k], **infer)
+        return coarse_maps(cams, tags[torch.from_numpy(rows)], fs.canvas, cfg)
 
-    return resumable_pass(folder, fs, key, compute, collect=collect)
+    return resumable_pass(folder, fs, key, batch_aligned(batch, len(fs), infer["batch_size"]), collect=collect)
 
 
 def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:

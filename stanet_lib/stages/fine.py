@@ -21,10 +21,21 @@ from ..nets.runtime import select_device
 from ..progress import bar as progress_bar
 from .classifiers import train_classifier
 from .maps import load_maps, resumable_pass, save_maps_parts
-from .pseudo import SA_VARIANTS, STAGE_NETS, classifier_dataset, fused_maps, postprocess, set_cams, stage_nets
+from .pseudo import (
+    CAM_BATCH,
+    SA_VARIANTS,
+    STAGE_NETS,
+    CamResult,
+    batch_aligned,
+    classifier_dataset,
+    fused_maps,
+    postprocess,
+    set_cams,
+    stage_nets,
+)
 from .world import World, load_switch, net_inputs, write_stage_manifest
 
-__all__ = ["fine_set", "fine_set_resumable", "stage_fine"]
+__all__ = ["fine_set", "recovered_maps", "with_pseudo", "fine_set_resumable", "stage_fine"]
 
 
 def _boxes(world: World, set_name: str) -> Tensor:
@@ -43,18 +54,32 @@ def fine_set(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Tensor, Tens
         (the maps saved for the set: CAM_*, SCAM*, ``pseudo``, ``valid``, ``boxes``, ``tags``, ``weights``,
         ``probs_*``; the fused fine-size maps).
     """
-    dev = select_device() if recover_on is None else recover_on  # where the recovery runs
     p, c, n = crops
     cams = set_cams(nets, fs, c, tags, p_switch, window=(p, n), **infer)
+    out, fine = recovered_maps(cams, tags, boxes, fs.canvas, cfg, recover_on)
+    return with_pseudo(out, fs, cfg), fine
+
+
+def recovered_maps(cams: dict[str, CamResult], tags: Tensor, boxes: Tensor, canvas: int, cfg: Config,
+                   recover_on: torch.device | None = None) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The fine nets' CAMs of some frames fused and recovered into the canvas with their coarse ``boxes``:
+    (CAM_*, SCAM*, ``boxes``, ``tags``, ``weights``, ``probs_*`` per frame; the fused fine-size maps)."""
+    dev = select_device() if recover_on is None else recover_on  # where the recovery runs
     fine = fused_maps(cams, tags, cfg.scam.lam)
     size = cfg.model.fine_size  # the crops' side (the inputs may be the trunk's features of them)
-    recovered = {k: scam.recover(scam.resize_maps(v.float().to(dev), size), boxes, fs.canvas).cpu()
+    recovered = {k: scam.recover(scam.resize_maps(v.float().to(dev), size), boxes, canvas).cpu()
                  for k, v in fine.items() if k.startswith(("CAM_", "SCAM"))}
-    probs = {k: v.probs for k, v in cams.items() if k in ("S", "ST", "SA")}
-    pseudo_maps, valid = postprocess(recovered["SCAM"], fs, cfg, probs, tags)
-    out = {**recovered, "pseudo": pseudo_maps, "valid": valid, "boxes": boxes, "tags": tags,
-           "weights": fine["weights"], **{k: v for k, v in fine.items() if k.startswith("probs_")}}
+    out = {**recovered, "boxes": boxes, "tags": tags, "weights": fine["weights"],
+           **{k: v for k, v in fine.items() if k.startswith("probs_")}}
     return out, fine
+
+
+def with_pseudo(maps: dict[str, Tensor], fs: FrameSet, cfg: Config) -> dict[str, Tensor]:
+    """:func:`recovered_maps` of the frames of ``fs`` (whole clips) with the pseudo-fixations and ``valid`` of
+    :func:`~stanet_lib.stages.pseudo.postprocess` (the fine SCAM, per clip)."""
+    probs = {k: maps[f"probs_{k}"] for k in ("S", "ST", "SA")}
+    pseudo_maps, valid = postprocess(maps["SCAM"], fs, cfg, probs, maps["tags"])
+    return {**maps, "pseudo": pseudo_maps, "valid": valid}
 
 def fine_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Tensor | None, Tensor, Tensor | None],
                        tags: Tensor, boxes: Tensor, p_switch: np.ndarray, cfg: Config, folder: str | Path,
@@ -62,20 +87,24 @@ def fine_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Te
                        **infer) -> dict[str, Tensor] | list[Path]:
     """:func:`fine_set` one video at a time through :func:`~stanet_lib.stages.maps.resumable_pass` (a killed pass
     resumes at the first video without its maps), under a key of the nets' weights, the crops, tags, boxes,
-    p_switch and the SCAM config: the saved maps of :func:`fine_set` per frame, up to the float rounding of other
-    batch compositions; ``collect=False``: the per-video part files (for
+    p_switch, the SCAM config and ``infer``. The recovered maps are cut from the whole-set pass's batches
+    (:func:`~stanet_lib.stages.pseudo.batch_aligned`) and post-processed per video, so they are bit-equal to
+    :func:`fine_set`'s; ``collect=False``: the per-video part files (for
     :func:`~stanet_lib.stages.maps.save_maps_parts`), so the set's maps are never whole in memory."""
+    infer = {"batch_size": CAM_BATCH, **infer}
     key = tensor_digest(*[v for n in sorted(nets) for v in nets[n].state_dict().values()],
                         *[x for x in crops if x is not None], tags, boxes, np.asarray(p_switch, np.float32),
-                        fs.prev, fs.next, repr(cfg.scam), cfg.model.fine_size, repr(sorted(infer)))
+                        fs.prev, fs.next, repr(cfg.scam), cfg.model.fine_size, repr(sorted(infer.items())))
+    p, c, n = crops
 
-    def compute(rows: np.ndarray) -> dict[str, Tensor]:
-        idx = torch.from_numpy(np.array(rows, np.int64))
-        sub = tuple(None if x is None else x[idx] for x in crops)
-        return fine_set(nets, fs.subset(rows), sub, tags[idx], boxes[idx], np.asarray(p_switch)[rows], cfg,
-                        recover_on, **infer)[0]
+    def batch(k: int, rows: np.ndarray) -> dict[str, Tensor]:
+        cams = set_cams(nets, fs, c, tags, p_switch, window=(p, n), batches=[k], **infer)
+        idx = torch.from_numpy(rows)
+        return recovered_maps(cams, tags[idx], boxes[idx], fs.canvas, cfg, recover_on)[0]
 
-    return resumable_pass(folder, fs, key, compute, collect=collect)
+    maps = batch_aligned(batch, len(fs), infer["batch_size"])
+    return resumable_pass(folder, fs, key, lambda rows: with_pseudo(maps(rows), fs.subset(rows), cfg),
+                          collect=collect)
 
 
 def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]:

@@ -18,13 +18,14 @@ Conventions (``../shared/DESIGN.md`` fidelity table):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.utils.data import Subset
 
 from .. import scam
 from ..config import Config
@@ -36,8 +37,8 @@ from ..train import engine
 from .world import World, load_net, truth_tags
 
 __all__ = [
-    "classifier_dataset", "CamResult", "tag_cams", "STAGE_NETS", "stage_nets", "set_cams", "fuse",
-    "fused_maps", "boxes_from", "postprocess", "set_tags"
+    "classifier_dataset", "CamResult", "CAM_BATCH", "tag_cams", "batch_rows", "STAGE_NETS", "stage_nets",
+    "set_cams", "batch_aligned", "fuse", "fused_maps", "boxes_from", "postprocess", "set_tags"
 ]
 
 
@@ -64,8 +65,12 @@ class CamResult:
         return self.probs.argmax(-1)
 
 
-def tag_cams(model: torch.nn.Module, ds: FrameDataset, batch_size: int = 128, reuse: bool = True, amp: bool = True,
-             device: torch.device | str | None = None, channels_last: bool = True) -> CamResult:
+CAM_BATCH = 128  # frames per batch of a CAM pass (tag_cams' default)
+
+
+def tag_cams(model: torch.nn.Module, ds: FrameDataset, batch_size: int = CAM_BATCH, reuse: bool = True,
+             amp: bool = True, device: torch.device | str | None = None, channels_last: bool = True,
+             batches: Sequence[int] | None = None) -> CamResult:
     """Run a classifier over ``ds`` (which carries ``tag`` per sample) and keep the tag-class CAM (Eq. 1).
 
     ``reuse`` (ST net, windows drawn from the set's own frames, i.e. the coarse stage): each frame is encoded once
@@ -73,12 +78,19 @@ def tag_cams(model: torch.nn.Module, ds: FrameDataset, batch_size: int = 128, re
     the result equals the plain path up to float rounding. Fine-stage ST windows (crops of t-1 and t+1 cut with
     frame t's box) share no features and take the plain path. ``amp``: bf16 autocast, ``channels_last``: 2D convs
     in channels-last memory format, both on CUDA only (never on the CPU).
+
+    ``batches``: run only these batches of the pass over the whole of ``ds`` (batch k holds samples
+    ``k * batch_size`` to ``(k + 1) * batch_size - 1``), in order. Each is the same batch, of the same size, as in
+    the whole pass, so its maps are bit-equal to that pass's rows: convolutions round differently for other
+    batch sizes (:func:`batch_aligned`).
     """
     if "tag" not in ds.extra:
         raise ValueError("tag_cams needs a dataset built with tags=")
     if reuse and ds.kind == "ST" and ds.prev_images is None and ds.next_images is None:
-        probs, cams = _st_cams_reuse(model, ds, batch_size, amp, device, channels_last)
+        probs, cams = _st_cams_reuse(model, ds, batch_size, amp, device, channels_last, batches)
         return CamResult(probs, scam.normalize(cams))
+    if batches is not None:
+        ds = Subset(ds, batch_rows(batches, batch_size, len(ds)).tolist())  # type: ignore[assignment]
 
     def forward(net: torch.nn.Module, batch: dict) -> tuple[Tensor, Tensor]:
         out = net(**model_inputs(net, batch))
@@ -90,20 +102,29 @@ def tag_cams(model: torch.nn.Module, ds: FrameDataset, batch_size: int = 128, re
     return CamResult(probs, scam.normalize(cams))
 
 
+def batch_rows(batches: Sequence[int], batch_size: int, n: int) -> np.ndarray:
+    """The sample rows of batches ``batches`` of a pass over ``n`` samples in batches of ``batch_size``."""
+    if any(not 0 <= k <= (n - 1) // batch_size for k in batches):
+        raise ValueError(f"batches must lie in 0..{(n - 1) // batch_size} for {n} samples in batches of {batch_size}")
+    return np.concatenate([np.arange(k * batch_size, min(n, (k + 1) * batch_size)) for k in batches]) \
+        if len(batches) else np.zeros(0, np.int64)
+
+
 def _st_cams_reuse(model: torch.nn.Module, ds: FrameDataset, batch_size: int, amp: bool,
-                   device: torch.device | str | None, channels_last: bool = True) -> tuple[Tensor, Tensor]:
+                   device: torch.device | str | None, channels_last: bool = True,
+                   batches: Sequence[int] | None = None) -> tuple[Tensor, Tensor]:
     """ST CAMs with features once per frame: per batch of centre frames, encode the frames their windows need
     (:func:`stanet_lib.nets.windows.window_batches`), gather (t-1, t, t+1) features, fuse and classify
     (:meth:`~stanet_lib.nets.classifier.Classifier.forward_features`). Under torchrun the batches are split over the
     ranks and gathered. Returns (probs (N, K), tag-class CAMs (N, h, w)), float32 on the CPU."""
     device = select_device() if device is None else torch.device(device)
-    batches = window_batches(ds.prev, ds.next, batch_size)
+    work = window_batches(ds.prev, ds.next, batch_size, only=batches)
     if is_distributed():
-        batches = batches[dist.get_rank()::dist.get_world_size()]
+        work = work[dist.get_rank()::dist.get_world_size()]
     tags = ds.extra["tag"]
     parts: list[tuple[int, Tensor, Tensor]] = []
     with eval_on(model, device, channels_last) as net, torch.no_grad(), autocast(device, amp):
-        for centre, need, pos in batches:
+        for centre, need, pos in work:
             if device.type == "cuda":  # few distinct batch shapes for cuDNN autotuning
                 need = padded(need, batch_size)
             x = ds.images[need].to(device, non_blocking=True)  # each needed frame once, uint8 (M, 3, h, w)
@@ -135,7 +156,7 @@ def set_cams(nets: Mapping[str, nn.Module], fs: FrameSet, images: Tensor, tags: 
              window: tuple[Tensor, Tensor] | None = None, **infer) -> dict[str, CamResult]:
     """Tag-class CAMs of a stage's four nets (:data:`STAGE_NETS`) over a frame set: ``images`` (N, 3, s, s) uint8
     at the stage's size, ``window`` the fine stage's crops of frames t-1 / t+1; ``infer`` goes to :func:`tag_cams`
-    (batch_size, reuse, amp, device, channels_last)."""
+    (batch_size, reuse, amp, device, channels_last, batches)."""
     out = {}
     for name, kind in STAGE_NETS.items():
         sw = p_switch if SA_VARIANTS.get(name) else None
@@ -143,6 +164,29 @@ def set_cams(nets: Mapping[str, nn.Module], fs: FrameSet, images: Tensor, tags: 
         ds = classifier_dataset(kind, fs, images, switch=sw, prev_images=prev_i, next_images=next_i, tags=tags)
         out[name] = tag_cams(nets[name], ds, **infer)
     return out
+
+def batch_aligned(compute_batch: Callable[[int, np.ndarray], Mapping[str, Tensor]], n: int,
+                  batch_size: int = CAM_BATCH) -> Callable[[np.ndarray], dict[str, Tensor]]:
+    """Per-frame maps of some rows (a video, for a resumable per-video pass) cut from the batches of the pass over
+    all ``n`` frames: ``rows -> maps`` runs ``compute_batch(k, rows_of_batch_k)`` for the batches that hold
+    ``rows`` (batch k: frames ``k * batch_size`` to ``(k + 1) * batch_size - 1``) and keeps those the next rows
+    may share, so consecutive videos compute each batch once. Batch k is the batch of the same size the whole
+    pass runs, so its maps are bit-equal to that pass's rows: on the CPU both the convolutions and the
+    bilinear resizes (vectorised over maps) round otherwise for other batch sizes."""
+    done: dict[int, dict[str, Tensor]] = {}
+
+    def maps(rows: np.ndarray) -> dict[str, Tensor]:
+        ids = sorted({int(r) // batch_size for r in np.asarray(rows)})
+        for k in [k for k in done if k not in ids]:  # batches behind these rows are not needed again
+            del done[k]
+        for k in ids:
+            if k not in done:
+                done[k] = dict(compute_batch(k, batch_rows([k], batch_size, n)))
+        pos = torch.from_numpy(np.searchsorted(batch_rows(ids, batch_size, n), rows))
+        return {name: torch.cat([done[k][name] for k in ids])[pos] for name in done[ids[0]]}
+
+    return maps
+
 
 def fuse(results: Mapping[str, CamResult], tags: Tensor, lam: float = 1e-4) -> dict[str, Tensor]:
     """SCAM (Eq. 2 with the soft filter Eq. 3) and SCAM_avg over the sources in ``results``.
