@@ -74,7 +74,9 @@ def frozen_trunk(name: str, layer: str = "conv4_3") -> tuple[nn.Sequential, int]
     """The frozen VGG16 layers conv1_1 .. ``layer`` (with its ReLU) of trunk ``name`` and their output channels.
 
     Loaded once per process; eval mode, ``requires_grad`` off. Only conv layers of blocks 1-4 can be the cut (the
-    head's stride-8 layout starts at pool4)."""
+    head's stride-8 layout starts at pool4). Building it leaves the global random state as it was (its layers'
+    random initialisation is overwritten by the file), so a net seeded and built next starts from the same
+    weights whether or not the trunk was loaded before in the process."""
     if layer not in LAYERS[:10]:
         raise ValueError(f"trunk_layer must be one of {', '.join(LAYERS[:10])}, got {layer!r}")
     key = (str(name), layer)
@@ -82,7 +84,8 @@ def frozen_trunk(name: str, layer: str = "conv4_3") -> tuple[nn.Sequential, int]
         path = trunk_path(name)
         if name in TRUNK_NAMES:
             verify_trunk(path)
-        enc = load_imagenet(VGG16Encoder(1.0, 8, batch_norm=False), path)
+        with torch.random.fork_rng(devices=[]):  # the CPU generator restored on exit (no CUDA state touched)
+            enc = load_imagenet(VGG16Encoder(1.0, 8, batch_norm=False), path)
         relus = [i for i, m in enumerate(enc.features) if isinstance(m, nn.ReLU)]
         cut = relus[LAYERS.index(layer)] + 1
         trunk = nn.Sequential(*list(enc.features)[:cut]).eval()

@@ -146,3 +146,23 @@ def test_features_written_into_a_file_keep_the_memory_format_of_the_frames(vgg_f
     out = np.lib.format.open_memmap(tmp_path / "f.npy", mode="w+", dtype=np.float16, shape=shape)
     mapped = lift(vgg_file[0], "conv4_3", frames, batch=2, projection=proj, out=out, nhwc=nhwc)
     assert torch.equal(mapped, in_ram) and mapped.stride() == in_ram.stride()
+
+
+def test_a_seeded_net_starts_alike_whether_or_not_the_trunk_was_loaded_before(vgg_file, monkeypatch, tmp_path):
+    """The trunk's first load builds VGG16 layers (random initialisation, then the file's weights): it must not
+    move the global random state, or the first net seeded after it would start elsewhere than the next ones."""
+    import stanet_lib.nets.trunk as trunk_mod
+
+    path = tmp_path / "copy.pt"  # a trunk file this process has not loaded yet
+    path.write_bytes(open(vgg_file[0], "rb").read())
+    cfg = ModelConfig(trunk=str(path), head_width=0.125, audio_channels=8, trunk_reduce=16)
+    register_projection(str(path), "conv4_3", torch.zeros(512), torch.eye(16, 512))
+    assert (str(path), "conv4_3") not in trunk_mod._CACHE
+    torch.manual_seed(3)
+    first = STANet(cfg).state_dict()  # loads the trunk
+    assert (str(path), "conv4_3") in trunk_mod._CACHE
+    torch.manual_seed(3)
+    second = STANet(cfg).state_dict()  # the trunk already loaded
+    assert sorted(first) == sorted(second)
+    for k in first:
+        assert torch.equal(first[k], second[k]), k
