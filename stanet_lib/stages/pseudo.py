@@ -182,8 +182,16 @@ def batch_aligned(compute_batch: Callable[[int, np.ndarray], Mapping[str, Tensor
         for k in ids:
             if k not in done:
                 done[k] = dict(compute_batch(k, batch_rows([k], batch_size, n)))
-        pos = torch.from_numpy(np.searchsorted(batch_rows(ids, batch_size, n), rows))
-        return {name: torch.cat([done[k][name] for k in ids])[pos] for name in done[ids[0]]}
+        rows = np.asarray(rows, np.int64)
+        # each batch's own rows picked before joining: the video's frames copied, not its batches whole
+        grouped = [rows[rows // batch_size == k] for k in ids]
+        joined = {name: torch.cat([done[k][name][torch.from_numpy(g - k * batch_size)] for k, g in zip(ids, grouped)])
+                  for name in done[ids[0]]}
+        at = {int(r): i for i, r in enumerate(np.concatenate(grouped))}
+        perm = [at[int(r)] for r in rows]
+        if perm == list(range(len(rows))):  # rows in increasing order (a clip): already in place
+            return joined
+        return {name: v[torch.tensor(perm)] for name, v in joined.items()}
 
     return maps
 

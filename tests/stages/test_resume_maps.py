@@ -95,6 +95,8 @@ def test_maps_cut_from_the_whole_pass_batches_equal_that_pass_on_both_st_paths()
             got = maps(rows)
             assert sorted(got) == sorted(whole) and all(torch.equal(got[k], whole[k][rows]) for k in whole)
         assert ran == [0, 1, 2, 0]  # batch 1 kept for the next two videos; batch 0 recomputed once let go
+        got = maps(np.array([10, 2, 6]))  # rows in any order come back in that order
+        assert all(torch.equal(got[k], whole[k][[10, 2, 6]]) for k in whole)
     with pytest.raises(ValueError, match=r"batches must lie in 0..2 for 12 samples in batches of 5"):
         pseudo.batch_rows([3], 5, 12)
 
