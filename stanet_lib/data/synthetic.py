@@ -12,9 +12,10 @@ STAViS: §2.2) so the real readers are the ones exercised, plus the truth it kno
 A category is a body shape shared by several categories (``FAMILIES``) plus a small category-specific
 discriminative part (colour x pattern at a fixed place on the body), and a sound: a harmonic tone with a
 category-specific fundamental, amplitude-modulated by a category-specific rhythm. The part of the sounding
-object pulses with that envelope (audio-visual synchrony); distractors of other categories are smaller and
-silent. A silent object's part holds one level (``synth.silent_level`` of the envelope's [0, 1] range), as does the
-tagged object outside its event or under unrelated audio.
+object pulses with that envelope (audio-visual synchrony); distractors of other categories, at
+``synth.distractor_scale`` of its size (1.0 in the demo), and its twins (silent copies) are silent. A silent
+object's part holds one level (``synth.silent_level`` of the envelope's [0, 1] range), as does the tagged object
+outside its event or under unrelated audio.
 :func:`render_clip` is pure (spec in, arrays out); :func:`generate` writes a whole world atomically.
 """
 
