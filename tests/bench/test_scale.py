@@ -5,8 +5,7 @@ import subprocess
 import sys
 import time
 
-from stanet_lib.bench.scale import DEMO_CLIPS, rss_anon_tree_mb, scale_config, time_and_memory_checks
-from stanet_lib.config import load_profile
+from stanet_lib.bench.scale import BASE_CLIPS, rss_anon_tree_mb, scale_config, time_and_memory_checks
 
 
 def test_private_memory_of_a_process_tree_counts_children_not_file_maps(tmp_path):
@@ -28,11 +27,10 @@ def test_private_memory_of_a_process_tree_counts_children_not_file_maps(tmp_path
     assert 48 <= mb < 48 + 40, mb  # the child's 48 MiB and two interpreters, not the 64 MiB file
 
 
-def test_scaled_worlds_multiply_the_demo_clip_counts():
-    assert load_profile("demo").synth.clips_per_class == DEMO_CLIPS
+def test_scaled_worlds_multiply_the_base_clip_counts():
     for s in (1, 4, 16):
         cfg = scale_config(s)
-        assert cfg.synth.clips_per_class == {k: v * s for k, v in DEMO_CLIPS.items()}
+        assert cfg.synth.clips_per_class == {k: v * s for k, v in BASE_CLIPS.items()}
         assert cfg.train.epochs == 1 and cfg.profile == "smoke"
 
 

@@ -66,7 +66,13 @@ def test_ave_layout_read_by_reader(smoke) -> None:
 
 
 def test_event_spans_are_ave_like() -> None:
-    specs = [x for x in synthetic.plan_world(load_profile("demo"), 5) if x.source == "ave"]
+    """Events are whole seconds (AVE's annotation grain): a clip under 2 s (the demo's 1.5 s) sounds throughout;
+    at 3 s most clips sound throughout and some for 1 or 2 s."""
+    short = [x for x in synthetic.plan_world(load_profile("demo"), 5) if x.source == "ave"]
+    assert short[0].n_frames / short[0].fps < 2
+    assert all(x.event_start == 0 and x.event_end == x.n_frames / x.fps for x in short)
+    specs = [x for x in synthetic.plan_world(load_profile("demo", **{"synth.clip_seconds": 3.0}), 5)
+             if x.source == "ave"]
     dur = specs[0].n_frames / specs[0].fps
     full = np.mean([x.event_start == 0 and x.event_end == dur for x in specs])
     assert 0.4 < full < 0.9  # most whole-length, some shorter (AVE: 66 %)
@@ -285,8 +291,8 @@ def test_cli_runs_skips_and_forces(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_twins_are_silent_copies_of_the_tag_and_observers_follow_the_sound() -> None:
     """The demo's silent twin: same body and part as the sounding object (appearance cannot tell them apart), its
     part does not pulse; observers look at the sounding one when the tag sounds, at both when the audio is
-    unrelated."""
-    cfg = load_profile("demo")
+    unrelated. A 3 s clip (the demo's are 1.5 s): 36 frames of fixations, enough for the shares to settle."""
+    cfg = load_profile("demo", **{"synth.clip_seconds": 3.0})
     assert cfg.synth.twins == 1
     spec = dataclasses.replace(_spec(cfg), observers=8)
     frames, _, truth = synthetic.render_clip(spec, cfg.synth)
