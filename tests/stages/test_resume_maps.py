@@ -41,8 +41,10 @@ def setup():
 
 def test_a_killed_cam_pass_resumes_per_video_to_the_same_maps(tmp_path, monkeypatch):
     cfg, fs, nets, images, tags, sw = setup()
-    whole = coarse.coarse_set_resumable(nets, fs, images, tags, sw, cfg, tmp_path / "uninterrupted")
     calls, b = [], {"batch_size": 3}  # a batch per 3-frame video: coarse_maps runs once per video
+    # the uninterrupted pass in the same batches: on some CPUs (AMD EPYC) a conv rounds differently for another
+    # batch size, and bit-equality across batch sizes is the next test's (batch-aligned) claim, not this one's
+    whole = coarse.coarse_set_resumable(nets, fs, images, tags, sw, cfg, tmp_path / "uninterrupted", **b)
     real = coarse.coarse_maps
     monkeypatch.setattr(coarse, "coarse_maps", dies_after(2, real, calls))  # killed after 2 videos
     with pytest.raises(Killed):
