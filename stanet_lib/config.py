@@ -278,9 +278,9 @@ def _demo() -> Config:
         # 0.51 / 0.33 of SynthAV_a's frames, was 0.12 / 0.69; switch val vs truth 0.924, was 0.862)
         # silent objects at rest (synth.silent_level=0: an instrument not played) and 48 training clips of 1.5 s
         # per class instead of 24 of 3 s (the same seconds, twice the backgrounds): the coarse nets had fit their
-        # training clips (train acc 0.97-0.99, val 0.62-0.74) and a third of SynthAV_a's sounding frames had no net
-        # with the tag on top, so an empty SCAM (seed 0, 2-core AMD EPYC: pseudo-fixations' pointing 0.30 / 0.34 ->
-        # 0.61 / 0.63 on SynthAV_a / SynthAV_b, pipeline 459 s)
+        # training clips (seed 0, 2-core Intel Xeon: train acc 0.97-0.99, val 0.62-0.74) and 32% of SynthAV_a's
+        # sounding frames had no net with the tag on top, so an empty SCAM (seed 0, 2-core AMD EPYC:
+        # pseudo-fixations' pointing 0.30 / 0.34 -> 0.61 / 0.63 on SynthAV_a / SynthAV_b, pipeline 459 s)
         synth=SynthConfig(clips_per_class={"train": 48, "val": 8, "test": 2}, clip_seconds=1.5, silent_level=0.0,
                           distractors=1, twins=1, distractor_scale=1.0, stavis_unrelated_fraction=1 / 3,
                           ave_sizes=((160, 120), (160, 90)),

@@ -62,8 +62,9 @@ __all__ = ["SCALES", "STAGES", "scale_config", "rss_anon_tree_mb", "run_stage", 
 
 SCALES = (1, 4, 16)
 STAGES = ("data", "train", "scam", "fine", "sta")
-# the 1x world: the demo profile's clips per class when reports/benchmarks/cpu_scale.json was measured (3 s clips);
-# kept so the benchmark reruns the same worlds (the demo now has more, shorter clips: config._demo)
+# the 1x world's clips per class: the demo profile's counts when reports/benchmarks/cpu_scale.json was measured,
+# kept so the benchmark reruns the same worlds (the demo now has 48 / 8 / 2: config._demo); clip length and every
+# other setting are the smoke profile's (scale_config)
 BASE_CLIPS = {"train": 24, "val": 4, "test": 2}
 
 
