@@ -276,7 +276,7 @@ def _demo() -> Config:
         # observer's first 0.2 s is at the screen centre, so 40 / 30-frame videos scored mostly the centre onset
         # and where the object had just been (seed 0, 2-core Intel Xeon, against 40 / 30 frames: pseudo-fixations'
         # CC 0.332 / 0.336 -> 0.357 / 0.360, centre bias' 0.192 / 0.315 -> 0.194 / 0.261, s-AUC 0.546 / 0.556 ->
-        # 0.568 / 0.580; pipeline 485 -> 573 s)
+        # 0.568 / 0.580; the command 485 -> 573 s in the development checkout, the pipeline 538 s in a fresh clone)
         # the other-category distractor as large as the tagged object (synth.distractor_scale=1.0): a silent copy
         # of a category then also appears in other categories' videos, so only its sounding, pulsing copy is
         # evidence of the class (seed 0, against 0.7: coarse CAM_S maxima on the sounding object / its silent twin
