@@ -22,7 +22,9 @@
 # Their tag-class CAMs are fused again (Eq. 2-3) and pasted back into the frame, zero outside the box: these
 # are the **pseudo-fixations** that train the STA net (notebook 05). The released code's extra post-processing
 # (5-frame smoothing, 3 × mean floor, p > 0.99 filter) is off unless `OVERRIDES` turns it on
-# (`scam.temporal_smoothing=true scam.mean_floor=3 scam.hard_filter=true`).
+# (`scam.temporal_smoothing=true scam.mean_floor=3 scam.hard_filter=true`). A frame whose fine SCAM is empty
+# (no fine net has the tag on top, Eq. 3) has no map in the paper; the `demo` profile gives it the frame's coarse
+# SCAM instead (`scam.empty_fallback=coarse`), so the fine SCAM and the pseudo-fixations differ on those frames.
 
 # %%
 from IPython.display import Markdown

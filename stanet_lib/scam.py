@@ -26,7 +26,7 @@ from torch import Tensor
 __all__ = [
     "normalize", "cam_from_features", "select_class", "resize_maps", "soft_filter", "hard_filter",
     "selective_fusion", "average_fusion", "coarse_box", "crop_and_resize", "recover", "temporal_smooth",
-    "mean_floor",
+    "mean_floor", "fill_empty",
 ]
 
 
@@ -337,3 +337,31 @@ def mean_floor(maps: Tensor, factor: float = 3.0) -> Tensor:
     _check_float(maps, "maps", 2)
     thr = factor * maps.mean(dim=(-2, -1), keepdim=True)
     return torch.where(maps < thr, torch.zeros_like(maps), maps)
+
+
+def fill_empty(maps: Tensor, fallback: Tensor) -> Tensor:
+    """Frames whose map carries no location (all zero, e.g. a SCAM no source passed Eq. 3 for) take ``fallback``
+    instead, resized bilinearly to the maps' size and :func:`normalize`-d; every other map is returned as is. The
+    pseudo-fixations' ``scam.empty_fallback="coarse"`` (the frame's coarse SCAM), a departure from the paper,
+    where such a frame has no map.
+
+    Args:
+        maps: (B, H, W) maps in [0, 1].
+        fallback: (B, h, w) maps of the same frames at any size.
+
+    Returns:
+        (B, H, W).
+    """
+    _check_float(maps, "maps", 3)
+    _check_float(fallback, "fallback", 3)
+    if maps.dim() != 3 or fallback.dim() != 3 or fallback.shape[0] != maps.shape[0]:
+        raise ValueError(f"maps (B, H, W) and fallback (B, h, w) must share B, got {tuple(maps.shape)} and "
+                         f"{tuple(fallback.shape)}")
+    empty = maps.flatten(1).amax(1) <= 0  # (B,)
+    if not bool(empty.any()):
+        return maps
+    filled = normalize(resize_maps(fallback[empty].to(maps.dtype), maps.shape[-2:]))
+    out = maps.clone()
+    out[empty] = filled
+    return out
+

@@ -247,3 +247,18 @@ def test_resize_maps_keeps_leading_dims() -> None:
     assert out.shape == (2, 3, 8, 8)
     torch.testing.assert_close(out[1, 2], F.interpolate(m[1:2, 2:3], size=(8, 8), mode="bilinear",
                                                        align_corners=False)[0, 0])
+
+
+def test_fill_empty_replaces_only_all_zero_maps() -> None:
+    maps = torch.zeros(3, 4, 4)
+    maps[0, 1, 2] = 1.0  # a located map: kept as it is
+    fallback = torch.zeros(3, 2, 2)
+    fallback[1, 1, 1] = 3.0  # the empty frame 1 takes it, resized to 4 x 4 and normalised
+    out = scam.fill_empty(maps, fallback)
+    torch.testing.assert_close(out[0], maps[0])
+    torch.testing.assert_close(out[1], scam.normalize(scam.resize_maps(fallback[1:2], 4))[0])
+    assert float(out[1].max()) == 1.0 and divmod(int(out[1].argmax()), 4) in {(2, 2), (2, 3), (3, 2), (3, 3)}
+    assert float(out[2].abs().sum()) == 0.0  # an empty fallback leaves the frame empty (constant -> zeros)
+    assert float(maps[1].abs().sum()) == 0.0  # the input is not modified
+    with pytest.raises(ValueError, match="share B"):
+        scam.fill_empty(maps, fallback[:2])

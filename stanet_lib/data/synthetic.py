@@ -127,23 +127,28 @@ class ClipSpec:
 
 
 # ---------------------------------------------------------------------------------------------- motion, audio
-def _track(rng: np.random.Generator, t: np.ndarray, half: float, h: int, w: int) -> np.ndarray:
-    """Smooth (y, x) centre track (T, 2): two slow sinusoids per axis, kept inside the frame."""
+def _track(rng: np.random.Generator, t: np.ndarray, half: float, h: int, w: int, reach: float = 1.0) -> np.ndarray:
+    """Smooth (y, x) centre track (T, 2): two slow sinusoids per axis, kept inside the frame. Their amplitudes
+    are drawn as shares of the room between the start and the nearer edge, times ``reach``
+    (``synth.track_reach``); above 1 the track may reach the edge, where it is held."""
     out = np.empty((t.size, 2))
     for ax, size in enumerate((h, w)):
         lo, hi = half + 1.0, size - half - 2.0
         c0 = rng.uniform(lo, hi) if hi > lo else size / 2
         room = max(min(c0 - lo, hi - c0), 0.0)
-        a1, a2 = room * rng.uniform(0.3, 0.7), room * rng.uniform(0.0, 0.3)
+        a1, a2 = room * rng.uniform(0.3, 0.7) * reach, room * rng.uniform(0.0, 0.3) * reach
         f1, f2 = rng.uniform(0.1, 0.35), rng.uniform(0.35, 0.8)
         p1, p2 = rng.uniform(0, 2 * np.pi, 2)
         out[:, ax] = c0 + a1 * np.sin(2 * np.pi * f1 * t + p1) + a2 * np.sin(2 * np.pi * f2 * t + p2)
+        if reach > 1.0 and hi > lo:
+            out[:, ax] = out[:, ax].clip(lo, hi)
     return out
 
 
-def envelope(cat: Category, t: np.ndarray, phase: float) -> np.ndarray:
-    """Amplitude-modulation envelope in [0, 1] of a category's sound at times ``t`` (s)."""
-    return ((1.0 + np.sin(2 * np.pi * cat.am_rate * t + phase)) / 2.0) ** cat.am_sharpness
+def envelope(cat: Category, t: np.ndarray, phase: float, floor: float = 0.0) -> np.ndarray:
+    """Amplitude-modulation envelope in [``floor``, 1] of a category's sound at times ``t`` (s): the category's
+    rhythm, lifted by ``floor`` (``synth.envelope_floor``: a played instrument that never falls quite silent)."""
+    return floor + (1.0 - floor) * ((1.0 + np.sin(2 * np.pi * cat.am_rate * t + phase)) / 2.0) ** cat.am_sharpness
 
 
 def _gate(t: np.ndarray, start: float, end: float, ramp: float = 0.02) -> np.ndarray:
@@ -151,14 +156,15 @@ def _gate(t: np.ndarray, start: float, end: float, ramp: float = 0.02) -> np.nda
     return np.clip(np.minimum(t - start, end - t) / ramp + 0.5, 0.0, 1.0)
 
 
-def _tone(cat: Category, t: np.ndarray, rng: np.random.Generator, phase: float) -> np.ndarray:
+def _tone(cat: Category, t: np.ndarray, rng: np.random.Generator, phase: float, floor: float = 0.0) -> np.ndarray:
     f0 = cat.f0 * (1.0 + rng.uniform(-0.02, 0.02))
     x = sum(a * np.sin(2 * np.pi * h * f0 * t + rng.uniform(0, 2 * np.pi))
             for h, a in enumerate(cat.harmonics, start=1))  # fmt: skip
-    return x / sum(cat.harmonics) * envelope(cat, t, phase)
+    return x / sum(cat.harmonics) * envelope(cat, t, phase, floor)
 
 
-def _audio(spec: ClipSpec, cats: dict[int, Category], rng: np.random.Generator, phase: float) -> np.ndarray:
+def _audio(spec: ClipSpec, cats: dict[int, Category], rng: np.random.Generator, phase: float,
+           floor: float = 0.0) -> np.ndarray:
     """(N,) float32 mono track: the tag's tone, another category's, loud noise, or silence, inside the event;
     quiet ambient noise everywhere except for silence."""
     n = int(round(spec.n_frames / spec.fps * spec.sample_rate))
@@ -172,7 +178,7 @@ def _audio(spec: ClipSpec, cats: dict[int, Category], rng: np.random.Generator, 
         x = x + 0.25 * gate * np.clip(rng.normal(0, 0.4, n), -1, 1)
     else:
         heard = cats[spec.category if spec.audio_kind == "tag" else spec.audio_category]
-        x = x + rng.uniform(0.35, 0.6) * gate * _tone(heard, t, rng, phase)
+        x = x + rng.uniform(0.35, 0.6) * gate * _tone(heard, t, rng, phase, floor)
     return x.astype(np.float32)
 
 
@@ -278,15 +284,15 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     ids = [spec.category] + _distractor_categories(rng, spec.category, synth) + [spec.category] * n_twins
     cats = {i: category(i, synth.body_families, synth.shared_looks) for i in {*ids, spec.audio_category} if i >= 0}
     phase = rng.uniform(0, 2 * np.pi)
-    audio = _audio(spec, cats, rng, phase)
+    audio = _audio(spec, cats, rng, phase, synth.envelope_floor)
     frames = _background(rng, t, h, w, synth.frame_noise)
     s_main = synth.object_scale * min(h, w) * rng.uniform(0.9, 1.1)
-    main_track = _track(rng, times, s_main * 1.1, h, w)
+    main_track = _track(rng, times, s_main * 1.1, h, w, synth.track_reach)
     distractors, twins, placed = [], [], [main_track]
     for k, i in enumerate(ids[1:]):
         twin = k >= len(ids) - 1 - n_twins  # the last ``n_twins`` ids: silent copies of the tag's category
         s = s_main * (rng.uniform(0.9, 1.1) if twin else synth.distractor_scale)
-        cands = [_track(rng, times, s * 1.1, h, w) for _ in range(8)]  # keep away from the objects placed
+        cands = [_track(rng, times, s * 1.1, h, w, synth.track_reach) for _ in range(8)]  # keep away from the objects placed
         best = max(cands, key=lambda c: min(np.linalg.norm(c - o, axis=1).min() for o in placed))
         colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
         _, part_d = _draw_object(frames, cats[i], best, s, colour, np.full(t, synth.silent_level),
@@ -296,7 +302,7 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
         if twin:
             twins.append((part_d, best, s))
     sounding = (spec.audio_kind == "tag") & (times >= spec.event_start) & (times < spec.event_end)
-    level = np.where(sounding, envelope(cats[spec.category], times, phase), synth.silent_level)
+    level = np.where(sounding, envelope(cats[spec.category], times, phase, synth.envelope_floor), synth.silent_level)
     colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
     mask, part_c = _draw_object(frames, cats[spec.category], main_track, s_main, colour, level,
                                 synth.part_scale)

@@ -183,7 +183,8 @@ def pseudo_results(world: World) -> pd.DataFrame:
 
 def table4_results(world: World, sta_per_video: dict[str, pd.DataFrame], log=print) -> dict[str, pd.DataFrame]:
     """Per-video results of every Table 4 row we measure: STA net(s), pseudo-fixations, baselines."""
-    return {**sta_per_video, "pseudo-fixations (fine SCAM, the STA net's targets)": pseudo_results(world),
+    fallback = ", the coarse SCAM where it is empty" if world.cfg.scam.empty_fallback == "coarse" else ""
+    return {**sta_per_video, f"pseudo-fixations (fine SCAM{fallback}; the STA net's targets)": pseudo_results(world),
             **baseline_results(world, log=log)}
 
 

@@ -45,10 +45,11 @@ def _boxes(world: World, set_name: str) -> Tensor:
 
 def fine_set(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Tensor, Tensor, Tensor], tags: Tensor,
              boxes: Tensor, p_switch: np.ndarray, cfg: Config, recover_on: torch.device | None = None,
-             **infer) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+             fallback: Tensor | None = None, **infer) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Stage 04 on one frame set, after training: fine CAMs of the crops ``(t-1, t, t+1)``, fused (Eq. 2-3),
     recovered into the canvas with the coarse ``boxes`` (on ``recover_on``, default the nets' device), and the
-    pseudo-fixations (:func:`postprocess`). ``infer``: see :func:`~stanet_lib.stages.pseudo.set_cams`.
+    pseudo-fixations (:func:`postprocess`; ``fallback``: the coarse SCAM of the frames, for
+    ``scam.empty_fallback``). ``infer``: see :func:`~stanet_lib.stages.pseudo.set_cams`.
 
     Returns:
         (the maps saved for the set: CAM_*, SCAM*, ``pseudo``, ``valid``, ``boxes``, ``tags``, ``weights``,
@@ -57,7 +58,7 @@ def fine_set(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Tensor, Tens
     p, c, n = crops
     cams = set_cams(nets, fs, c, tags, p_switch, window=(p, n), **infer)
     out, fine = recovered_maps(cams, tags, boxes, fs.canvas, cfg, recover_on)
-    return with_pseudo(out, fs, cfg), fine
+    return with_pseudo(out, fs, cfg, fallback), fine
 
 
 def recovered_maps(cams: dict[str, CamResult], tags: Tensor, boxes: Tensor, canvas: int, cfg: Config,
@@ -74,17 +75,19 @@ def recovered_maps(cams: dict[str, CamResult], tags: Tensor, boxes: Tensor, canv
     return out, fine
 
 
-def with_pseudo(maps: dict[str, Tensor], fs: FrameSet, cfg: Config) -> dict[str, Tensor]:
+def with_pseudo(maps: dict[str, Tensor], fs: FrameSet, cfg: Config,
+                fallback: Tensor | None = None) -> dict[str, Tensor]:
     """:func:`recovered_maps` of the frames of ``fs`` (whole clips) with the pseudo-fixations and ``valid`` of
-    :func:`~stanet_lib.stages.pseudo.postprocess` (the fine SCAM, per clip)."""
+    :func:`~stanet_lib.stages.pseudo.postprocess` (the fine SCAM, per clip; ``fallback``: the frames' coarse SCAM,
+    for ``scam.empty_fallback``)."""
     probs = {k: maps[f"probs_{k}"] for k in ("S", "ST", "SA")}
-    pseudo_maps, valid = postprocess(maps["SCAM"], fs, cfg, probs, maps["tags"])
+    pseudo_maps, valid = postprocess(maps["SCAM"], fs, cfg, probs, maps["tags"], fallback)
     return {**maps, "pseudo": pseudo_maps, "valid": valid}
 
 def fine_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Tensor | None, Tensor, Tensor | None],
                        tags: Tensor, boxes: Tensor, p_switch: np.ndarray, cfg: Config, folder: str | Path,
                        recover_on: torch.device | None = None, collect: bool = True,
-                       **infer) -> dict[str, Tensor] | list[Path]:
+                       fallback: Tensor | None = None, **infer) -> dict[str, Tensor] | list[Path]:
     """:func:`fine_set` one video at a time through :func:`~stanet_lib.stages.maps.resumable_pass` (a killed pass
     resumes at the first video without its maps), under a key of the nets' weights, the crops, tags, boxes,
     p_switch, the SCAM config and ``infer``. The recovered maps are cut from the whole-set pass's batches
@@ -94,7 +97,8 @@ def fine_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Te
     infer = {"batch_size": CAM_BATCH, **infer}
     key = tensor_digest(*[v for n in sorted(nets) for v in nets[n].state_dict().values()],
                         *[x for x in crops if x is not None], tags, boxes, np.asarray(p_switch, np.float32),
-                        fs.prev, fs.next, repr(cfg.scam), cfg.model.fine_size, repr(sorted(infer.items())))
+                        fs.prev, fs.next, repr(cfg.scam), cfg.model.fine_size, repr(sorted(infer.items())),
+                        *([] if fallback is None else [torch.as_tensor(fallback)]))
     p, c, n = crops
 
     def batch(k: int, rows: np.ndarray) -> dict[str, Tensor]:
@@ -103,8 +107,11 @@ def fine_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Te
         return recovered_maps(cams, tags[idx], boxes[idx], fs.canvas, cfg, recover_on)[0]
 
     maps = batch_aligned(batch, len(fs), infer["batch_size"])
-    return resumable_pass(folder, fs, key, lambda rows: with_pseudo(maps(rows), fs.subset(rows), cfg),
-                          collect=collect)
+    def pseudo(rows: np.ndarray) -> dict[str, Tensor]:
+        fb = None if fallback is None else torch.as_tensor(fallback)[torch.from_numpy(np.asarray(rows))]
+        return with_pseudo(maps(rows), fs.subset(rows), cfg, fb)
+
+    return resumable_pass(folder, fs, key, pseudo, collect=collect)
 
 
 def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]:
@@ -147,8 +154,9 @@ def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame
         boxes = torch.as_tensor(coarse["boxes"]).long()
         log(f"fine CAMs {name} ...")
         parts = world.maps_path("fine", name).with_suffix(".parts")
+        fallback = torch.as_tensor(coarse["SCAM"]) if cfg.scam.empty_fallback == "coarse" else None
         files = fine_set_resumable(nets, fs, crops[name], tags, boxes, p_switch[name], cfg, parts, dev,
-                                   collect=False)
+                                   collect=False, fallback=fallback)
         out = load_maps(save_maps_parts(world.maps_path("fine", name), fs, files))  # streamed, then mapped
         shutil.rmtree(parts)  # the package's own per-video files, now in the set's npz
         rows.append({"set": name, "frames": len(fs), "valid_frames": int(out["valid"].sum()),

@@ -226,14 +226,18 @@ def boxes_from(maps: Tensor, canvas: int, factor: float = 2.0) -> Tensor:
 
 
 def postprocess(pseudo: Tensor, fs: FrameSet, cfg: Config, probs: Mapping[str, Tensor] | None = None,
-                tags: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """The released code's optional post-processing of the fine SCAM, per clip (audit §4.3-4.4).
+                tags: Tensor | None = None, fallback: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The released code's optional post-processing of the fine SCAM, per clip (audit §4.3-4.4), after
+    ``cfg.scam.empty_fallback="coarse"`` has given an all-zero fine SCAM the frame's coarse SCAM (``fallback``,
+    (N, h, w), :func:`stanet_lib.scam.fill_empty`).
 
     Returns:
         (maps (N, H, W), valid (N,) bool): ``valid`` is False for frames the hard filter drops and, with
         ``cfg.scam.drop_empty``, for frames whose map is all zero (no STA training target).
     """
     out = pseudo.clone()
+    if cfg.scam.empty_fallback == "coarse" and fallback is not None:
+        out = scam.fill_empty(out, torch.as_tensor(fallback).float())
     valid = torch.ones(len(fs), dtype=torch.bool)
     if cfg.scam.temporal_smoothing:
         for _, idx in fs.clips():

@@ -379,3 +379,36 @@ def test_twins_only_in_the_test_videos_when_asked() -> None:
         return int(rest.sum())
 
     assert copies_outside(ave_spec) < 3 and copies_outside(stavis_spec) >= 10
+
+
+def test_track_reach_widens_the_tracks_inside_the_frame() -> None:
+    """synth.track_reach: 1 is the plain track (the same draws, never clipped); above 1 the tracks travel further and
+    are held at the edge of the frame, never beyond it."""
+    t = np.arange(200) / 25.0
+    h, w, half = 90, 160, 12.0
+    plain = [synthetic._track(np.random.default_rng(i), t, half, h, w) for i in range(40)]
+    same = [synthetic._track(np.random.default_rng(i), t, half, h, w, 1.0) for i in range(40)]
+    wide = [synthetic._track(np.random.default_rng(i), t, half, h, w, 1.6) for i in range(40)]
+    assert all(np.array_equal(a, b) for a, b in zip(plain, same))
+    lo, hi = np.array([half + 1.0, half + 1.0]), np.array([h - half - 2.0, w - half - 2.0])
+    assert all(((x >= lo - 1e-9) & (x <= hi + 1e-9)).all() for x in wide)
+    spread = lambda tracks: np.mean([np.ptp(x, axis=0).mean() for x in tracks])  # noqa: E731
+    assert spread(wide) > 1.3 * spread(plain)
+
+
+def test_envelope_floor_lifts_the_rhythm_and_leaves_the_default_unchanged() -> None:
+    """synth.envelope_floor: the envelope in [floor, 1], the same rhythm; 0 is the plain envelope, bit for bit."""
+    t = np.linspace(0.0, 4.0, 401)
+    for i in range(6):
+        cat = synthetic.category(i)
+        plain = synthetic.envelope(cat, t, 0.3)
+        assert np.array_equal(synthetic.envelope(cat, t, 0.3, 0.0), plain)
+        lifted = synthetic.envelope(cat, t, 0.3, 0.25)
+        assert lifted.min() >= 0.25 - 1e-12 and lifted.max() <= 1.0 + 1e-12
+        np.testing.assert_allclose(lifted, 0.25 + 0.75 * plain)
+    cfg = load_profile("smoke", **{"synth.envelope_floor": 0.25})
+    spec = next(s for s in synthetic.plan_world(cfg, 0) if s.source == "stavis" and s.audio_kind == "tag")
+    _, audio, truth = synthetic.render_clip(spec, cfg.synth)
+    third = len(audio) // 3
+    quietest = min(np.abs(audio[k : k + 400]).max() for k in range(third, 2 * third - 400, 400))
+    assert quietest > 0.02  # never silent between beats (the ambient noise alone is below 0.01)

@@ -48,6 +48,25 @@ def test_empty_pseudo_fixations_are_not_sta_targets():
     assert not load_profile("smoke").scam.drop_empty and load_profile("paper").scam.drop_empty
 
 
+
+def test_empty_fallback_gives_empty_frames_the_coarse_scam():
+    """scam.empty_fallback="coarse": a frame whose fine SCAM is all zero takes its coarse SCAM (resized, normalised)
+    and is then an STA target; "none" (the paper) leaves it empty and invalid."""
+    fs = frameset()
+    maps = torch.rand(6, 8, 8)
+    maps[[1, 4]] = 0.0
+    coarse = torch.zeros(6, 4, 4)
+    coarse[1, 0, 0], coarse[4, 3, 3] = 1.0, 2.0
+    cfg = load_profile("demo", **{"scam.empty_fallback": "coarse"})
+    out, valid = postprocess(maps, fs, cfg, fallback=coarse)
+    assert bool(valid.all())
+    assert divmod(int(out[1].argmax()), 8) == (0, 0) and divmod(int(out[4].argmax()), 8) == (7, 7)
+    assert float(out[1].max()) == 1.0 and float(out[4].max()) == 1.0
+    keep = [0, 2, 3, 5]
+    torch.testing.assert_close(out[keep], maps[keep])
+    out, valid = postprocess(maps, fs, cfg.override(**{"scam.empty_fallback": "none"}), fallback=coarse)
+    assert valid.tolist() == [True, False, True, True, False, True] and torch.equal(out, maps)
+
 def test_hard_filter_and_mean_floor_options():
     """The released code's options: the p > 0.99 hard filter (every source's top-1 must be the tag) and the
     3 x mean floor."""
