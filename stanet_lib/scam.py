@@ -364,4 +364,3 @@ def fill_empty(maps: Tensor, fallback: Tensor) -> Tensor:
     out = maps.clone()
     out[empty] = filled
     return out
-

@@ -95,10 +95,11 @@ def fine_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Te
     :func:`fine_set`'s; ``collect=False``: the per-video part files (for
     :func:`~stanet_lib.stages.maps.save_maps_parts`), so the set's maps are never whole in memory."""
     infer = {"batch_size": CAM_BATCH, **infer}
+    fallback = None if fallback is None else torch.as_tensor(fallback)
     key = tensor_digest(*[v for n in sorted(nets) for v in nets[n].state_dict().values()],
                         *[x for x in crops if x is not None], tags, boxes, np.asarray(p_switch, np.float32),
                         fs.prev, fs.next, repr(cfg.scam), cfg.model.fine_size, repr(sorted(infer.items())),
-                        *([] if fallback is None else [torch.as_tensor(fallback)]))
+                        *([] if fallback is None else [fallback]))
     p, c, n = crops
 
     def batch(k: int, rows: np.ndarray) -> dict[str, Tensor]:
@@ -107,8 +108,9 @@ def fine_set_resumable(nets: dict[str, nn.Module], fs: FrameSet, crops: tuple[Te
         return recovered_maps(cams, tags[idx], boxes[idx], fs.canvas, cfg, recover_on)[0]
 
     maps = batch_aligned(batch, len(fs), infer["batch_size"])
+
     def pseudo(rows: np.ndarray) -> dict[str, Tensor]:
-        fb = None if fallback is None else torch.as_tensor(fallback)[torch.from_numpy(np.asarray(rows))]
+        fb = None if fallback is None else fallback[torch.from_numpy(np.asarray(rows))]
         return with_pseudo(maps(rows), fs.subset(rows), cfg, fb)
 
     return resumable_pass(folder, fs, key, pseudo, collect=collect)

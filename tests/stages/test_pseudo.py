@@ -48,7 +48,6 @@ def test_empty_pseudo_fixations_are_not_sta_targets():
     assert not load_profile("smoke").scam.drop_empty and load_profile("paper").scam.drop_empty
 
 
-
 def test_empty_fallback_gives_empty_frames_the_coarse_scam():
     """scam.empty_fallback="coarse": a frame whose fine SCAM is all zero takes its coarse SCAM (resized, normalised)
     and is then an STA target; "none" (the paper) leaves it empty and invalid."""
@@ -66,6 +65,7 @@ def test_empty_fallback_gives_empty_frames_the_coarse_scam():
     torch.testing.assert_close(out[keep], maps[keep])
     out, valid = postprocess(maps, fs, cfg.override(**{"scam.empty_fallback": "none"}), fallback=coarse)
     assert valid.tolist() == [True, False, True, True, False, True] and torch.equal(out, maps)
+
 
 def test_hard_filter_and_mean_floor_options():
     """The released code's options: the p > 0.99 hard filter (every source's top-1 must be the tag) and the
