@@ -41,6 +41,10 @@ class SynthConfig:
     ave_sizes: tuple = ()
     sample_rate: int = 22050  # written sample rate; the reader resamples to 16 kHz
     mismatched_audio_fraction: float = 0.25  # clips whose audio does not match the tag (switch truth)
+    # an AVE-layout clip whose audio does not match: False = its tagged object is at rest (``silent_level``), as a
+    # silent twin; True = it is still played, its part pulsing with the tag's rhythm while another sound (or none)
+    # is heard (a dubbed soundtrack). The STAViS-layout unrelated-audio test videos are not changed by it
+    mismatched_played: bool = False
     distractors: int = 2  # silent objects of other categories per clip
     # silent objects of the tag's own category (same body and part, same size): only motion (the sounding part
     # pulses with the audio envelope) and audio-visual synchrony tell which one sounds

@@ -15,7 +15,8 @@ category-specific fundamental, amplitude-modulated by a category-specific rhythm
 object pulses with that envelope (audio-visual synchrony); distractors of other categories, at
 ``synth.distractor_scale`` of its size (1.0 in the demo), and its twins (silent copies) are silent. A silent
 object's part holds one level (``synth.silent_level`` of the envelope's [0, 1] range), as does the tagged object
-outside its event or under unrelated audio.
+outside its event or under unrelated audio (in an AVE-layout clip with ``synth.mismatched_played`` it is played,
+unheard, instead).
 :func:`render_clip` is pure (spec in, arrays out); :func:`generate` writes a whole world atomically.
 """
 
@@ -302,7 +303,9 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
         if twin:
             twins.append((part_d, best, s))
     sounding = (spec.audio_kind == "tag") & (times >= spec.event_start) & (times < spec.event_end)
-    level = np.where(sounding, envelope(cats[spec.category], times, phase, synth.envelope_floor), synth.silent_level)
+    in_event = (times >= spec.event_start) & (times < spec.event_end)
+    played = sounding | (in_event & (spec.source == "ave") & synth.mismatched_played)  # dubbed: played, not heard
+    level = np.where(played, envelope(cats[spec.category], times, phase, synth.envelope_floor), synth.silent_level)
     colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
     mask, part_c = _draw_object(frames, cats[spec.category], main_track, s_main, colour, level,
                                 synth.part_scale)

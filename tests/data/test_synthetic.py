@@ -412,3 +412,27 @@ def test_envelope_floor_lifts_the_rhythm_and_leaves_the_default_unchanged() -> N
     third = len(audio) // 3
     quietest = min(np.abs(audio[k : k + 400]).max() for k in range(third, 2 * third - 400, 400))
     assert quietest > 0.02  # never silent between beats (the ambient noise alone is below 0.01)
+
+
+def test_mismatched_played_changes_only_the_tagged_part() -> None:
+    """synth.mismatched_played: an AVE-layout clip with another sound (or silence) shows its tagged object played
+    (its part pulsing) instead of at rest; nothing else in the picture or the sound changes, and the truth still
+    says nothing is heard. STAViS-layout unrelated-audio videos keep their object at rest either way."""
+    on = load_profile("demo", **{"synth.mismatched_played": True})
+    off = load_profile("demo")
+    base = _spec(on)
+    for kind in ("silence", "noise"):
+        spec = dataclasses.replace(base, audio_kind=kind)
+        played, audio, truth = synthetic.render_clip(spec, on.synth)
+        at_rest, audio_off, _ = synthetic.render_clip(spec, off.synth)
+        assert np.array_equal(audio, audio_off) and not truth["sounding"].any()
+        diff = np.abs(played.astype(int) - at_rest.astype(int)).max(-1) > 0  # (T, H, W)
+        y0, y1, x0, x1 = truth["box"].T
+        inside = np.zeros_like(diff)
+        for k in range(len(diff)):
+            inside[k, y0[k] : y1[k] + 1, x0[k] : x1[k] + 1] = True
+        assert diff.sum(axis=(1, 2)).min() > 0 and not (diff & ~inside).any()  # the part, on every frame, only
+        changed = diff.sum(axis=(1, 2))  # the played part departs from rest with its envelope: it pulses
+        assert changed.max() > 1.5 * changed.min()
+    stavis = next(s for s in synthetic.plan_world(on, 0) if s.source == "stavis" and s.audio_kind != "tag")
+    assert np.array_equal(synthetic.render_clip(stavis, on.synth)[0], synthetic.render_clip(stavis, off.synth)[0])
