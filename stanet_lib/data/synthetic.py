@@ -302,8 +302,8 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
         placed.append(best)
         if twin:
             twins.append((part_d, best, s))
-    sounding = (spec.audio_kind == "tag") & (times >= spec.event_start) & (times < spec.event_end)
     in_event = (times >= spec.event_start) & (times < spec.event_end)
+    sounding = (spec.audio_kind == "tag") & in_event
     played = sounding | (in_event & (spec.source == "ave") & synth.mismatched_played)  # dubbed: played, not heard
     level = np.where(played, envelope(cats[spec.category], times, phase, synth.envelope_floor), synth.silent_level)
     colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
