@@ -292,7 +292,8 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     distractors, twins, placed = [], [], [main_track]
     for k, i in enumerate(ids[1:]):
         twin = k >= len(ids) - 1 - n_twins  # the last ``n_twins`` ids: silent copies of the tag's category
-        s = s_main * (rng.uniform(0.9, 1.1) if twin else synth.distractor_scale)
+        j = synth.twin_size_jitter  # the same one draw whatever j: only the twin's size changes with it
+        s = s_main * (rng.uniform(1.0 - j, 1.0 + j) if twin else synth.distractor_scale)
         cands = [_track(rng, times, s * 1.1, h, w, synth.track_reach) for _ in range(8)]  # keep away from the objects placed
         best = max(cands, key=lambda c: min(np.linalg.norm(c - o, axis=1).min() for o in placed))
         colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
@@ -410,6 +411,7 @@ def _validate(synth: SynthConfig) -> None:
         (0.0 <= synth.mismatched_audio_fraction <= 1.0, "mismatched_audio_fraction", "must be in [0, 1]"),
         (0.0 <= synth.stavis_unrelated_fraction <= 1.0, "stavis_unrelated_fraction", "must be in [0, 1]"),
         (synth.twins >= 0 and synth.distractors >= 0, "twins/distractors", "must be >= 0"),
+        (0.0 <= synth.twin_size_jitter < 1.0, "twin_size_jitter", "must be in [0, 1)"),
         (1 <= synth.body_families <= len(FAMILIES), "body_families", f"must be in 1..{len(FAMILIES)}"),
         (synth.shared_looks >= 1 and synth.num_classes % synth.shared_looks == 0, "shared_looks",
          "must be >= 1 and divide num_classes"),

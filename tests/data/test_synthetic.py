@@ -299,8 +299,9 @@ def test_cli_runs_skips_and_forces(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_twins_are_silent_copies_of_the_tag_and_observers_follow_the_sound() -> None:
     """The demo's silent twin: same body and part as the sounding object (appearance cannot tell them apart), its
     part does not pulse; observers look at the sounding one when the tag sounds, at both when the audio is
-    unrelated. A 3 s clip (the demo's are 1.5 s): 36 frames of fixations, enough for the shares to settle."""
-    cfg = load_profile("demo", **{"synth.clip_seconds": 3.0})
+    unrelated. A 3 s clip (the demo's are 1.5 s): 36 frames of fixations, enough for the shares to settle. The demo
+    shows its twins in the test videos only; ``twins_in_ave`` puts one in this AVE-layout clip, drawn the same way."""
+    cfg = load_profile("demo", **{"synth.clip_seconds": 3.0, "synth.twins_in_ave": True})
     assert cfg.synth.twins == 1
     spec = dataclasses.replace(_spec(cfg), observers=8)
     frames, _, truth = synthetic.render_clip(spec, cfg.synth)
@@ -354,7 +355,7 @@ def test_shared_looks_pair_categories_that_differ_only_in_sound_and_rhythm() -> 
 def test_silent_level_sets_the_part_of_every_silent_object() -> None:
     """At ``silent_level`` 0 a silent object's part is at rest (gain 0.5, the smallest radius); the sounding
     object's part is never dimmer and is brighter whenever its envelope is up."""
-    cfg = load_profile("demo", **{"synth.silent_level": 0.0})
+    cfg = load_profile("demo", **{"synth.silent_level": 0.0, "synth.twins_in_ave": True})
     spec = dataclasses.replace(_spec(cfg), event_start=0.0, event_end=1e9)
     frames, _, truth = synthetic.render_clip(spec, cfg.synth)
     cat = synthetic.category(spec.category, cfg.synth.body_families, cfg.synth.shared_looks)
@@ -424,7 +425,7 @@ def test_mismatched_played_changes_only_the_tagged_part() -> None:
     (its part pulsing) instead of at rest; nothing else in the picture or the sound changes, and the truth still
     says nothing is heard. STAViS-layout unrelated-audio videos keep their object at rest either way."""
     on = load_profile("demo", **{"synth.mismatched_played": True})
-    off = load_profile("demo")
+    off = load_profile("demo", **{"synth.mismatched_played": False})
     base = _spec(on)
     for kind in ("silence", "noise"):
         spec = dataclasses.replace(base, audio_kind=kind)
@@ -437,3 +438,33 @@ def test_mismatched_played_changes_only_the_tagged_part() -> None:
         assert changed.max() > 1.5 * changed.min()  # the played part departs from rest with its envelope: it pulses
     stavis = next(s for s in synthetic.plan_world(on, 0) if s.source == "stavis" and s.audio_kind != "tag")
     assert np.array_equal(synthetic.render_clip(stavis, on.synth)[0], synthetic.render_clip(stavis, off.synth)[0])
+
+
+def test_twin_size_jitter_zero_draws_the_twin_at_the_sounding_objects_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """synth.twin_size_jitter: 0 paints the silent twin at exactly the sounding object's half-size; the default
+    jitters it. The world's other draws (the sounding object, the distractor, the audio) do not move with it."""
+    sizes: list[float] = []
+    draw = synthetic._draw_object
+
+    def recording(frames, cat, centre, s, *rest):
+        sizes.append(float(s))
+        return draw(frames, cat, centre, s, *rest)
+
+    monkeypatch.setattr(synthetic, "_draw_object", recording)
+    runs = {}
+    for j in (0.0, 0.1):
+        cfg = load_profile("demo", **{"synth.twin_size_jitter": j})
+        assert (cfg.synth.distractors, cfg.synth.twins) == (1, 1)
+        specs = [s for s in synthetic.plan_world(cfg, 0) if s.source == "stavis"][:4]
+        runs[j] = []
+        for spec in specs:
+            sizes.clear()
+            _, audio, truth = synthetic.render_clip(spec, cfg.synth)
+            distractor, twin, sounding = sizes  # painted in this order: the sounding object last
+            runs[j].append((distractor, twin, sounding, audio, truth["box"]))
+    for (d0, t0, s0, a0, b0), (d1, t1, s1, a1, b1) in zip(runs[0.0], runs[0.1]):
+        assert t0 == s0 and (d0, s0) == (d1, s1) and np.array_equal(a0, a1) and np.array_equal(b0, b1)
+        assert 0.9 * s1 <= t1 <= 1.1 * s1
+    assert any(abs(t1 / s1 - 1.0) > 0.01 for _, t1, s1, _, _ in runs[0.1])
+    with pytest.raises(ValueError, match="twin_size_jitter"):
+        synthetic.plan_world(load_profile("smoke", **{"synth.twin_size_jitter": 1.0}), 0)
