@@ -395,8 +395,10 @@ def run_cli(args: argparse.Namespace) -> int:
     """``python -m stanet_lib run``: the stage notebooks in order; exit code 1 when a stage failed."""
     reports = run_reports(args.profile, args.reports or "").resolve()
     stages = [s.strip() for s in args.stages.split(",") if s.strip()] or None
-    params = {"SEED": args.seed, "DATA_ROOT": args.data_root, "AVE_ROOT": args.ave_root,
-              "STAVIS_ROOT": args.stavis_root, "REPORTS_DIR": str(reports),
+    # the notebooks run in notebooks/: a relative root given here means the caller's working directory
+    absolute = lambda root: str(Path(root).resolve()) if root else ""  # noqa: E731
+    params = {"SEED": args.seed, "DATA_ROOT": absolute(args.data_root), "AVE_ROOT": absolute(args.ave_root),
+              "STAVIS_ROOT": absolute(args.stavis_root), "REPORTS_DIR": str(reports),
               "OVERRIDES": notebook_overrides(args.overrides)}
     report = run(args.profile, params, reports, stages, args.force)
     return 0 if report.ok else 1

@@ -106,3 +106,22 @@ def test_a_second_run_on_the_same_data_root_refuses_at_once(tmp_path, capsys):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_relative_roots_are_the_callers_not_the_notebooks(tmp_path, monkeypatch):
+    """``run --data-root data/x``: the notebooks execute in notebooks/, so every root reaches them absolute,
+    resolved against the directory ``run`` was called from (a relative one once landed in notebooks/data/)."""
+    seen = {}
+
+    def fake_run(profile, params, reports, stages=None, force=False):
+        seen.update(params)
+        return pipeline.RunReport(profile, "test")  # no stage, none failed
+
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    monkeypatch.chdir(tmp_path)
+    rc = cli.main(["run", "--profile", "smoke", "--data-root", "data/seeds/seed1", "--ave-root", "ave",
+                   "--reports", "rep"])
+    assert rc == 0
+    assert seen["DATA_ROOT"] == str(tmp_path / "data" / "seeds" / "seed1")
+    assert seen["AVE_ROOT"] == str(tmp_path / "ave") and seen["STAVIS_ROOT"] == ""
+    assert seen["REPORTS_DIR"] == str(tmp_path / "rep")
