@@ -263,8 +263,13 @@ def run(profile: str = "demo", params: dict[str, Any] | None = None, reports: Pa
         stages: list[str] | None = None, force: bool = False, log=print) -> RunReport:
     """Execute the stages in order (all, or ``stages``), skipping up-to-date ones; stop at the first failure.
     ``reports`` defaults to ``reports/<profile>/`` (:func:`stanet_lib.paths.run_reports`)."""
-    reports = run_reports("smoke" if (params or {}).get("SMOKE") else profile, reports or "")
+    reports = run_reports("smoke" if (params or {}).get("SMOKE") else profile, reports or "").resolve()
     params = {"PROFILE": profile, **(params or {})}
+    # The notebooks execute in notebooks/: a relative root means the caller's working directory, so every root
+    # reaches them, the data root's lock, the stage keys and the artefact checks absolute.
+    for key in ("DATA_ROOT", "AVE_ROOT", "STAVIS_ROOT", "REPORTS_DIR"):
+        if params.get(key):
+            params[key] = str(Path(params[key]).resolve())
     params.setdefault("REPORTS_DIR", str(reports))
     extra = sorted(set(params) - set(PIPELINE_PARAMETERS))
     if extra:  # every notebook would stop on them (config.check_parameters): say so before running any
@@ -395,10 +400,8 @@ def run_cli(args: argparse.Namespace) -> int:
     """``python -m stanet_lib run``: the stage notebooks in order; exit code 1 when a stage failed."""
     reports = run_reports(args.profile, args.reports or "").resolve()
     stages = [s.strip() for s in args.stages.split(",") if s.strip()] or None
-    # the notebooks run in notebooks/: a relative root given here means the caller's working directory
-    absolute = lambda root: str(Path(root).resolve()) if root else ""  # noqa: E731
-    params = {"SEED": args.seed, "DATA_ROOT": absolute(args.data_root), "AVE_ROOT": absolute(args.ave_root),
-              "STAVIS_ROOT": absolute(args.stavis_root), "REPORTS_DIR": str(reports),
+    params = {"SEED": args.seed, "DATA_ROOT": args.data_root, "AVE_ROOT": args.ave_root,
+              "STAVIS_ROOT": args.stavis_root, "REPORTS_DIR": str(reports),
               "OVERRIDES": notebook_overrides(args.overrides)}
     report = run(args.profile, params, reports, stages, args.force)
     return 0 if report.ok else 1

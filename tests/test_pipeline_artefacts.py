@@ -110,18 +110,21 @@ def test_a_second_run_on_the_same_data_root_refuses_at_once(tmp_path, capsys):
 
 def test_relative_roots_are_the_callers_not_the_notebooks(tmp_path, monkeypatch):
     """``run --data-root data/x``: the notebooks execute in notebooks/, so every root reaches them absolute,
-    resolved against the directory ``run`` was called from (a relative one once landed in notebooks/data/)."""
+    resolved against the directory ``run`` was called from (a relative one once landed in notebooks/data/), and the
+    data root's lock and the stage's stamp use the same folders."""
     seen = {}
 
-    def fake_run(profile, params, reports, stages=None, force=False):
+    def fake_stage(stage, params, reports):
         seen.update(params)
-        return pipeline.RunReport(profile, "test")  # no stage, none failed
+        assert (tmp_path / "data" / "seeds" / "seed1" / ".stanet.lock").exists()  # the lock: the caller's folder
+        return 0.0
 
-    monkeypatch.setattr(pipeline, "run", fake_run)
+    monkeypatch.setattr(pipeline, "execute_stage", fake_stage)
     monkeypatch.chdir(tmp_path)
     rc = cli.main(["run", "--profile", "smoke", "--data-root", "data/seeds/seed1", "--ave-root", "ave",
-                   "--reports", "rep"])
+                   "--reports", "rep", "--stages", "01_data_prep"])
     assert rc == 0
     assert seen["DATA_ROOT"] == str(tmp_path / "data" / "seeds" / "seed1")
     assert seen["AVE_ROOT"] == str(tmp_path / "ave") and seen["STAVIS_ROOT"] == ""
     assert seen["REPORTS_DIR"] == str(tmp_path / "rep")
+    assert (tmp_path / "rep" / "executed" / "01_data_prep.stamp.json").exists()

@@ -290,9 +290,9 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     s_main = synth.object_scale * min(h, w) * rng.uniform(0.9, 1.1)
     main_track = _track(rng, times, s_main * 1.1, h, w, synth.track_reach)
     distractors, twins, placed = [], [], [main_track]
+    j = synth.twin_size_jitter  # the same one draw whatever j: only the twin's size changes with it
     for k, i in enumerate(ids[1:]):
         twin = k >= len(ids) - 1 - n_twins  # the last ``n_twins`` ids: silent copies of the tag's category
-        j = synth.twin_size_jitter  # the same one draw whatever j: only the twin's size changes with it
         s = s_main * (rng.uniform(1.0 - j, 1.0 + j) if twin else synth.distractor_scale)
         cands = [_track(rng, times, s * 1.1, h, w, synth.track_reach) for _ in range(8)]  # keep away from the objects placed
         best = max(cands, key=lambda c: min(np.linalg.norm(c - o, axis=1).min() for o in placed))
