@@ -7,7 +7,8 @@ first, never reads or writes files and runs on any device. Shape letters: ``B`` 
 
 Defaults follow the paper (``../shared/DESIGN.md`` fidelity table); the released code's undocumented
 behaviours are separate functions, off unless the caller applies them: :func:`temporal_smooth`,
-:func:`mean_floor` and :func:`hard_filter`.
+:func:`mean_floor` and :func:`hard_filter`; :func:`time_window_mean` is this package's form of the first, its
+window in seconds.
 
 Example:
     >>> cams = normalize(torch.rand(2, 3, 8, 8))  # (B, N, H, W) tag-class CAMs of S, ST, SA
@@ -26,7 +27,7 @@ from torch import Tensor
 __all__ = [
     "normalize", "cam_from_features", "select_class", "resize_maps", "soft_filter", "hard_filter",
     "selective_fusion", "average_fusion", "coarse_box", "crop_and_resize", "recover", "temporal_smooth",
-    "mean_floor", "fill_empty",
+    "time_window_mean", "mean_floor", "fill_empty",
 ]
 
 
@@ -322,6 +323,37 @@ def temporal_smooth(maps: Tensor, window: int = 5, recursive: bool = True) -> Te
         if recursive and t >= r and t + r < T:
             work[t + r] = smoothed
     return torch.stack(out)
+
+
+def time_window_mean(maps: Tensor, times: Sequence[float] | Tensor, half_width_s: float) -> Tensor:
+    r"""A plain temporal mean of one video's maps over a window in seconds (this package's form of the released
+    code's pseudo-fixation smoothing, audit §4.3: there 5 frames, recursive, whatever the frame rate).
+
+    Frame t gets :math:`\xi[\mathrm{mean}\{\xi[V_u] : |\tau_u - \tau_t| \le h\}]` over the frames u of the
+    video at times :math:`\tau`, :math:`\xi` the min-max normalisation, so the window covers the same seconds
+    at 25 fps, at 15 fps and on 4 fps training frames. All-zero maps stay out of the mean (they carry no
+    estimate: Eq. 3 filtered out every source there); a frame whose window holds none stays all zero. Nothing
+    is fed back (the MATLAB queue of :func:`temporal_smooth` is not reproduced).
+
+    Args:
+        maps: (T, H, W) maps of one video.
+        times: (T,) frame times in seconds.
+        half_width_s: h >= 0; 0 returns the normalised maps.
+
+    Returns:
+        (T, H, W) maps in [0, 1].
+    """
+    _check_float(maps, "maps", 3)
+    t = torch.as_tensor(times, dtype=torch.float64).flatten()
+    if t.shape[0] != maps.shape[0]:
+        raise ValueError(f"times must be one per map ({maps.shape[0]}), got {t.shape[0]}")
+    if not half_width_s >= 0:
+        raise ValueError(f"half_width_s must be >= 0, got {half_width_s}")
+    norm = normalize(maps)
+    present = (maps.flatten(1).amax(1) > 0).to(maps.dtype)  # (T,)
+    inside = ((t[:, None] - t[None, :]).abs() <= half_width_s + 1e-9).to(maps.dtype) * present[None, :]  # (T, T)
+    summed = torch.einsum("tu,uhw->thw", inside, norm)
+    return normalize(summed / inside.sum(1).clamp(min=1)[:, None, None])
 
 
 def mean_floor(maps: Tensor, factor: float = 3.0) -> Tensor:

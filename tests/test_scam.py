@@ -235,6 +235,24 @@ def test_temporal_smooth_rejects_even_window() -> None:
         scam.temporal_smooth(torch.rand(4, 2, 2), window=4)
 
 
+def test_time_window_mean_spans_the_same_seconds_at_any_rate() -> None:
+    # one frame lit per map; the mean over +/- 0.3 s counts 15 frames at 25 fps and 3 at 4 fps
+    for fps, frames in ((25.0, 15), (4.0, 3)):
+        n = 31
+        maps = torch.zeros(n, 1, n)
+        maps[torch.arange(n), 0, torch.arange(n)] = 1.0
+        out = scam.time_window_mean(maps, torch.arange(n) / fps, 0.3)
+        assert int((out[n // 2] > 0).sum()) == frames
+        torch.testing.assert_close(out[n // 2, 0, n // 2 - frames // 2 : n // 2 + frames // 2 + 1],
+                                   torch.ones(frames))  # equal weights, normalised to 1
+    maps = torch.rand(4, 2, 2)
+    torch.testing.assert_close(scam.time_window_mean(maps, [0.0, 1.0, 2.0, 3.0], 0.0), scam.normalize(maps))
+    with pytest.raises(ValueError, match="one per map"):
+        scam.time_window_mean(maps, [0.0, 1.0], 0.3)
+    with pytest.raises(ValueError, match="half_width_s"):
+        scam.time_window_mean(maps, [0.0, 1.0, 2.0, 3.0], -1.0)
+
+
 def test_mean_floor_zeroes_below_factor_times_mean() -> None:
     m = t([[[0.0, 1.0], [2.0, 5.0]]])  # mean 2 -> threshold 3 with factor 1.5
     assert scam.mean_floor(m, factor=1.5).tolist() == [[[0.0, 0.0], [0.0, 5.0]]]

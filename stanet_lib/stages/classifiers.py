@@ -151,11 +151,15 @@ def switch_dataset(fs: FrameSet, images: Tensor, labels: np.ndarray | None) -> F
     return FrameDataset("switch", images, audio=fs.audio, targets=targets)
 
 
-def repaired_fragments(fs: FrameSet, probs: np.ndarray, match: np.ndarray, per_frame: int, seed: int = 0
+def repaired_fragments(fs: FrameSet, labels: np.ndarray, per_frame: int, seed: int = 0
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Extra switch-training fragments: each frame with the audio of ``per_frame`` frames of *other* clips, half of
-    them of its own category and half of others, labelled by the paper's rule (§3.7) applied to the new pair: 1
-    iff the tagger's top-1 class for that audio is the frame's tag.
+    them of its own category and half of others. A new pair is labelled 1 iff its audio's own label (``labels``,
+    the paper's rule, §3.7: the tagger's top-1 class for it is its clip's tag) is 1 and its clip's tag is the
+    frame's, so the pair's audio is the sound of the frame's category. Applying the rule to the new pair itself
+    (the audio's top-1 against the frame's tag) labelled noise and silence 1 whenever the tagger's arbitrary
+    top-1 for them happened to be the frame's tag (seed 0 demo world, 4 re-pairings: the switch then opened on
+    a quarter of the val frames with noise or silence).
 
     Why: the switch labels are constant within a clip, so a net trained on the clips as they are can tell the
     labels from the clip (its background, its objects) instead of from the sound; with re-paired fragments the same
@@ -164,7 +168,9 @@ def repaired_fragments(fs: FrameSet, probs: np.ndarray, match: np.ndarray, per_f
     rng = np.random.default_rng(seed)
     clips = fs.meta["clip"].to_numpy()
     tags = fs.labels.numpy()
-    top1 = np.asarray(probs).argmax(-1)
+    labels = np.asarray(labels)
+    if labels.shape != (len(fs),):
+        raise ValueError(f"labels must be ({len(fs)},), one per frame, got {labels.shape}")
     frames, audio = [], []
     for i in np.arange(len(fs)):
         same = np.flatnonzero((tags == tags[i]) & (clips != clips[i]))
@@ -175,7 +181,7 @@ def repaired_fragments(fs: FrameSet, probs: np.ndarray, match: np.ndarray, per_f
                 frames.append(i)
                 audio.append(int(rng.choice(pool)))
     frames, audio = np.asarray(frames, np.int64), np.asarray(audio, np.int64)
-    return frames, audio, match[tags[frames], top1[audio]].astype(np.int64)
+    return frames, audio, ((labels[audio] == 1) & (tags[audio] == tags[frames])).astype(np.int64)
 
 
 def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray, val: FrameSet,
@@ -267,7 +273,7 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
     log("switch net ...")
     extra = None
     if cfg.train.switch_repairs > 0:  # re-paired fragments: the same frame with matching and unrelated audio
-        extra = repaired_fragments(train, oof, match, cfg.train.switch_repairs, seed)
+        extra = repaired_fragments(train, labels["train"], cfg.train.switch_repairs, seed)
     net = train_switch(train, images["train"], labels["train"], val, images["val"], labels["val"], cfg,
                        world.net_dir("switch"), seed, extra)
     p_switch = {name: switch_probabilities(net, fs, images[name]) for name, fs in world.sets.items()}

@@ -243,6 +243,11 @@ def postprocess(pseudo: Tensor, fs: FrameSet, cfg: Config, probs: Mapping[str, T
         for _, idx in fs.clips():
             sel = torch.as_tensor(idx)
             out[sel] = scam.temporal_smooth(out[sel], window=5, recursive=True)
+    if cfg.scam.smoothing_s > 0:
+        times = fs.meta["time"].to_numpy(np.float64)
+        for _, idx in fs.clips():
+            sel = torch.as_tensor(idx)
+            out[sel] = scam.time_window_mean(out[sel], times[idx], cfg.scam.smoothing_s)
     if cfg.scam.mean_floor > 0:
         out = scam.mean_floor(out, cfg.scam.mean_floor)
     if cfg.scam.hard_filter and probs is not None and tags is not None:

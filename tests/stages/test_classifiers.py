@@ -3,9 +3,17 @@ probabilities the session's smoke pipeline wrote."""
 
 import numpy as np
 import pytest
+import torch
 
-from stanet_lib.stages.classifiers import Tagger, separation_auc, switch_labels, switch_report
+from stanet_lib.stages.classifiers import (
+    Tagger,
+    repaired_fragments,
+    separation_auc,
+    switch_labels,
+    switch_report,
+)
 from stanet_lib.stages.world import audio_truth, load_switch
+from tests.frame_fixtures import frameset
 
 
 def test_switch_labels_top1_identical_to_tag():
@@ -20,6 +28,24 @@ def test_switch_labels_top1_identical_to_tag():
 
 
 @pytest.mark.slow
+def test_repaired_fragments_positive_only_for_matching_audio_of_the_frames_category():
+    fs = frameset(n_clips=4, t=3)
+    fs.labels[:] = torch.tensor([0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1])  # clips 0, 2 of tag 0; clips 1, 3 of tag 1
+    labels = np.array([1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1])  # clip 2's audio is not its tag's sound (noise, say)
+    frames, audio, y = repaired_fragments(fs, labels, per_frame=4, seed=0)
+    assert len(frames) == 4 * len(fs)
+    clip = fs.meta["clip"].to_numpy()
+    tags = fs.labels.numpy()
+    assert (clip[frames] != clip[audio]).all()  # always another clip's audio
+    same = tags[frames] == tags[audio]
+    assert same.any() and (~same).any()
+    assert (y[~same] == 0).all()  # another category's sound never matches
+    assert (y[same] == labels[audio[same]]).all()  # the same category's: positive iff that audio matched its tag
+    assert (y[same & (clip[audio] == 2)] == 0).all() and (y[same & (clip[audio] == 0)] == 1).all()
+    with pytest.raises(ValueError, match="one per frame"):
+        repaired_fragments(fs, labels[:5], per_frame=2)
+
+
 def test_nets_and_switch_written(smoke_world):
     world = smoke_world
     for name in ("tagger/fold0", "tagger/fold1", "switch", "coarse_S", "coarse_ST", "coarse_SA", "coarse_SA_noswitch",

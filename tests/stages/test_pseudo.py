@@ -41,7 +41,7 @@ def test_empty_pseudo_fixations_are_not_sta_targets():
     fs = frameset()
     maps = torch.rand(6, 5, 5)
     maps[[1, 4]] = 0.0
-    out, valid = postprocess(maps, fs, load_profile("demo"))
+    out, valid = postprocess(maps, fs, load_profile("demo", **{"scam.smoothing_s": 0.0}))
     assert valid.tolist() == [True, False, True, True, False, True] and torch.equal(out, maps)
     _, valid = postprocess(maps, fs, load_profile("demo", **{"scam.drop_empty": False}))
     assert bool(valid.all())
@@ -56,7 +56,7 @@ def test_empty_fallback_gives_empty_frames_the_coarse_scam():
     maps[[1, 4]] = 0.0
     coarse = torch.zeros(6, 4, 4)
     coarse[1, 0, 0], coarse[4, 3, 3] = 1.0, 2.0
-    cfg = load_profile("demo", **{"scam.empty_fallback": "coarse"})
+    cfg = load_profile("demo", **{"scam.empty_fallback": "coarse", "scam.smoothing_s": 0.0})
     out, valid = postprocess(maps, fs, cfg, fallback=coarse)
     assert bool(valid.all())
     assert divmod(int(out[1].argmax()), 8) == (0, 0) and divmod(int(out[4].argmax()), 8) == (7, 7)
@@ -75,9 +75,32 @@ def test_hard_filter_and_mean_floor_options():
     maps[:, 0, 0], maps[:, 1, 1] = 1.0, 0.1  # mean 0.275: the floor at 3 x mean keeps the 1.0 only
     tags = torch.tensor([0, 1, 0])
     sure = torch.tensor([[0.995, 0.005], [0.001, 0.999], [0.6, 0.4]])
-    cfg = load_profile("demo", **{"scam.hard_filter": True, "scam.mean_floor": 3.0})
+    cfg = load_profile("demo", **{"scam.hard_filter": True, "scam.mean_floor": 3.0, "scam.smoothing_s": 0.0})
     out, valid = postprocess(maps, fs, cfg, {"S": sure, "ST": sure}, tags)
     assert valid.tolist() == [True, True, False]  # frame 2: the tag is top-1 at p = 0.6 < 0.99
     assert out[:, 1, 1].tolist() == [0.0, 0.0, 0.0] and out[:, 0, 0].tolist() == [1.0, 1.0, 1.0]
     _, unfiltered = postprocess(maps, fs, cfg.override(**{"scam.hard_filter": False}), {"S": sure}, tags)
     assert bool(unfiltered.all())
+
+
+def test_smoothing_in_seconds_stays_inside_each_clip():
+    """scam.smoothing_s: each frame's pseudo-fixations become the mean of its clip's maps within +/- s seconds
+    (frames of the fixture are 0.25 s apart); never another clip's, and an empty frame is filled from its
+    neighbours before drop_empty looks at it."""
+    fs = frameset(n_clips=2, t=3)  # clip 0 = frames 0-2, clip 1 = frames 3-5
+    maps = torch.zeros(6, 1, 4)  # column 3 stays 0, so no mean is a constant map (which xi would zero)
+    for i in range(6):
+        maps[i, 0, i % 3] = 1.0  # frame i peaks at column i mod 3
+    maps[4] = 0.0  # an empty fine SCAM in the middle of clip 1
+    cfg = load_profile("demo", **{"scam.smoothing_s": 0.3, "scam.empty_fallback": "none"})
+    out, valid = postprocess(maps, fs, cfg)
+    assert bool(valid.all())
+    torch.testing.assert_close(out[1], torch.tensor([[1.0, 1.0, 1.0, 0.0]]))  # frames 0-2 averaged, then xi
+    torch.testing.assert_close(out[0], torch.tensor([[1.0, 1.0, 0.0, 0.0]]))  # frames 0-1: the clip's start
+    torch.testing.assert_close(out[3], torch.tensor([[1.0, 0.0, 0.0, 0.0]]))  # frame 4 empty: frame 3 alone
+    torch.testing.assert_close(out[4], torch.tensor([[1.0, 0.0, 1.0, 0.0]]))  # filled from frames 3 and 5
+    torch.testing.assert_close(out[5], torch.tensor([[0.0, 0.0, 1.0, 0.0]]))  # clip 0's frame 2 is not a neighbour
+    narrow, _ = postprocess(maps, fs, cfg.override(**{"scam.smoothing_s": 0.2}))  # 0.2 s < 0.25 s: no neighbour
+    torch.testing.assert_close(narrow, maps)
+    with pytest.raises(ValueError, match="smoothing_s"):
+        load_profile("demo", **{"scam.smoothing_s": -0.1})
