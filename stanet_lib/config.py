@@ -355,12 +355,13 @@ def _demo() -> Config:
         # 156 s. Measured and left off: training crops of looser, shifted boxes (pointing 0.71 / 0.64 at 96 px)
         model=ModelConfig(trunk="hed_bsds500", coarse_size=128, fine_size=96, sta_size=96, switch_arch="bilinear"),
         train=TrainConfig(lr=0.02, epochs=6, batch_coarse=20, batch_fine=20, batch_sta=20),
-        # pseudo-fixations smoothed over +/- 0.24 s (scam.smoothing_s: 13 / 7 test frames at 25 / 15 fps; the 4 fps
-        # training frames, 0.25 s apart, keep their own maps, so the STA net's targets are unchanged). A frame
+        # pseudo-fixations smoothed over +/- 0.24 s (scam.smoothing_s: 13 / 7 test frames at 25 / 15 fps; each 4 fps
+        # training frame, 0.25 s from the next, keeps its own map, only rescaled to [0, 1] by xi: its peak had been
+        # 0.97-0.99 on most frames, 0.68 at the lowest, seed 1). A frame
         # where the sounding part is near its lowest level looks like its resting twin; its neighbours do not.
         # Measured on stage 04's stored maps of seeds 0 / 1 / 2 (the bfad9c7 world, 2-core Intel Xeon, a scratch
         # script; SynthAV_a / SynthAV_b): pointing 0.83 / 0.93, 0.72 / 0.88, 0.70 / 0.90 unsmoothed; +/- 0.2 s on
-        # seeds 1, 2: 0.80 / 0.93, 0.75 / 0.96; +/- 0.24 s on seed 2: 0.752 / 0.958, s-AUC on SynthAV_b 0.598 ->
+        # seeds 1, 2: 0.800 / 0.931, 0.748 / 0.958; +/- 0.24 s on seed 2: 0.752 / 0.958, s-AUC on SynthAV_b 0.598 ->
         # 0.606. +/- 0.3 s (a fresh clone, seed 0) smoothed the training targets too: the STA net's CC on
         # SynthAV_a fell 0.390 -> 0.379 while the pseudo-fixations' rose 0.401 -> 0.421 (0.8999x, target 0.9x)
         scam=ScamConfig(fine_window="own", empty_fallback="coarse", smoothing_s=0.24),
