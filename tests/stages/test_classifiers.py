@@ -27,7 +27,6 @@ def test_switch_labels_top1_identical_to_tag():
         Tagger(lambda a: a, ["dog"], {"Horse": ["horse"]}).matches(["Horse"])
 
 
-@pytest.mark.slow
 def test_repaired_fragments_positive_only_for_matching_audio_of_the_frames_category():
     fs = frameset(n_clips=4, t=3)
     fs.labels[:] = torch.tensor([0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1])  # clips 0, 2 of tag 0; clips 1, 3 of tag 1
@@ -46,6 +45,7 @@ def test_repaired_fragments_positive_only_for_matching_audio_of_the_frames_categ
         repaired_fragments(fs, labels[:5], per_frame=2)
 
 
+@pytest.mark.slow
 def test_nets_and_switch_written(smoke_world):
     world = smoke_world
     for name in ("tagger/fold0", "tagger/fold1", "switch", "coarse_S", "coarse_ST", "coarse_SA", "coarse_SA_noswitch",
