@@ -24,6 +24,9 @@
 # here the default pluggable tagger, an audio-only classifier with out-of-fold predictions): label 1 when the
 # tagger's top-1 class is the video's tag. The switch net has the SA net's structure with two classes.
 # The SA net is also trained without the switch (gate always open) for the Table 3 analogue.
+# With `train.branch_init="S"` (the demo's; the paper does not say) the ST and SA nets start from the trained S net
+# (encoder, head, classifier; the temporal and audio gates from their own initialisation), so motion and audio
+# refine what S learnt rather than learn the category anew.
 
 # %%
 from IPython.display import Markdown

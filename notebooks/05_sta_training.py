@@ -21,6 +21,9 @@
 # the spatial stream S of frame t is fused with the audio stream, SA = ReLU(σ(φ(A)) ⊙ S + S) (the audio switch
 # p_switch of notebook 02 gates it), and with the temporal stream, ST = ReLU(σ(T) ⊙ S + S); then
 # **Eq. 5**: STA = ReLU(Conv1×1(Concat(SA, ST))), and a decoder of three transposed convolutions gives one map.
+# Where p_switch enters is `model.sta_switch_site`: "gate" multiplies the attention, p·σ(φ(A, S)) (Eq. 4 as the
+# released SA net codes it); "audio" (the demo's) multiplies the audio vector, σ(φ(p·A, S)) (the released STA
+# net's switch·Aup), so a closed switch leaves S's own attention rather than no audio stream.
 # It is trained with binary cross entropy (**Eq. 6**) against the **pseudo-fixations** of notebook 04 only: no
 # eye-tracking data and no category tag are used, so it predicts fixations for unseen videos.
 #

@@ -156,6 +156,9 @@ class ModelConfig:
     # False together with a torchvision vgg16 ImageNet file (imagenet_weights).
     batch_norm: bool = True
     hard_switch: bool = False  # SA gate: soft p_switch (G1 code); True: p_switch > 0.5 (option)
+    # where p_switch enters the STA net's audio gate: "gate" = p * sigmoid(Att(A, S)) (G1, Eq. 4 as coded);
+    # "audio" = sigmoid(Att(p * A, S)), G2a's switch * Aup (audit §3.3): a closed switch keeps S's attention
+    sta_switch_site: str = "gate"
     sta_decoder: str = "deconv"  # STA net: "deconv" (paper: three transposed convs); "skip" (released code)
     # the audio switch: "sa" = the SA net's structure, 2 classes (paper §3.7); "bilinear" = the released
     # SoundSwitch's (G2, audit §3.2): audio and frame embeddings joined by a bilinear layer. The SA gate lets
@@ -201,6 +204,10 @@ class TrainConfig:
     # from unrelated audio better (AUC val 0.81 -> 0.97, SynthAV_a 0.69 -> 0.93, SynthAV_b 0.91 -> 0.99), but at
     # 0.5 it closes on 17% of val's matching frames: accuracy vs truth 0.917 -> 0.868; off
     switch_repairs: int = 0
+    # "S": each stage's ST and SA nets start from that stage's trained S net (encoder, head and classifier; the
+    # temporal / audio gate from its own initialisation), so motion and audio refine what S learnt; "" = each net
+    # from its own initialisation (the paper does not say)
+    branch_init: str = ""
 
 
 @dataclass(frozen=True)
@@ -353,8 +360,16 @@ def _demo() -> Config:
         # empty fine SCAM (one whole video's). Seed 0, 2-core Intel Xeon, the 65fcd3d world: the fine SCAM's pointing
         # 0.64 / 0.70 -> 0.75 / 0.69 at 96 px, the pseudo-fixations' 0.78 / 0.72 with the fallback, stage 04 94 ->
         # 156 s. Measured and left off: training crops of looser, shifted boxes (pointing 0.71 / 0.64 at 96 px)
-        model=ModelConfig(trunk="hed_bsds500", coarse_size=128, fine_size=96, sta_size=96, switch_arch="bilinear"),
-        train=TrainConfig(lr=0.02, epochs=6, batch_coarse=20, batch_fine=20, batch_sta=20),
+        # the STA net's switch on the audio vector (model.sta_switch_site="audio", G2a's switch * Aup) and each
+        # stage's ST / SA nets started from its trained S net (train.branch_init="S"). Seeds 0 / 1 / 2, 2-core Intel
+        # Xeon, stages 02-06 rerun on one world each: the STA net with vs without the switch on the clips with
+        # unrelated audio (CC, SynthAV_a / SynthAV_b) 0.394 vs 0.374, 0.330 vs 0.328; 0.399 vs 0.383, 0.419 vs
+        # 0.407; 0.217 vs 0.217, held on 1 of the 6 cases before, 2 of 6 with the switch site alone; the coarse ST
+        # or SA CAM above the S CAM on 5 of 6 (seed 2's SynthAV_b 0.365 vs 0.389). Measured and left off: the
+        # gates' last conv at zero (the warm-started net starting as S exactly): seed 1 lost both switch cases
+        model=ModelConfig(trunk="hed_bsds500", coarse_size=128, fine_size=96, sta_size=96, switch_arch="bilinear",
+                          sta_switch_site="audio"),
+        train=TrainConfig(lr=0.02, epochs=6, batch_coarse=20, batch_fine=20, batch_sta=20, branch_init="S"),
         # pseudo-fixations smoothed over +/- 0.24 s (scam.smoothing_s: 13 / 7 test frames at 25 / 15 fps; each 4 fps
         # training frame, 0.25 s from the next, keeps its own map, only rescaled to [0, 1] by xi: its peak had been
         # 0.97-0.99 on most frames, 0.68 at the lowest, seed 1). A frame
@@ -448,7 +463,7 @@ CHOICES: dict[str, tuple] = {
     "profile": PROFILES, "media.on_truncated": ("error", "keep"), "audio.kind": ("logmel", "stft"),
     "audio.pad_mode": ("reflect", "constant", "replicate", "circular"), "audio.mel_norm": ("", "slaney"),
     "audio.mel_scale": ("htk", "slaney"), "audio.stft_placement": ("centred", "spread"),
-    "model.output_stride": (8, 16, 32), "model.sta_decoder": ("deconv", "skip"), "model.switch_arch": ("sa", "bilinear"),
+    "model.output_stride": (8, 16, 32), "model.sta_decoder": ("deconv", "skip"), "model.switch_arch": ("sa", "bilinear"), "model.sta_switch_site": ("gate", "audio"), "train.branch_init": ("", "S"),
     "model.trunk_layer": ("conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3"),
     "scam.fine_window": ("centre", "own"), "scam.empty_fallback": ("none", "coarse"),
 }  # fmt: skip

@@ -6,6 +6,10 @@
   [0, 1] per sample (soft switch); ``ModelConfig.hard_switch`` thresholds it at 0.5. Att is two 1x1 convs
   on the concatenation of S and the audio vector tiled over the map (the code up-sampled the audio vector
   with transposed convs to one fixed map size, which broke at other input sizes, audit §2.1).
+  ``site="audio"`` (the STA net's option ``ModelConfig.sta_switch_site``) moves p_switch onto the audio vector
+  instead, as the G2a STANet code does (``extra_convs(switch * Aup)``, audit §3.3):
+  ReLU(sigmoid(Att(p * A, S)) * S + S). A closed switch then leaves an attention computed from S alone, where
+  the G1 form drops the attention block altogether.
 """
 
 from __future__ import annotations
@@ -46,15 +50,22 @@ class TemporalGate(nn.Module):
 
 
 class AudioGate(nn.Module):
-    """SA fusion, Eq. 4 as the G1 code: ReLU(p * sigmoid(Att(A, S)) * S + S), Att = 1x1 convs on [S, A]."""
+    """SA fusion, Eq. 4 as the G1 code: ReLU(p * sigmoid(Att(A, S)) * S + S), Att = 1x1 convs on [S, A].
+    ``site="audio"``: ReLU(sigmoid(Att(p * A, S)) * S + S) (G2a's placement of the switch)."""
 
-    def __init__(self, channels: int, audio_channels: int) -> None:
+    def __init__(self, channels: int, audio_channels: int, site: str = "gate") -> None:
         super().__init__()
+        if site not in ("gate", "audio"):
+            raise ValueError(f"AudioGate site must be 'gate' or 'audio', got {site!r}")
+        self.site = site
         self.att = nn.Sequential(nn.Conv2d(channels + audio_channels, channels, 1), nn.ReLU(inplace=True),
                                  nn.Conv2d(channels, 1, 1))
 
     def forward(self, s: Tensor, a: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
         """s (B, C, h, w), a (B, Ca), p (B,) -> (fused (B, C, h, w), attention sigmoid(Att) (B, 1, h, w))."""
+        p = p.to(s.dtype).view(-1, 1, 1, 1)
+        if self.site == "audio":
+            a = a * p.view(-1, 1)
         tiled = a[:, :, None, None].expand(-1, -1, *s.shape[-2:])  # (B, Ca, h, w)
         att = torch.sigmoid(self.att(torch.cat([s, tiled], dim=1)))  # (B, 1, h, w)
-        return F.relu(p.to(s.dtype).view(-1, 1, 1, 1) * att * s + s), att
+        return F.relu((att if self.site == "audio" else p * att) * s + s), att

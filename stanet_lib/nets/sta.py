@@ -138,7 +138,7 @@ class STANet(nn.Module):
         c = self.encoder.out_channels
         self.audio = AudioEncoder(cfg.audio_channels)
         self.temporal = TemporalGate(c)
-        self.audio_gate = AudioGate(c, cfg.audio_channels)
+        self.audio_gate = AudioGate(c, cfg.audio_channels, cfg.sta_switch_site)
         self.fuse = nn.Conv2d(2 * c, c, 1)  # Eq. 5: Cov(Con(SA, ST))
         init_weights(self.temporal)
         init_weights(self.audio_gate)

@@ -26,7 +26,7 @@ import torch
 from scipy.stats import rankdata
 from torch import Tensor
 
-from ..artefacts import run_key, write_npz
+from ..artefacts import file_fingerprint, run_key, write_npz
 from ..config import Config
 from ..data.frames import FrameDataset, FrameSet, resized_frames
 from ..data.loaders import make_loader
@@ -213,17 +213,52 @@ def switch_probabilities(model: torch.nn.Module, fs: FrameSet, images: Tensor, b
     out = engine.predict(model, make_loader(switch_dataset(fs, images, None), batch, shuffle=False))
     return switch_probability(out).numpy()
 
+
+def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
+    """Copy the encoder, head and classifier of the trained S net in ``path`` (``best.pt``) into the ST or SA net
+    ``model``; its fusion block (temporal or audio gate) keeps its own initialisation. Returns the copied names.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: a part whose shapes do not fit ``model``'s."""
+    state = engine.load_checkpoint(path).get("model", {})
+    parts = ("encoder.", "head.", "classifier.")
+    sub = {k: v for k, v in state.items() if k.startswith(parts)}
+    own = model.state_dict()
+    bad = [k for k, v in sub.items() if k not in own or own[k].shape != v.shape]
+    if bad or not sub:
+        raise ValueError(f"{path}: does not fit the {getattr(model, 'branch', '?')} net "
+                         f"({'no encoder / head / classifier weights' if not sub else 'mismatched: ' + bad[0]})")
+    model.load_state_dict(sub, strict=False)
+    return sorted(sub)
+
+
 def train_classifier(kind: str, train: FrameDataset, val: FrameDataset, num_classes: int, cfg: Config,
-                     out_dir: str | Path, batch_size: int, seed: int = 0) -> torch.nn.Module:
-    """Train one S / ST / SA net with the shared loop (cross entropy, SGD, best val accuracy kept)."""
+                     out_dir: str | Path, batch_size: int, seed: int = 0, init_from: str | Path | None = None
+                     ) -> torch.nn.Module:
+    """Train one S / ST / SA net with the shared loop (cross entropy, SGD, best val accuracy kept). ``init_from``:
+    a trained S net's ``best.pt`` whose encoder, head and classifier the net starts from (:func:`warm_start`)."""
     engine.set_seed(seed)
     model = build_model(kind, num_classes, cfg.model)
+    init = None
+    if init_from is not None:
+        warm_start(model, init_from)
+        init = file_fingerprint(init_from)
     tl = make_loader(train, batch_size, True, seed, cfg.train.num_workers)
     vl = make_loader(val, max(64, batch_size), False, seed, cfg.train.num_workers)
-    key = run_key(cfg, kind, num_classes, batch_size, seed, *train.content(), *val.content())
+    key = run_key(cfg, kind, num_classes, batch_size, seed, *train.content(), *val.content(),
+                  *([] if init is None else [init]))
     engine.fit(model, tl, vl, cfg=cfg.train, out_dir=out_dir, seed=seed, monitor="val_acc", mode="max",
                desc=Path(out_dir).name, run_key=key)
     return model
+
+
+def branch_init(world: World, stage: str, kind: str) -> Path | None:
+    """The ``best.pt`` an ST / SA net of ``stage`` ("coarse" | "fine") starts from: the same stage's trained S net
+    when ``train.branch_init == "S"``, else None (its own initialisation)."""
+    if kind == "S" or world.cfg.train.branch_init != "S":
+        return None
+    return world.net_dir(f"{stage}_S") / "best.pt"
+
 
 def separation_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """Area under the ROC curve of ``scores`` separating ``positive`` from the rest (Mann-Whitney U / (n1 n0), ties
@@ -291,7 +326,7 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
         va = classifier_dataset(kind, val, images["val"], val.labels, None if sw is None else sw["val"])
         t1 = time.perf_counter()
         train_classifier(kind, tr, va, world.num_classes, cfg, world.net_dir(f"coarse_{name}"),
-                                cfg.train.batch_coarse, seed)
+                         cfg.train.batch_coarse, seed, branch_init(world, "coarse", kind))
         log_df = pd.read_csv(world.net_dir(f"coarse_{name}") / "log.csv")
         best = log_df.loc[log_df["val_acc"].idxmax()]
         acc_rows.append({"net": f"coarse {name}", "epochs": len(log_df), "best_epoch": int(best["epoch"]),

@@ -55,3 +55,29 @@ def test_audio_gate_eq4_scales_the_attention_by_p_switch() -> None:
     p = torch.tensor([0.5, 0.25]).view(2, 1, 1, 1)
     torch.testing.assert_close(half, F.relu(p * att * s + s))  # the soft switch
     assert not torch.allclose(att2, att)  # the attention reads the audio
+
+
+def test_audio_gate_audio_site_scales_the_audio_not_the_attention() -> None:
+    """``site="audio"`` (G2a's ``switch * Aup``): ReLU(sigmoid(Att(p * A, S)) * S + S); a closed switch leaves
+    the attention S gives with a zero audio vector, whatever the audio."""
+    torch.manual_seed(3)
+    gate = AudioGate(4, 3, site="audio")
+    s, a = torch.randn(2, 4, 3, 5), torch.randn(2, 3)
+    with torch.no_grad():
+        closed, att0 = gate(s, a, torch.zeros(2))
+        closed_other, att0b = gate(s, torch.randn(2, 3), torch.zeros(2))
+        silent, att_z = gate(s, torch.zeros(2, 3), torch.ones(2))
+        half, att_h = gate(s, a, torch.tensor([0.5, 0.25]))
+        scaled, att_s = gate(s, a * torch.tensor([[0.5], [0.25]]), torch.ones(2))
+        opened, att1 = gate(s, a, torch.ones(2))
+    torch.testing.assert_close(att0, att0b)  # closed: the audio has no effect
+    torch.testing.assert_close(closed, closed_other)
+    torch.testing.assert_close(att0, att_z)  # ... the same as a zero audio vector
+    torch.testing.assert_close(closed, F.relu(att0 * s + s))  # and the attention still applies
+    assert not torch.allclose(closed, F.relu(s))
+    torch.testing.assert_close(att_h, att_s)  # p scales the audio vector
+    torch.testing.assert_close(half, scaled)
+    torch.testing.assert_close(opened, F.relu(att1 * s + s))
+    assert not torch.allclose(att1, att0)
+    with pytest.raises(ValueError, match="site"):
+        AudioGate(4, 3, site="both")

@@ -73,3 +73,32 @@ def test_switch_report_on_every_frame_set(smoke_world):
         assert row["switch_vs_truth_acc"] == float(((p[name] > 0.5) == truth).mean())
         assert row["matching_audio_rate"] == float(truth.mean())
         assert np.isnan(row["switch_auc"]) == (truth.all() or not truth.any())
+
+
+def test_warm_start_copies_the_s_nets_shared_parts_and_keeps_the_gate(tmp_path):
+    from stanet_lib.config import ModelConfig
+    from stanet_lib.nets.classifier import build_model
+    from stanet_lib.stages.classifiers import warm_start
+
+    cfg = ModelConfig(width=1 / 16, audio_channels=8)
+    torch.manual_seed(0)
+    s = build_model("S", 5, cfg)
+    torch.save({"model": s.state_dict()}, tmp_path / "best.pt")
+    for kind, gate in (("ST", "temporal"), ("SA", "audio_gate")):
+        torch.manual_seed(1)
+        net = build_model(kind, 5, cfg)
+        own_gate = {k: v.clone() for k, v in net.state_dict().items() if k.startswith(gate)}
+        copied = warm_start(net, tmp_path / "best.pt")
+        state = net.state_dict()
+        assert copied and all(k.startswith(("encoder.", "head.", "classifier.")) for k in copied)
+        for k, v in s.state_dict().items():
+            torch.testing.assert_close(state[k], v)  # every S weight now in the net
+        for k, v in own_gate.items():
+            torch.testing.assert_close(state[k], v)  # the fusion block keeps its own initialisation
+        assert own_gate
+    other = build_model("S", 7, cfg)  # 7 classes: the classifier does not fit
+    torch.save({"model": other.state_dict()}, tmp_path / "seven.pt")
+    with pytest.raises(ValueError, match=r"seven\.pt: does not fit the ST net \(mismatched: classifier"):
+        warm_start(build_model("ST", 5, cfg), tmp_path / "seven.pt")
+    with pytest.raises(FileNotFoundError):
+        warm_start(build_model("ST", 5, cfg), tmp_path / "none.pt")
