@@ -45,6 +45,14 @@ class SynthConfig:
     # silent twin; True = it is still played, its part pulsing with the tag's rhythm while another sound (or none)
     # is heard (a dubbed soundtrack). The STAViS-layout unrelated-audio test videos are not changed by it
     mismatched_played: bool = False
+    # a STAViS-layout test video with unrelated audio: False = nothing on screen is played, the observers split
+    # between the tag's objects; True = its tagged object is played (a dubbed soundtrack, as
+    # ``mismatched_played`` for the training clips) and the observers look at it as in a video where it sounds
+    unrelated_played: bool = False
+    # an unrelated sound of another category (AVE and STAViS layouts) is the category of the clip's first
+    # silent distractor, so the sound's own object is on screen, at rest (an off-screen copy of it sounds): an
+    # audio stream that is not switched off points at that distractor. False: the heard category is drawn apart
+    heard_visible: bool = False
     distractors: int = 2  # silent objects of other categories per clip
     # silent objects of the tag's own category (same body and part, same size): only motion (the sounding part
     # pulses with the audio envelope) and audio-visual synchrony tell which one sounds
@@ -85,6 +93,9 @@ class SynthConfig:
     # how far objects travel: their tracks' amplitudes as a multiple of the room to the nearer edge (> 1: a track
     # may reach the edge and is held there)
     track_reach: float = 1.0
+    # how far the silent objects (distractors, twins) travel, as a share of ``track_reach``: 1 = as far as the
+    # sounding object; below 1 they keep nearer their start, as an instrument nobody plays stays where it lies
+    silent_motion: float = 1.0
     distractor_scale: float = 0.7  # other-category distractor size / sounding object's
     part_scale: float = 0.4  # discriminative part radius / body half-size
     frame_noise: float = 5.0  # per-pixel temporal noise std (grey levels)
@@ -208,6 +219,12 @@ class TrainConfig:
     # temporal / audio gate from its own initialisation), so motion and audio refine what S learnt; "" = each net
     # from its own initialisation (the paper does not say)
     branch_init: str = ""
+    # the learning rate over the epochs: "constant" (the paper's and the released G1 code's) or "cosine" (each epoch
+    # e of E at lr * (1 + cos(pi * e / E)) / 2, from lr down towards 0; the released "+" code decays its S net's lr
+    # in steps, audit §2.2)
+    lr_schedule: str = "constant"
+    # epochs of the classification nets S, ST and SA (coarse and fine stages) when > 0; 0 = ``epochs``
+    epochs_classifiers: int = 0
 
 
 @dataclass(frozen=True)
@@ -456,14 +473,16 @@ RANGES: dict[str, str] = {
     "scam.lam": ">=0", "scam.box_factor": ">0", "scam.mean_floor": ">=0",
     "eval.blur_sigma": ">=0", "eval.sauc_splits": ">=1", "eval.sauc_step": "(0,1]", "eval.every_nth": ">=1",
     "eval.seed": ">=0",
-    "synth.twins": ">=0", "scam.smoothing_s": ">=0", "synth.silent_level": "[0,1]", "synth.envelope_floor": "[0,1)", "synth.stavis_unrelated_fraction": "[0,1]", "media.window_s": ">=0",
+    "synth.twins": ">=0", "synth.silent_motion": "[0,1]", "scam.smoothing_s": ">=0", "synth.silent_level": "[0,1]", "synth.envelope_floor": "[0,1)", "synth.stavis_unrelated_fraction": "[0,1]", "media.window_s": ">=0",
     "model.trunk_reduce": ">=1", "model.head_width": ">0", "train.switch_repairs": ">=0",
+    "train.epochs_classifiers": ">=0",
 }  # fmt: skip
 CHOICES: dict[str, tuple] = {
     "profile": PROFILES, "media.on_truncated": ("error", "keep"), "audio.kind": ("logmel", "stft"),
     "audio.pad_mode": ("reflect", "constant", "replicate", "circular"), "audio.mel_norm": ("", "slaney"),
     "audio.mel_scale": ("htk", "slaney"), "audio.stft_placement": ("centred", "spread"),
     "model.output_stride": (8, 16, 32), "model.sta_decoder": ("deconv", "skip"), "model.switch_arch": ("sa", "bilinear"), "model.sta_switch_site": ("gate", "audio"), "train.branch_init": ("", "S"),
+    "train.lr_schedule": ("constant", "cosine"),
     "model.trunk_layer": ("conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3"),
     "scam.fine_window": ("centre", "own"), "scam.empty_fallback": ("none", "coarse"),
 }  # fmt: skip

@@ -30,7 +30,7 @@ from . import progress
 from .artefacts import DataRootLock, digest, file_sha256, git_commit, write_json, write_text
 from .config import PIPELINE_PARAMETERS, PROFILES, load_profile, parse_overrides
 from .paths import DATA_DIR, NOTEBOOKS_DIR, PACKAGE_ROOT, REPORTS_DIR, profile_dirs, run_reports
-from .report.spread import headline, write_spread
+from .report.spread import headline, run_targets, write_seed_targets, write_spread
 
 # Stage notebooks in execution order, with the stages whose artefacts each one reads (DESIGN.md "Stages").
 STAGES: dict[str, tuple[str, ...]] = {
@@ -421,7 +421,7 @@ def spread_run_cli(args: argparse.Namespace) -> int:
     """``python -m stanet_lib spread``: run (or reuse) the demo pipeline of each seed in ``data/seeds/seed<N>/`` and
     ``reports/seeds/seed<N>/`` and write the spread of its headline numbers (:mod:`stanet_lib.report.spread`); exit
     code 1 when a seed's run failed or is missing."""
-    per_seed, failed = {}, []
+    per_seed, per_seed_targets, failed = {}, {}, []
     for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
         if seed == args.main_seed:
             reports, data = run_reports(args.profile), DATA_DIR
@@ -435,9 +435,11 @@ def spread_run_cli(args: argparse.Namespace) -> int:
                     continue
         try:
             per_seed[seed] = headline(reports, data / "runs" / args.profile)
+            per_seed_targets[seed] = run_targets(reports, data / "runs" / args.profile)
         except FileNotFoundError as exc:
             print(f"[spread] seed {seed}: skipped ({exc})")
             failed.append(seed)
     write_spread(per_seed, args.out, args.profile)
-    print(f"[spread] wrote {Path(args.out) / 'seed_spread.csv'} ({len(per_seed)} seeds)")
+    write_seed_targets(per_seed_targets, args.out, args.profile)
+    print(f"[spread] wrote {Path(args.out) / 'seed_spread.csv'} and seed_targets.csv ({len(per_seed)} seeds)")
     return 1 if failed else 0

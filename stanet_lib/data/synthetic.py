@@ -282,7 +282,10 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     h, w, t = spec.height, spec.width, spec.n_frames
     times = np.arange(t, dtype=np.float64) / spec.fps
     n_twins = synth.twins if spec.source == "stavis" or synth.twins_in_ave else 0
-    ids = [spec.category] + _distractor_categories(rng, spec.category, synth) + [spec.category] * n_twins
+    others = _distractor_categories(rng, spec.category, synth)
+    if synth.heard_visible and spec.audio_category >= 0 and others:  # the heard sound's object on screen, silent
+        others[0] = spec.audio_category
+    ids = [spec.category] + others + [spec.category] * n_twins
     cats = {i: category(i, synth.body_families, synth.shared_looks) for i in {*ids, spec.audio_category} if i >= 0}
     phase = rng.uniform(0, 2 * np.pi)
     audio = _audio(spec, cats, rng, phase, synth.envelope_floor)
@@ -294,7 +297,8 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     for k, i in enumerate(ids[1:]):
         twin = k >= len(ids) - 1 - n_twins  # the last ``n_twins`` ids: silent copies of the tag's category
         s = s_main * (rng.uniform(1.0 - j, 1.0 + j) if twin else synth.distractor_scale)
-        cands = [_track(rng, times, s * 1.1, h, w, synth.track_reach) for _ in range(8)]  # keep away from the objects placed
+        reach = synth.track_reach * synth.silent_motion
+        cands = [_track(rng, times, s * 1.1, h, w, reach) for _ in range(8)]  # keep away from the objects placed
         best = max(cands, key=lambda c: min(np.linalg.norm(c - o, axis=1).min() for o in placed))
         colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
         _, part_d = _draw_object(frames, cats[i], best, s, colour, np.full(t, synth.silent_level),
@@ -305,7 +309,8 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
             twins.append((part_d, best, s))
     in_event = (times >= spec.event_start) & (times < spec.event_end)
     sounding = (spec.audio_kind == "tag") & in_event
-    played = sounding | (in_event & (spec.source == "ave") & synth.mismatched_played)  # dubbed: played, not heard
+    dubbed = synth.mismatched_played if spec.source == "ave" else synth.unrelated_played
+    played = sounding | (in_event & dubbed)  # dubbed: played, not heard
     level = np.where(played, envelope(cats[spec.category], times, phase, synth.envelope_floor), synth.silent_level)
     colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
     mask, part_c = _draw_object(frames, cats[spec.category], main_track, s_main, colour, level,
@@ -314,7 +319,8 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     truth = {"times": times, "box": _box(mask), "part_center": part_c.astype(np.float32),
              "sounding": sounding, "part_radius": np.float32(s_main * synth.part_scale)}
     if spec.observers > 0:
-        truth.update(simulate_fixations(rng, spec, synth, part_c, main_track, s_main, distractors, twins))
+        truth.update(simulate_fixations(rng, spec, synth, part_c, main_track, s_main, distractors, twins,
+                                        played=bool(played.any())))
     return frames, audio, truth
 
 
@@ -330,19 +336,21 @@ def _distractor_categories(rng: np.random.Generator, tag: int, synth: SynthConfi
 def simulate_fixations(
     rng: np.random.Generator, spec: ClipSpec, synth: SynthConfig, part_c: np.ndarray, main_track: np.ndarray,
     s_main: float, distractors: list[tuple[np.ndarray, float]],
-    twins: list[tuple[np.ndarray, np.ndarray, float]] | None = None,
+    twins: list[tuple[np.ndarray, np.ndarray, float]] | None = None, played: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Observers' gaze, one sample per frame each: episodes on a target (part, body, a distractor, the screen
     centre) drawn from ``synth.fixation_mix``, lasting ~``fixation_dwell_s``, following the target (pursuit)
     with a per-episode offset, a slow drift and a per-observer bias. The first ~0.2 s look at the centre.
 
-    When the clip's audio is unrelated to what is visible (``spec.audio_kind != "tag"``), nothing on screen sounds
-    and a part or body episode goes to any of the tag's objects, the drawn one or one of its silent ``twins``
-    ((part centre (T, 2), track (T, 2), half-size) each), with equal chance; otherwise to the sounding one.
+    When nothing on screen is played (``played`` False; None: the clip's audio is the tag's,
+    ``spec.audio_kind == "tag"``), a part or body episode goes to any of the tag's objects, the drawn one or one of
+    its silent ``twins`` ((part centre (T, 2), track (T, 2), half-size) each), with equal chance; otherwise to the
+    played one, heard or dubbed (``synth.unrelated_played``).
 
     Returns ``fixations`` (N, 3) int32 (frame 1-based, y, x), clipped to the frame, N = observers x frames;
     ``fixation_observer`` (N,) int16; ``fixation_target`` (N,) int8 (index into :data:`FIX_TARGETS`)."""
     t, h, w = spec.n_frames, spec.height, spec.width
+    played = spec.audio_kind == "tag" if played is None else played
     diag = float(np.hypot(h, w))
     mix = np.array([synth.fixation_mix.get(k, 0.0) for k in FIX_TARGETS], float)
     if not distractors:
@@ -361,7 +369,7 @@ def simulate_fixations(
                 dur = int(np.clip(round(rng.gamma(2.0, synth.fixation_dwell_s / 2) * spec.fps), 1, t - k))
             first = False
             obj = (part_c, main_track, s_main)
-            if kind in (0, 1) and twins and spec.audio_kind != "tag":
+            if kind in (0, 1) and twins and not played:
                 obj = [obj, *twins][int(rng.integers(len(twins) + 1))]
             if kind == 0:
                 target, off = obj[0][k : k + dur], rng.normal(0, 0.3 * obj[2] * synth.part_scale, 2)

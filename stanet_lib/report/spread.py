@@ -6,7 +6,8 @@ for several seeds, each in its own data root and reports folder (``data/seeds/se
 tables the headline rows: the localisation table (pointing, CC), the Table 4 rows of the STA net, the
 pseudo-fixations and the centre bias (five metrics), and the switch net's accuracy against the truth. It writes
 ``reports/tables/seed_spread.{csv,md}``: one row per quantity, a column per seed, the mean and the sample standard
-deviation.
+deviation; and ``reports/tables/seed_targets.{csv,md}``: each of the demo's targets
+(:mod:`stanet_lib.report.targets`) per seed, value against reference, and on how many seeds it holds.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import pandas as pd
 
 from ..artefacts import write_text
 from .tables import to_markdown
+from .targets import demo_targets
 
-__all__ = ["LOCALISATION_MAPS", "TABLE4_METHODS", "headline", "spread_table", "write_spread"]
+__all__ = ["LOCALISATION_MAPS", "TABLE4_METHODS", "headline", "spread_table", "write_spread", "run_targets",
+           "targets_table", "write_seed_targets"]
 
 LOCALISATION_MAPS = ("coarse SCAM", "fine SCAM", "pseudo-fixations", "STA net", "centre bias")
 TABLE4_METHODS = {"STA net": "STA net", "pseudo-fixations": "pseudo-fixations", "centre bias": "centre bias"}
@@ -74,4 +77,42 @@ def write_spread(per_seed: dict[int, pd.DataFrame], out: str | Path, profile: st
     caption = (f"Headline numbers over seeds {', '.join(map(str, per_seed))} (profile {profile}; mean and sample "
                f"standard deviation)")
     write_text(out / "seed_spread.md", to_markdown(table, caption) if len(table) else f"{caption}: no run\n")
+    return table
+
+
+def run_targets(reports: str | Path, runs: str | Path) -> pd.DataFrame:
+    """One run's targets: its ``tables/targets.csv`` when the run wrote one (judged on unrounded values), else
+    computed from its 3-decimal tables (:func:`~stanet_lib.report.targets.demo_targets`)."""
+    path = Path(reports) / "tables" / "targets.csv"
+    if path.is_file():
+        return pd.read_csv(path)
+    return demo_targets(Path(reports) / "tables", runs)
+
+
+def targets_table(per_seed: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """One row per (target, db): ``seed N`` = "value vs reference" and ``holds N`` for each seed, then ``holds on``
+    ("k of n") and ``smallest margin``."""
+    wide, holds, margins = None, {}, {}
+    for seed, df in per_seed.items():
+        d = df.set_index(["target", "db"])
+        col = (d["value"].map("{:.4f}".format) + " vs " + d["reference"].map("{:.4f}".format)).rename(f"seed {seed}")
+        h = d["holds"].astype(bool).rename(f"holds {seed}")
+        part = pd.concat([col, h], axis=1)
+        wide = part if wide is None else wide.join(part, how="outer")
+        holds[seed], margins[seed] = h, d["margin"]
+    if wide is None:
+        return pd.DataFrame()
+    hold = pd.concat(holds, axis=1).reindex(wide.index)
+    wide["holds on"] = [f"{int(r.sum())} of {int(r.notna().sum())}" for _, r in hold.iterrows()]
+    wide["smallest margin"] = pd.concat(margins, axis=1).reindex(wide.index).min(axis=1)
+    return wide.reset_index()
+
+
+def write_seed_targets(per_seed: dict[int, pd.DataFrame], out: str | Path, profile: str) -> pd.DataFrame:
+    """``out/seed_targets.csv`` and ``.md`` (:func:`targets_table`); returns the table."""
+    table = targets_table(per_seed)
+    out = Path(out)
+    write_text(out / "seed_targets.csv", table.to_csv(index=False, float_format="%.4f"))
+    caption = f"The demo's targets on seeds {', '.join(map(str, per_seed))} (profile {profile}): value vs reference"
+    write_text(out / "seed_targets.md", to_markdown(table, caption, digits=4) if len(table) else f"{caption}: no run\n")
     return table

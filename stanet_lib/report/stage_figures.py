@@ -49,23 +49,19 @@ def sta_training_curves(world: World, nets: Sequence[str] = ("sta", "sta_noswitc
     return save(fig, path)
 
 
-def sample_frames(world: World, set_name: str, n: int = 4) -> np.ndarray:
-    """``n`` frame indices of a frame set, evenly spaced (the first video's start to the last video's end)."""
-    total = len(world.sets[set_name])
-    return np.unique(np.linspace(0, total - 1, n).round().astype(int))
-
-
 def sta_predictions(world: World, set_name: str, variant: str = "sta", n: int = 4,
-                path: str | Path | None = None) -> plt.Figure:
+                path: str | Path | None = None, seed: int = 0) -> plt.Figure:
     """Test frames (cache canvas) with, side by side: the stage-04 pseudo-fixation, the STA prediction, and the
-    eye-tracking ground truth (continuous map with the binary fixations as points)."""
+    eye-tracking ground truth (continuous map with the binary fixations as points). The frames are those of
+    :func:`sample_rows`, middle frames of clips, as in the figures of notebooks 03 and 04: evenly spaced rows fell on
+    the clips' first frames, where the window has no t-1 and the observers start at the screen centre."""
     fs = world.sets[set_name]
     db = set_name.split(":", 1)[1]
     fine = load_maps(world.maps_path("fine", set_name))
     pred = load_maps(world.maps_path("sta", set_name))
     root = StavisRoot(world.stavis_root)
     images, titles = [], []
-    for i in sample_frames(world, set_name, n):
+    for i in sample_rows(world, set_name, n, seed=seed):
         frame = fs.frames[i].numpy()  # (S, S, 3)
         video, number = str(fs.meta["video"].iloc[i]), int(fs.meta["number"].iloc[i])
         gt = load_gt_map(root.map_path(db, video, number))
@@ -118,5 +114,6 @@ def coarse_and_fine_inputs(world: World, set_name: str, rows: np.ndarray) -> dic
 
 def sta_prediction_figures(world: World, fig_dir: str | Path, n: int = 3) -> list[plt.Figure]:
     """:func:`sta_predictions` of every test set, saved as ``<fig_dir>/05_predictions_<db>.png`` (notebook 05)."""
-    return [sta_predictions(world, set_name, n=n, path=Path(fig_dir) / f"05_predictions_{set_name.split(':', 1)[1]}.png")
+    return [sta_predictions(world, set_name, n=n, seed=world.cfg.seed,
+                            path=Path(fig_dir) / f"05_predictions_{set_name.split(':', 1)[1]}.png")
             for set_name in world.test_sets()]

@@ -15,6 +15,7 @@ labels come from a tagger that never saw that clip), because no pretrained tagge
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -247,7 +248,10 @@ def train_classifier(kind: str, train: FrameDataset, val: FrameDataset, num_clas
     vl = make_loader(val, max(64, batch_size), False, seed, cfg.train.num_workers)
     key = run_key(cfg, kind, num_classes, batch_size, seed, *train.content(), *val.content(),
                   *([] if init is None else [init]))
-    engine.fit(model, tl, vl, cfg=cfg.train, out_dir=out_dir, seed=seed, monitor="val_acc", mode="max",
+    tcfg = cfg.train
+    if tcfg.epochs_classifiers > 0:
+        tcfg = dataclasses.replace(tcfg, epochs=tcfg.epochs_classifiers)
+    engine.fit(model, tl, vl, cfg=tcfg, out_dir=out_dir, seed=seed, monitor="val_acc", mode="max",
                desc=Path(out_dir).name, run_key=key)
     return model
 

@@ -32,6 +32,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import random
 import time
@@ -56,7 +57,7 @@ from .losses import StepFn, classification_step
 
 __all__ = [
     "CHECKPOINT_FORMAT", "FitResult", "set_seed", "deterministic_mode", "load_checkpoint", "load_weights",
-    "run_epoch", "make_optimizer", "fit", "iter_predict", "predict"
+    "run_epoch", "make_optimizer", "epoch_lr", "fit", "iter_predict", "predict"
 ]
 
 
@@ -253,6 +254,15 @@ def make_optimizer(params: Any, cfg: TrainConfig, device: torch.device) -> torch
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=fused)
 
 
+def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (0-based) of ``cfg.epochs``: ``cfg.lr`` throughout (``"constant"``) or
+    the cosine schedule (``"cosine"``, Loshchilov & Hutter, SGDR, ICLR 2017, without restarts) at the epoch's start,
+    lr * (1 + cos(pi * epoch / epochs)) / 2. A function of the epoch alone, so a resumed run continues it."""
+    if getattr(cfg, "lr_schedule", "constant") == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / max(cfg.epochs, 1)))
+    return cfg.lr
+
+
 def _decision_line(name: str, out_dir: Path, start: int, epochs: int, why_new: str) -> str:
     """The one line :func:`fit` says about a net before its epochs: reused, resumed, retrained (why) or new."""
     if start >= epochs:
@@ -366,6 +376,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
                 if loader is not None and hasattr(loader.sampler, "set_epoch"):
                     loader.sampler.set_epoch(epoch)
             tag = f"{desc} epoch {epoch + 1}/{cfg.epochs}".strip()
+            for group in optimizer.param_groups:
+                group["lr"] = epoch_lr(cfg, epoch)
             tr = run_epoch(run_model, train_loader, step_fn, device, cfg.amp, optimizer, f"{tag} train",
                             progress)
             row: dict[str, Any] = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in tr.items()}}

@@ -468,3 +468,78 @@ def test_twin_size_jitter_zero_draws_the_twin_at_the_sounding_objects_size(monke
     assert any(abs(t1 / s1 - 1.0) > 0.01 for _, t1, s1, _, _ in runs[0.1])
     with pytest.raises(ValueError, match="twin_size_jitter"):
         synthetic.plan_world(load_profile("smoke", **{"synth.twin_size_jitter": 1.0}), 0)
+
+
+def _record_objects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, np.ndarray, float]]:
+    """Replace _draw_object by a recorder of (category index, centre track (T, 2), half-size) per painted object,
+    in the order painted (the distractors, then the twins, then the tagged object), that still paints."""
+    drawn: list[tuple[int, np.ndarray, float]] = []
+    draw = synthetic._draw_object
+
+    def recording(frames, cat, centre, s, *rest):
+        drawn.append((cat.index, np.array(centre), float(s)))
+        return draw(frames, cat, centre, s, *rest)
+
+    monkeypatch.setattr(synthetic, "_draw_object", recording)
+    return drawn
+
+
+def test_unrelated_played_shows_the_tagged_object_played_and_the_observers_follow_it() -> None:
+    """synth.unrelated_played: a STAViS-layout video with unrelated audio shows its tagged object played (its part
+    pulsing, nothing else in picture or sound changed, the truth still says nothing sounds), and the observers'
+    part episodes go to it instead of splitting between it and its silent twin."""
+    on = load_profile("demo", **{"synth.unrelated_played": True})
+    off = load_profile("demo", **{"synth.unrelated_played": False})
+    specs = [s for s in synthetic.plan_world(on, 0) if s.source == "stavis" and s.audio_kind != "tag"][:2]
+    assert {s.audio_kind.split(":")[0] for s in specs} == {"other", "noise"}
+    for spec in specs:
+        played, audio, truth = synthetic.render_clip(spec, on.synth)
+        rest, audio_off, truth_off = synthetic.render_clip(spec, off.synth)
+        assert np.array_equal(audio, audio_off) and not truth["sounding"].any()
+        diff = np.abs(played.astype(int) - rest.astype(int)).max(-1) > 0
+        assert diff.sum(axis=(1, 2)).min() > 0 and not (diff & ~_inside_boxes(truth["box"], diff.shape)).any()
+
+        def near_part(tr: dict) -> float:
+            fix, kind = tr["fixations"], tr["fixation_target"]
+            part = fix[kind == 0]
+            centre = tr["part_center"][part[:, 0] - 1]
+            return float(np.mean(np.hypot(*(part[:, 1:] - centre).T) < 4 * tr["part_radius"]))
+
+        assert near_part(truth) > 0.95 > 0.8 > near_part(truth_off)
+    tag = next(s for s in synthetic.plan_world(on, 0) if s.source == "stavis" and s.audio_kind == "tag")
+    a, b = synthetic.render_clip(tag, on.synth), synthetic.render_clip(tag, off.synth)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[2]["fixations"], b[2]["fixations"])
+
+
+def test_heard_visible_puts_the_heard_categorys_object_on_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """synth.heard_visible: a clip that sounds of another category shows a silent object of that category (its
+    first distractor); a clip with the tag's sound or noise is painted exactly as without the option."""
+    drawn = _record_objects(monkeypatch)
+    on = load_profile("demo", **{"synth.heard_visible": True})
+    off = load_profile("demo", **{"synth.heard_visible": False})
+    plan = [s for s in synthetic.plan_world(on, 0) if s.audio_kind.startswith("other:")]
+    others = [s for s in plan if s.source == "ave"][:3] + [s for s in plan if s.source == "stavis"][:2]
+    assert len(others) == 5
+    for spec in others:
+        drawn.clear()
+        synthetic.render_clip(spec, on.synth)
+        assert drawn[0][0] == spec.audio_category != spec.category and drawn[-1][0] == spec.category
+    for spec in [s for s in synthetic.plan_world(on, 0) if not s.audio_kind.startswith("other:")][:4]:
+        assert np.array_equal(synthetic.render_clip(spec, on.synth)[0], synthetic.render_clip(spec, off.synth)[0])
+
+
+def test_silent_motion_keeps_the_silent_objects_near_their_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """synth.silent_motion: the silent objects' tracks shrink by that share (0: they stay still); the tagged
+    object's track and the sound do not change (the same random draws whatever the share)."""
+    drawn = _record_objects(monkeypatch)
+    spread = {}
+    for m in (1.0, 0.1, 0.0):
+        cfg = load_profile("demo", **{"synth.silent_motion": m})
+        spec = next(s for s in synthetic.plan_world(cfg, 0) if s.source == "stavis" and s.audio_kind == "tag")
+        drawn.clear()
+        _, audio, _ = synthetic.render_clip(spec, cfg.synth)
+        silent, tagged = drawn[:-1], drawn[-1]
+        spread[m] = ([np.ptp(c, axis=0).max() for _, c, _ in silent], tagged[1], audio)
+    assert all(s > 0 for s in spread[1.0][0]) and all(s == 0 for s in spread[0.0][0])
+    assert all(a < 0.2 * b for a, b in zip(spread[0.1][0], spread[1.0][0]))
+    assert np.array_equal(spread[0.1][1], spread[1.0][1]) and np.array_equal(spread[0.1][2], spread[1.0][2])

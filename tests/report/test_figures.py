@@ -42,3 +42,22 @@ def test_score_bars_draw_chance_where_it_is_defined():
                          index=pd.MultiIndex.from_tuples([("measured", "STA"), ("measured", "constant")]))
     fig4 = figures.table4_bars(table)
     assert [_dashed_at(ax) for ax in fig4.axes] == [[0.5], [0.0], [0.0]] and "chance" in fig4._suptitle.get_text()
+
+
+def test_sample_rows_are_middle_frames_of_distinct_clips():
+    """The example frames of notebooks 03-05: the middle frame of each picked clip, never a clip's first frame
+    (there the window has no t-1 and the simulated observers look at the screen centre)."""
+    from types import SimpleNamespace
+
+    from stanet_lib.report import stage_figures
+
+    starts = [0, 10, 30, 40, 70]  # clips of 10, 20, 10, 30 and 5 frames
+    ends = [10, 30, 40, 70, 75]
+    clips = [(f"V{k}", np.arange(a, b)) for k, (a, b) in enumerate(zip(starts, ends))]
+    world = SimpleNamespace(sets={"test:X": SimpleNamespace(clips=lambda: clips)})
+    rows = stage_figures.sample_rows(world, "test:X", n=3, seed=1)
+    middles = {a + (b - a) // 2 for a, b in zip(starts, ends)}
+    assert len(rows) == 3 and len(set(rows.tolist())) == 3
+    assert set(rows.tolist()) <= middles
+    assert not set(rows.tolist()) & set(starts)
+    assert list(rows) == sorted(rows)

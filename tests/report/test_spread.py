@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from stanet_lib.report.spread import headline, spread_table, write_spread
+from stanet_lib.report.spread import headline, run_targets, spread_table, write_seed_targets, write_spread
 
 
 def fake_run(tmp_path, name: str, shift: float):
@@ -45,3 +45,18 @@ def test_spread_mean_and_sample_std(tmp_path):
     assert (tmp_path / "out" / "seed_spread.csv").is_file()
     assert "seeds 0, 1, 2" in (tmp_path / "out" / "seed_spread.md").read_text()
     assert spread_table({}).empty
+
+
+def test_seed_targets_per_seed_and_how_many_hold(tmp_path):
+    per_seed = {}
+    for seed, (value, ref) in enumerate([(0.40, 0.35), (0.34, 0.35), (0.50, 0.35)]):
+        reports = tmp_path / f"s{seed}" / "reports"
+        (reports / "tables").mkdir(parents=True)
+        pd.DataFrame({"target": ["CAM_ST or CAM_SA > CAM_S, coarse"], "db": ["A"], "value": [value],
+                      "reference": [ref], "margin": [value - ref], "holds": [value > ref],
+                      "reference_is": ["coarse CAM_S"]}).to_csv(reports / "tables" / "targets.csv", index=False)
+        per_seed[seed] = run_targets(reports, tmp_path / "runs")
+    t = write_seed_targets(per_seed, tmp_path / "out", "demo").iloc[0]
+    assert t["seed 1"] == "0.3400 vs 0.3500" and not t["holds 1"] and t["holds 2"]
+    assert t["holds on"] == "2 of 3" and np.isclose(t["smallest margin"], -0.01)
+    assert "seeds 0, 1, 2" in (tmp_path / "out" / "seed_targets.md").read_text()

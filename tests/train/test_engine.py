@@ -236,3 +236,20 @@ def test_make_optimizer_fused_on_cuda_same_update_rule() -> None:
         out[dev] = p.detach()
     assert not torch.equal(out["cpu"], w0)
     torch.testing.assert_close(out["cuda"], out["cpu"], rtol=1e-6, atol=1e-6)
+
+
+def test_cosine_schedule_logged_per_epoch_and_continued_on_resume(tmp_path) -> None:
+    """train.lr_schedule="cosine": epoch e of E runs at lr (1 + cos(pi e / E)) / 2, logged in log.csv; a run stopped
+    after one epoch and resumed ends with the same weights as one that ran through; "constant" keeps lr."""
+    cfg = dataclasses.replace(TCFG, epochs=4, lr_schedule="cosine")
+    _, full = run(tmp_path / "full", cfg=cfg)
+    assert [r["lr"] for r in full.history] == pytest.approx([1e-2, 1e-2 * (1 + 0.5 ** 0.5) / 2, 5e-3,
+                                                             1e-2 * (1 - 0.5 ** 0.5) / 2])
+    run(tmp_path / "split", cfg=cfg, max_epochs_this_call=1)
+    _, rest = run(tmp_path / "split", cfg=cfg, model_seed=3)
+    assert [r["lr"] for r in rest.history] == [r["lr"] for r in full.history]
+    assert_same_state(engine.load_checkpoint(tmp_path / "full" / "last.pt")["model"],
+                      engine.load_checkpoint(tmp_path / "split" / "last.pt")["model"])
+    _, const = run(tmp_path / "const", cfg=dataclasses.replace(cfg, lr_schedule="constant"))
+    assert [r["lr"] for r in const.history] == [1e-2] * 4
+    assert engine.epoch_lr(cfg, 3) < engine.epoch_lr(cfg, 0)
