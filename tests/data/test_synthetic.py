@@ -299,9 +299,11 @@ def test_cli_runs_skips_and_forces(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_twins_are_silent_copies_of_the_tag_and_observers_follow_the_sound() -> None:
     """The demo's silent twin: same body and part as the sounding object (appearance cannot tell them apart), its
     part does not pulse; observers look at the sounding one when the tag sounds, at both when the audio is
-    unrelated. A 3 s clip (the demo's are 1.5 s): 36 frames of fixations, enough for the shares to settle. The demo
-    shows its twins in the test videos only; ``twins_in_ave`` puts one in this AVE-layout clip, drawn the same way."""
-    cfg = load_profile("demo", **{"synth.clip_seconds": 3.0, "synth.twins_in_ave": True})
+    unrelated and nothing is played (``mismatched_played`` off). A 3 s clip (the demo's are 1.5 s): 36 frames of
+    fixations, enough for the shares to settle. The demo shows its twins in the test videos only; ``twins_in_ave``
+    puts one in this AVE-layout clip, drawn the same way."""
+    cfg = load_profile("demo", **{"synth.clip_seconds": 3.0, "synth.twins_in_ave": True,
+                                  "synth.mismatched_played": False})
     assert cfg.synth.twins == 1
     spec = dataclasses.replace(_spec(cfg), observers=8)
     frames, _, truth = synthetic.render_clip(spec, cfg.synth)
@@ -423,7 +425,7 @@ def test_envelope_floor_lifts_the_rhythm_and_leaves_the_default_unchanged() -> N
 def test_mismatched_played_changes_only_the_tagged_part() -> None:
     """synth.mismatched_played: an AVE-layout clip with another sound (or silence) shows its tagged object played
     (its part pulsing) instead of at rest; nothing else in the picture or the sound changes, and the truth still
-    says nothing is heard. STAViS-layout unrelated-audio videos keep their object at rest either way."""
+    says nothing is heard. STAViS-layout unrelated-audio videos do not change with it (synth.unrelated_played)."""
     on = load_profile("demo", **{"synth.mismatched_played": True})
     off = load_profile("demo", **{"synth.mismatched_played": False})
     base = _spec(on)
