@@ -76,7 +76,8 @@ fine_metrics.round(3)
 # ## Localisation against the synthetic world's truth
 # `pointing`: the share of test frames whose map maximum lies inside the sounding object's box (the pointing game;
 # chance = `box_area`, the box's share of the frame), over the `frames` where the tagged object sounds (a video with
-# unrelated audio has no sounding object: its observers split between the look-alikes); `cc`: the STAViS-protocol CC of the same map (higher is better
+# unrelated audio has no sounding object: in the demo its tagged object is played under a dubbed soundtrack and the observers
+# follow it, with `synth.unrelated_played` off they split between the look-alikes); `cc`: the STAViS-protocol CC of the same map (higher is better
 # for both). The ground-truth map is the ceiling; the centre bias is what a map that ignores the video gets.
 
 # %%

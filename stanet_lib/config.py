@@ -397,7 +397,7 @@ def _demo() -> Config:
         model=ModelConfig(trunk="hed_bsds500", coarse_size=128, fine_size=96, sta_size=96, switch_arch="bilinear",
                           sta_switch_site="audio"),
         # the learning rate on a cosine schedule over the 6 epochs (train.lr_schedule): at a constant 0.02 the
-        # validation accuracy of the warm-started ST / SA nets jumped by up to 0.25 between epochs (seed 3), so the
+        # validation accuracy of the warm-started ST / SA nets jumped by up to 0.31 between epochs (seed 2), so the
         # epoch kept was a matter of chance. Seeds 2 / 3, stages 02-03 on one world each, one thread, the coarse
         # ST or SA CAM's CC minus the S CAM's (SynthAV_a / SynthAV_b): constant +0.031 / +0.005, -0.012 / +0.003;
         # cosine +0.028 / +0.006, +0.001 / +0.006 (12 cosine epochs -0.009 / -0.010, +0.008 / +0.017); in the

@@ -3,7 +3,8 @@
 ``pointing``: the share of test frames whose map maximum lies inside the sounding object's box from the synthetic
 world's truth (:mod:`stanet_lib.eval.localisation`, the pointing game), over the frames where the tagged object
 sounds (truth ``sounding``; ``frames`` counts them). A frame of a video whose audio is unrelated to the picture has
-no sounding object, so the game has no target there: the simulated observers split between the look-alikes.
+no sounding object, so the game has no target there (the simulated observers follow its tagged object when it is
+played under a dubbed soundtrack, ``synth.unrelated_played``, and split between the look-alikes otherwise).
 ``cc``: the map's STAViS-protocol CC against the simulated eye tracking (dataset mean, from the tables notebooks
 03-06 write). Chance for pointing is the box's share of the frame (column ``box_area``). Rows: the coarse and
 fine CAMs of S, ST and SA, SCAM and SCAM_avg, the pseudo-fixations (the STA net's targets), the STA net, the centre

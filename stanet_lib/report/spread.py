@@ -102,6 +102,8 @@ def targets_table(per_seed: dict[int, pd.DataFrame]) -> pd.DataFrame:
         holds[seed], margins[seed] = h, d["margin"]
     if wide is None:
         return pd.DataFrame()
+    order = list(dict.fromkeys(k for df in per_seed.values() for k in zip(df["target"], df["db"])))
+    wide = wide.reindex(pd.MultiIndex.from_tuples(order, names=["target", "db"]))  # the targets' own order
     hold = pd.concat(holds, axis=1).reindex(wide.index)
     wide["holds on"] = [f"{int(r.sum())} of {int(r.notna().sum())}" for _, r in hold.iterrows()]
     wide["smallest margin"] = pd.concat(margins, axis=1).reindex(wide.index).min(axis=1)
@@ -114,5 +116,6 @@ def write_seed_targets(per_seed: dict[int, pd.DataFrame], out: str | Path, profi
     out = Path(out)
     write_text(out / "seed_targets.csv", table.to_csv(index=False, float_format="%.4f"))
     caption = f"The demo's targets on seeds {', '.join(map(str, per_seed))} (profile {profile}): value vs reference"
-    write_text(out / "seed_targets.md", to_markdown(table, caption, digits=4) if len(table) else f"{caption}: no run\n")
+    md = to_markdown(table.set_index(["target", "db"]), caption, digits=4) if len(table) else f"{caption}: no run\n"
+    write_text(out / "seed_targets.md", md)
     return table
