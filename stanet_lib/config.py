@@ -215,6 +215,9 @@ class TrainConfig:
     # from unrelated audio better (AUC val 0.81 -> 0.97, SynthAV_a 0.69 -> 0.93, SynthAV_b 0.91 -> 0.99), but at
     # 0.5 it closes on 17% of val's matching frames: accuracy vs truth 0.917 -> 0.868; off
     switch_repairs: int = 0
+    # the switch's class weights: "balanced" (each class half the loss) or "labels" (the clips' own share of label 1,
+    # whatever mix the re-paired fragments add; stages.classifiers.switch_class_weights)
+    switch_prior: str = "balanced"
     # "S": each stage's ST and SA nets start from that stage's trained S net (encoder, head and classifier; the
     # temporal / audio gate from its own initialisation), so motion and audio refine what S learnt; "" = each net
     # from its own initialisation (the paper does not say)
@@ -500,7 +503,7 @@ CHOICES: dict[str, tuple] = {
     "audio.pad_mode": ("reflect", "constant", "replicate", "circular"), "audio.mel_norm": ("", "slaney"),
     "audio.mel_scale": ("htk", "slaney"), "audio.stft_placement": ("centred", "spread"),
     "model.output_stride": (8, 16, 32), "model.sta_decoder": ("deconv", "skip"), "model.switch_arch": ("sa", "bilinear"), "model.sta_switch_site": ("gate", "audio"), "train.branch_init": ("", "S"),
-    "train.lr_schedule": ("constant", "cosine"),
+    "train.lr_schedule": ("constant", "cosine"), "train.switch_prior": ("balanced", "labels"),
     "model.trunk_layer": ("conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3"),
     "scam.fine_window": ("centre", "own"), "scam.empty_fallback": ("none", "coarse"),
 }  # fmt: skip

@@ -23,6 +23,7 @@ from typing import Any
 
 import jupytext
 import nbformat
+import pandas as pd
 import papermill as pm
 from nbconvert import HTMLExporter
 
@@ -31,6 +32,7 @@ from .artefacts import DataRootLock, digest, file_sha256, git_commit, write_json
 from .config import PIPELINE_PARAMETERS, PROFILES, load_profile, parse_overrides
 from .paths import DATA_DIR, NOTEBOOKS_DIR, PACKAGE_ROOT, REPORTS_DIR, profile_dirs, run_reports
 from .report.spread import headline, run_targets, write_seed_targets, write_spread
+from .report.targets import targets_summary
 
 # Stage notebooks in execution order, with the stages whose artefacts each one reads (DESIGN.md "Stages").
 STAGES: dict[str, tuple[str, ...]] = {
@@ -359,6 +361,9 @@ def write_summary(report: RunReport, params: dict[str, Any], reports: Path) -> P
     headline = reports / "tables" / "table4.md"
     if headline.exists():
         lines += ["", "## Headline table (STA net vs baselines, synthetic test sets)", "", headline.read_text()]
+    targets = reports / "tables" / "targets.csv"
+    if targets.exists():
+        lines += ["", "## The demo's targets (`tables/targets.csv`)", "", targets_summary(pd.read_csv(targets))]
     lines += ["", "The synthetic world shows that the mechanics work; it is not a claim about real data.", "",
               "## What is in this folder", "",
               "| folder | what |", "|---|---|",

@@ -16,6 +16,7 @@ import subprocess
 
 import jupytext
 import nbformat
+import pandas as pd
 import papermill as pm
 import pytest
 
@@ -188,6 +189,9 @@ def test_whole_pipeline_runs_under_papermill_and_skips_when_unchanged(smoke_pipe
     summary = (reports / "README.md").read_text()
     for stage in pipeline.STAGES:
         assert f"| {stage} | ran |" in summary
+    targets = pd.read_csv(reports / "tables" / "targets.csv")  # the smoke run's own targets, judged (not met: 1 epoch)
+    assert len(targets) >= 20 and targets["holds"].dtype == bool and targets["reference"].notna().all()
+    assert f"{int(targets['holds'].sum())} of {len(targets)} targets hold in this run" in summary
     params = {"SMOKE": True, "DATA_ROOT": str(smoke_pipeline.data_root), "REPORTS_DIR": str(reports),
               "OVERRIDES": "train.progress=false"}
     again = pipeline.run("smoke", params, reports, stages=["01_data_prep"], log=lambda m: None)

@@ -39,7 +39,8 @@ from .pseudo import classifier_dataset
 from .world import World, audio_truth, net_inputs, write_stage_manifest
 
 __all__ = [
-    "Tagger", "switch_labels", "default_tagger_oof", "tagger_fn", "repaired_fragments", "train_switch", "switch_probabilities",
+    "Tagger", "switch_labels", "default_tagger_oof", "tagger_fn", "repaired_fragments", "switch_class_weights",
+    "train_switch", "switch_probabilities",
     "train_classifier", "separation_auc", "switch_report", "stage_classifiers"
 ]
 
@@ -185,6 +186,26 @@ def repaired_fragments(fs: FrameSet, labels: np.ndarray, per_frame: int, seed: i
     return frames, audio, ((labels[audio] == 1) & (tags[audio] == tags[frames])).astype(np.int64)
 
 
+def switch_class_weights(labels: np.ndarray, prior: str = "balanced", label_rate: float | None = None) -> Tensor:
+    """(2,) class weights of the switch's cross entropy over its training ``labels`` (clips and re-paired fragments).
+
+    ``"balanced"``: each class weighs half (N / (2 N_c)), as if label 1 and 0 were equally likely. ``"labels"``: the
+    classes weigh as the clips' own labels do (``label_rate``, the share of label 1 before any re-pairing): the
+    re-paired fragments (half of them of other categories, all labelled 0) change the mix the net sees, not the prior
+    its p_switch is calibrated to (the prior-shift correction of Saerens et al., Neural Computation 2002, applied to
+    the loss). Without re-paired fragments ``"labels"`` weighs every fragment alike."""
+    labels = np.asarray(labels)
+    counts = np.maximum(np.bincount(labels, minlength=2).astype(np.float64), 1)
+    if prior == "balanced":
+        w = counts.sum() / (2 * counts)
+    elif prior == "labels":
+        rate = float(np.mean(labels)) if label_rate is None else float(label_rate)
+        w = np.array([1.0 - rate, rate]) * counts.sum() / counts
+    else:
+        raise ValueError(f"switch prior must be 'balanced' or 'labels', got {prior!r}")
+    return torch.tensor(w, dtype=torch.float32)
+
+
 def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray, val: FrameSet,
                  val_images: Tensor, val_labels: np.ndarray, cfg: Config, out_dir: str | Path, seed: int = 0,
                  extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> torch.nn.Module:
@@ -192,6 +213,7 @@ def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray
     fragments (frame index, audio index, label) of :func:`repaired_fragments` added to the training samples."""
     engine.set_seed(seed)
     model = build_model("switch", 2, cfg.model)  # ImageNet encoder when model.imagenet_weights is set
+    label_rate = float(np.mean(train_labels)) if len(train_labels) else 0.5  # the clips' own share of label 1
     if extra is not None and len(extra[0]):
         fi, ai = (torch.as_tensor(x) for x in extra[:2])
         train_labels = np.concatenate([train_labels, extra[2]])
@@ -199,8 +221,7 @@ def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray
                                 audio=torch.cat([train.audio, train.audio[ai]]), targets=torch.as_tensor(train_labels))
     else:
         train_ds = switch_dataset(train, train_images, train_labels)
-    counts = np.bincount(train_labels, minlength=2).astype(np.float64)
-    weights = torch.tensor(counts.sum() / (2 * np.maximum(counts, 1)), dtype=torch.float32)
+    weights = switch_class_weights(train_labels, cfg.train.switch_prior, label_rate)
     tl = make_loader(train_ds, cfg.train.batch_coarse, True, seed)
     vl = make_loader(switch_dataset(val, val_images, val_labels), 256, False, seed)
     key = run_key(cfg, "switch", seed, weights, *tl.dataset.content(), *vl.dataset.content())

@@ -9,6 +9,7 @@ from stanet_lib.stages.classifiers import (
     Tagger,
     repaired_fragments,
     separation_auc,
+    switch_class_weights,
     switch_labels,
     switch_report,
 )
@@ -102,3 +103,17 @@ def test_warm_start_copies_the_s_nets_shared_parts_and_keeps_the_gate(tmp_path):
         warm_start(build_model("ST", 5, cfg), tmp_path / "seven.pt")
     with pytest.raises(FileNotFoundError):
         warm_start(build_model("ST", 5, cfg), tmp_path / "none.pt")
+
+
+def test_switch_class_weights_balanced_or_at_the_clips_label_rate():
+    """train.switch_prior: "balanced" gives each class half the loss; "labels" keeps the clips' own share of label 1
+    (0.78 here) whatever mix of re-paired fragments is added, and weighs every fragment alike without them."""
+    clips = np.array([1] * 78 + [0] * 22)
+    w = switch_class_weights(clips).numpy()
+    assert np.isclose(78 * w[1], 22 * w[0])
+    assert np.allclose(switch_class_weights(clips, "labels").numpy(), [1.0, 1.0])
+    mixed = np.concatenate([clips, [1] * 80 + [0] * 120])  # re-paired fragments: mostly label 0
+    w = switch_class_weights(mixed, "labels", label_rate=0.78).numpy()
+    assert np.isclose(158 * w[1] / (158 * w[1] + 142 * w[0]), 0.78) and np.isclose(158 * w[1] + 142 * w[0], 300)
+    with pytest.raises(ValueError, match="switch prior"):
+        switch_class_weights(clips, "uniform")
