@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..artefacts import write_text
-from .tables import to_markdown
+from .tables import _flat_columns, to_markdown
 
 __all__ = ["THRESHOLDS", "switch_rows", "demo_targets", "targets_from_tables", "write_targets", "targets_summary"]
 
@@ -53,8 +53,7 @@ def _flat(df: pd.DataFrame | None) -> pd.DataFrame | None:
     if df is None:
         return None
     out = df.copy()
-    if isinstance(out.columns, pd.MultiIndex):
-        out.columns = [" ".join(str(p) for p in c if str(p)) for c in out.columns]
+    out.columns = _flat_columns(out)  # the tables' CSV headers (tables.write_table)
     named = [n for n in out.index.names if n]
     return out.reset_index() if named else out
 
@@ -152,9 +151,7 @@ def targets_from_tables(tables: dict[str, pd.DataFrame], switch: list[dict] | No
                     rows.append(_row(f"CAM_ST or CAM_SA > CAM_S, {word}", db, max(st, sa), s, True,
                                      f"{word} CAM_S (value: CAM_{which})"))
     if t3 is not None:
-        t3 = _measured(t3)
-        parts = t3["variant"].astype(str).str.split(" / ", n=2, expand=True)
-        t3 = t3.assign(db=parts[0], part=parts[1], name=parts[2])
+        t3 = _split_variant(_measured(t3))
         sub = t3[t3["part"].str.startswith("unrelated audio")]
         for db, g in sub.groupby("db", sort=True):
             cc = {r.name: r.CC for r in g.itertuples()}

@@ -195,12 +195,12 @@ def switch_class_weights(labels: np.ndarray, prior: str = "balanced", label_rate
     its p_switch is calibrated to (the prior-shift correction of Saerens et al., Neural Computation 2002, applied to
     the loss). Without re-paired fragments ``"labels"`` weighs every fragment alike."""
     labels = np.asarray(labels)
-    counts = np.maximum(np.bincount(labels, minlength=2).astype(np.float64), 1)
+    counts = np.bincount(labels, minlength=2).astype(np.float64)
     if prior == "balanced":
-        w = counts.sum() / (2 * counts)
+        w = counts.sum() / (2 * np.maximum(counts, 1))
     elif prior == "labels":
         rate = float(np.mean(labels)) if label_rate is None else float(label_rate)
-        w = np.array([1.0 - rate, rate]) * counts.sum() / counts
+        w = np.array([1.0 - rate, rate]) * counts.sum() / np.maximum(counts, 1)
     else:
         raise ValueError(f"switch prior must be 'balanced' or 'labels', got {prior!r}")
     return torch.tensor(w, dtype=torch.float32)

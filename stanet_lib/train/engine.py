@@ -258,7 +258,7 @@ def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
     """The learning rate of epoch ``epoch`` (0-based) of ``cfg.epochs``: ``cfg.lr`` throughout (``"constant"``) or
     the cosine schedule (``"cosine"``, Loshchilov & Hutter, SGDR, ICLR 2017, without restarts) at the epoch's start,
     lr * (1 + cos(pi * epoch / epochs)) / 2. A function of the epoch alone, so a resumed run continues it."""
-    if getattr(cfg, "lr_schedule", "constant") == "cosine":
+    if cfg.lr_schedule == "cosine":
         return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / max(cfg.epochs, 1)))
     return cfg.lr
 
