@@ -105,7 +105,8 @@ def _fmt(v: object, digits: int = 3) -> str:
     return str(v)
 
 
-def _flat_columns(df: pd.DataFrame) -> list[str]:
+def flat_columns(df: pd.DataFrame) -> list[str]:
+    """Column labels as the CSVs write them: a (dataset, metric) MultiIndex joined by a space."""
     if isinstance(df.columns, pd.MultiIndex):
         return [" ".join(str(p) for p in c if str(p)) for c in df.columns]
     return [str(c) for c in df.columns]
@@ -120,7 +121,7 @@ def _row_labels(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 def to_markdown(df: pd.DataFrame, caption: str = "", digits: int = 3) -> str:
     """A GitHub Markdown table (index levels as leading columns, NaN as '–')."""
     names, labels = _row_labels(df)
-    header = names + _flat_columns(df)
+    header = names + flat_columns(df)
     lines = [f"**{caption}**", ""] if caption else []
     rule = "|" + "|".join(["---"] * len(names) + ["---:"] * df.shape[1]) + "|"
     lines += ["| " + " | ".join(header) + " |", rule]
@@ -172,7 +173,7 @@ def write_table(df: pd.DataFrame, stem: str | Path, caption: str = "", digits: i
     stem = Path(stem)
     csv = df.copy()
     if isinstance(csv.columns, pd.MultiIndex):
-        csv.columns = _flat_columns(csv)
+        csv.columns = flat_columns(csv)
     paths = {"csv": stem.with_suffix(".csv"), "md": stem.with_suffix(".md"), "tex": stem.with_suffix(".tex")}
     write_text(paths["csv"], csv.to_csv(float_format=f"%.{digits}f"))
     quoted = any(QUOTED_LABEL in str(i) for i in df.index)
@@ -194,7 +195,7 @@ def write_table4(results: Mapping[str, pd.DataFrame | Iterable[pd.DataFrame]], s
     md = "".join(to_markdown(df[b], f"{caption} ({', '.join(b)})") + "\n" for b in blocks)
     tex = "".join(to_latex(df[b], f"{caption} ({', '.join(b)})") for b in blocks)
     csv = df.copy()
-    csv.columns = _flat_columns(csv)
+    csv.columns = flat_columns(csv)
     note = f"Rows labelled '{QUOTED_LABEL} (Table 4)' are copied from {PAPER}, not measured here."
     paths = {"csv": stem.with_suffix(".csv"), "md": stem.with_suffix(".md"), "tex": stem.with_suffix(".tex")}
     write_text(paths["csv"], csv.to_csv(float_format="%.3f"))

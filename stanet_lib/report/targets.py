@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..artefacts import write_text
-from .tables import _flat_columns, to_markdown
+from .tables import flat_columns, to_markdown
 
 __all__ = ["THRESHOLDS", "switch_rows", "demo_targets", "targets_from_tables", "write_targets", "targets_summary"]
 
@@ -53,7 +53,7 @@ def _flat(df: pd.DataFrame | None) -> pd.DataFrame | None:
     if df is None:
         return None
     out = df.copy()
-    out.columns = _flat_columns(out)  # the tables' CSV headers (tables.write_table)
+    out.columns = flat_columns(out)  # the tables' CSV headers (tables.write_table)
     named = [n for n in out.index.names if n]
     return out.reset_index() if named else out
 
