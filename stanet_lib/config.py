@@ -53,6 +53,10 @@ class SynthConfig:
     # silent distractor, so the sound's own object is on screen, at rest (an off-screen copy of it sounds): an
     # audio stream that is not switched off points at that distractor. False: the heard category is drawn apart
     heard_visible: bool = False
+    # the share of clips (AVE and STAViS layouts) whose first distractor, of another category, is mimed: during the
+    # event its part pulses with its own category's rhythm (at its own phase) while its sound is not heard, so two
+    # objects on screen are played and only the sound tells which one is heard; 0 = every distractor at rest
+    mimed_share: float = 0.0
     distractors: int = 2  # silent objects of other categories per clip
     # silent objects of the tag's own category (same body and part, same size): only motion (the sounding part
     # pulses with the audio envelope) and audio-visual synchrony tell which one sounds
@@ -205,6 +209,10 @@ class TrainConfig:
     # STA encoder initialisation: the encoder of this trained classification net (nets/<name>/best.pt), the
     # offline stand-in for the paper's ImageNet VGG16; "" = random. model.imagenet_weights, when set, wins.
     sta_encoder_init: str = "coarse_S"
+    # STA audio encoder initialisation: the audio encoder of this trained net (nets/<name>/best.pt, e.g.
+    # "tagger/fold0", the audio-only tagger that makes the switch labels: the offline stand-in for the paper's
+    # VGGSound-pretrained audio net, trained on the training clips' tags); "" = random
+    sta_audio_init: str = ""
     compile: bool = False  # torch.compile the training model (CUDA); off: not measured faster (reports/benchmarks)
     # switch training: each frame also with the audio of this many frames of other clips (half its category, half
     # others), labelled by the paper's rule (stages.classifiers.repaired_fragments); 0 = the clips as they are.
@@ -494,7 +502,7 @@ RANGES: dict[str, str] = {
     "scam.lam": ">=0", "scam.box_factor": ">0", "scam.mean_floor": ">=0",
     "eval.blur_sigma": ">=0", "eval.sauc_splits": ">=1", "eval.sauc_step": "(0,1]", "eval.every_nth": ">=1",
     "eval.seed": ">=0",
-    "synth.twins": ">=0", "synth.silent_motion": "[0,1]", "scam.smoothing_s": ">=0", "synth.silent_level": "[0,1]", "synth.envelope_floor": "[0,1)", "synth.stavis_unrelated_fraction": "[0,1]", "media.window_s": ">=0",
+    "synth.twins": ">=0", "synth.silent_motion": "[0,1]", "synth.mimed_share": "[0,1]", "scam.smoothing_s": ">=0", "synth.silent_level": "[0,1]", "synth.envelope_floor": "[0,1)", "synth.stavis_unrelated_fraction": "[0,1]", "media.window_s": ">=0",
     "model.trunk_reduce": ">=1", "model.head_width": ">0", "train.switch_repairs": ">=0",
     "train.epochs_classifiers": ">=0",
 }  # fmt: skip

@@ -16,7 +16,8 @@ object pulses with that envelope (audio-visual synchrony); distractors of other 
 ``synth.distractor_scale`` of its size (1.0 in the demo), and its twins (silent copies) are silent. A silent
 object's part holds one level (``synth.silent_level`` of the envelope's [0, 1] range), as does the tagged object
 outside its event or under unrelated audio (in an AVE-layout clip with ``synth.mismatched_played`` it is played,
-unheard, instead).
+unheard, instead). With ``synth.mimed_share``, that share of the clips has its first distractor mimed: played with
+its own rhythm during the event, and not heard.
 :func:`render_clip` is pure (spec in, arrays out); :func:`generate` writes a whole world atomically.
 """
 
@@ -293,6 +294,10 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     s_main = synth.object_scale * min(h, w) * rng.uniform(0.9, 1.1)
     main_track = _track(rng, times, s_main * 1.1, h, w, synth.track_reach)
     distractors, twins, placed = [], [], [main_track]
+    in_event = (times >= spec.event_start) & (times < spec.event_end)
+    # synth.mimed_share: its own random stream, so that every other draw, and the world at 0, stay as they were
+    mime = np.random.default_rng([*spec.entropy, 1835625829])
+    mimed = bool(others) and synth.mimed_share > 0 and bool(mime.random() < synth.mimed_share)
     j = synth.twin_size_jitter  # the same one draw whatever j: only the twin's size changes with it
     for k, i in enumerate(ids[1:]):
         twin = k >= len(ids) - 1 - n_twins  # the last ``n_twins`` ids: silent copies of the tag's category
@@ -301,13 +306,15 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
         cands = [_track(rng, times, s * 1.1, h, w, reach) for _ in range(8)]  # keep away from the objects placed
         best = max(cands, key=lambda c: min(np.linalg.norm(c - o, axis=1).min() for o in placed))
         colour = BODY_COLOURS[rng.integers(len(BODY_COLOURS))]
-        _, part_d = _draw_object(frames, cats[i], best, s, colour, np.full(t, synth.silent_level),
-                                 synth.part_scale)
+        level_d = np.full(t, synth.silent_level)
+        if mimed and k == 0:  # played, unheard: its part pulses with its own category's rhythm in the event
+            level_d = np.where(in_event, envelope(cats[i], times, mime.uniform(0, 2 * np.pi), synth.envelope_floor),
+                               synth.silent_level)
+        _, part_d = _draw_object(frames, cats[i], best, s, colour, level_d, synth.part_scale)
         distractors.append((best, s))
         placed.append(best)
         if twin:
             twins.append((part_d, best, s))
-    in_event = (times >= spec.event_start) & (times < spec.event_end)
     sounding = (spec.audio_kind == "tag") & in_event
     dubbed = synth.mismatched_played if spec.source == "ave" else synth.unrelated_played
     played = sounding | (in_event & dubbed)  # dubbed: played, not heard

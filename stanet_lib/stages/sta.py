@@ -42,7 +42,7 @@ from .world import World, load_switch, net_inputs
 
 __all__ = [
     "resize_targets", "sta_dataset", "PREDICTION_VARIANTS", "SELECT_BY", "load_targets", "encoder_source",
-    "init_encoder", "train_sta", "load_sta", "predict_set_resumable", "stage_sta"
+    "init_encoder", "init_audio", "train_sta", "load_sta", "predict_set_resumable", "stage_sta"
 ]
 
 
@@ -142,6 +142,30 @@ def init_encoder(model: STANet, world: World) -> str:
     return name
 
 
+def init_audio(model: STANet, world: World) -> str:
+    """Initialise the STA net's audio encoder from the trained net ``train.sta_audio_init`` names (its ``audio.*``
+    weights; e.g. ``"tagger/fold0"``, the audio tagger's, as the paper's STA net starts from a pretrained audio
+    classifier, VGGSound); ``""``: random. Returns what was used.
+
+    Raises:
+        FileNotFoundError: the named net has no ``best.pt``. ValueError: it has no audio encoder fitting the STA's.
+    """
+    name = world.cfg.train.sta_audio_init
+    if not name:
+        return "random"
+    path = world.net_dir(name) / "best.pt"
+    state = engine.load_checkpoint(path).get("model", {})
+    sub = {k[len("audio."):]: v for k, v in state.items() if k.startswith("audio.")}
+    if not sub:
+        raise ValueError(f"{path}: no audio encoder (no 'audio.*' weights) for train.sta_audio_init={name!r}")
+    try:
+        model.audio.load_state_dict(sub, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: its audio encoder does not fit the STA net's (train.sta_audio_init={name!r}): "
+                         f"{str(exc).splitlines()[0]}") from exc
+    return name
+
+
 def _fingerprint(world: World, use_switch: bool, seed: int) -> tuple[str, dict[str, str | None]]:
     """The STA net's run key and the named inputs it is made from (content digests of the files)."""
     inputs = {k: file_fingerprint(world.maps_path("fine", k)) for k in ("train", "val")}
@@ -150,6 +174,9 @@ def _fingerprint(world: World, use_switch: bool, seed: int) -> tuple[str, dict[s
     if source not in ("imagenet", "random"):
         source = file_fingerprint(world.net_dir(source) / "best.pt")
     inputs["init"] = source
+    audio = world.cfg.train.sta_audio_init
+    if audio:  # a key only when set, so the run keys of the default stay as they were
+        inputs["audio_init"] = file_fingerprint(world.net_dir(audio) / "best.pt")
     named = {"fine maps (train)": inputs["train"], "fine maps (val)": inputs["val"], "switch.npz": inputs["switch"],
              "encoder initialisation": inputs["init"], "config": run_key(world.cfg)}
     return run_key(world.cfg, "sta", seed, use_switch, inputs), named
@@ -188,6 +215,7 @@ def train_sta(world: World, name: str, use_switch: bool, images: dict[str, Tenso
     engine.set_seed(seed)
     model = STANet(cfg.model)
     init_encoder(model, world)
+    init_audio(model, world)
     tl = make_loader(data["train"], cfg.train.batch_sta, True, seed, cfg.train.num_workers)
     vl = make_loader(data["val"], max(64, cfg.train.batch_sta), False, seed, cfg.train.num_workers)
     fit = engine.fit(model, tl, vl, step_fn=sta_step, cfg=cfg.train, out_dir=out_dir, seed=seed,

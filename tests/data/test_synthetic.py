@@ -545,3 +545,39 @@ def test_silent_motion_keeps_the_silent_objects_near_their_start(monkeypatch: py
     assert all(s > 0 for s in spread[1.0][0]) and all(s == 0 for s in spread[0.0][0])
     assert all(a < 0.2 * b for a, b in zip(spread[0.1][0], spread[1.0][0]))
     assert np.array_equal(spread[0.1][1], spread[1.0][1]) and np.array_equal(spread[0.1][2], spread[1.0][2])
+
+
+def test_mimed_share_plays_the_first_distractor_unheard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """synth.mimed_share: at 1 every clip's first distractor (another category) is played during the event, its part
+    level following a rhythm, at rest outside it; the sound, the truth (box, sounding, fixations) and every other
+    object are those of the default world, which is the world at 0."""
+    levels: list[tuple[int, np.ndarray]] = []
+    draw = synthetic._draw_object
+
+    def recording(frames, cat, centre, s, colour, level, part_scale):
+        levels.append((cat.index, np.array(level)))
+        return draw(frames, cat, centre, s, colour, level, part_scale)
+
+    monkeypatch.setattr(synthetic, "_draw_object", recording)
+    on, off = load_profile("demo", **{"synth.mimed_share": 1.0}), load_profile("demo")
+    assert off.synth.mimed_share == 0.0 and off.synth.distractors >= 1
+    plan = synthetic.plan_world(on, 0)
+    specs = [s for s in plan if s.source == "ave"][:2] + [s for s in plan if s.source == "stavis"][:2]
+    for spec in specs:
+        levels.clear()
+        frames_on, audio_on, truth_on = synthetic.render_clip(spec, on.synth)
+        drawn_on = list(levels)
+        levels.clear()
+        frames_off, audio_off, truth_off = synthetic.render_clip(spec, off.synth)
+        assert np.array_equal(audio_on, audio_off) and truth_on.keys() == truth_off.keys()
+        assert all(np.array_equal(truth_on[k], truth_off[k]) for k in truth_off)
+        (cat_on, first_on), (cat_off, first_off) = drawn_on[0], levels[0]
+        assert cat_on == cat_off != spec.category
+        times = truth_off["times"]
+        event = (times >= spec.event_start) & (times < spec.event_end)
+        assert event.any() and np.all(first_off == off.synth.silent_level)
+        assert np.all(first_on[~event] == on.synth.silent_level) and np.ptp(first_on[event]) > 0.2
+        assert all(a == b and np.array_equal(x, y) for (a, x), (b, y) in zip(drawn_on[1:], levels[1:], strict=True))
+        assert not np.array_equal(frames_on, frames_off)
+    with pytest.raises(ValueError, match="mimed_share"):
+        load_profile("demo", **{"synth.mimed_share": 1.5})

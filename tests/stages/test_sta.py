@@ -17,7 +17,7 @@ from stanet_lib.config import load_profile
 from stanet_lib.data.frames import resized_frames
 from stanet_lib.data.stavis import StavisRoot, db_key
 from stanet_lib.eval.protocol import EvalOptions, evaluate_db, frame_number
-from stanet_lib.nets.classifier import Classifier
+from stanet_lib.nets.classifier import AudioTagger, Classifier
 from stanet_lib.nets.sta import STANet
 from stanet_lib.stages import sta
 from stanet_lib.stages.maps import load_maps, save_maps
@@ -175,6 +175,32 @@ def test_encoder_initialisation(world, tmp_path) -> None:
     other = dataclasses.replace(world, cfg=world.cfg.override(**{"model.width": 0.125}))
     with pytest.raises(ValueError, match="does not fit the STA encoder"):
         sta.init_encoder(STANet(other.cfg.model), other)
+
+
+def test_audio_initialisation(world, tmp_path) -> None:
+    """train.sta_audio_init: the STA net's audio encoder starts as the named net's (the tagger's); "" leaves it
+    random; a missing net, a net without an audio encoder, or one of another width is a clear error."""
+    w = dataclasses.replace(world, runs=tmp_path, cfg=world.cfg.override(**{"train.sta_audio_init": "tagger/fold0"}))
+    set_seed(2)
+    w.net_dir("tagger/fold0").mkdir(parents=True)
+    tagger = AudioTagger(w.num_classes, w.cfg.model)
+    torch.save({"model": tagger.state_dict()}, w.net_dir("tagger/fold0") / "best.pt")
+    model = STANet(w.cfg.model)
+    before = {k: v.clone() for k, v in model.audio.state_dict().items()}
+    assert sta.init_audio(model, w) == "tagger/fold0"
+    got, ref = model.audio.state_dict(), tagger.audio.state_dict()
+    assert got.keys() == ref.keys() and all(torch.equal(got[k], ref[k]) for k in ref)
+    assert any(not torch.equal(before[k], ref[k]) for k in ref if ref[k].is_floating_point())
+    assert sta.init_audio(STANet(world.cfg.model), world) == "random"  # the default: ""
+    with pytest.raises(FileNotFoundError, match="fold1"):
+        sta.init_audio(model, dataclasses.replace(w, cfg=w.cfg.override(**{"train.sta_audio_init": "tagger/fold1"})))
+    w.net_dir("coarse_S").mkdir()
+    shutil.copy(world.net_dir("coarse_S") / "best.pt", w.net_dir("coarse_S") / "best.pt")
+    with pytest.raises(ValueError, match="no audio encoder"):
+        sta.init_audio(model, dataclasses.replace(w, cfg=w.cfg.override(**{"train.sta_audio_init": "coarse_S"})))
+    wide = w.cfg.override(**{"model.audio_channels": 2 * w.cfg.model.audio_channels})
+    with pytest.raises(ValueError, match="does not fit the STA net's"):
+        sta.init_audio(STANet(wide.model), dataclasses.replace(w, cfg=wide))
 
 
 def test_targets_are_memory_mapped_and_follow_the_pseudo_fixations(world, tmp_path) -> None:
