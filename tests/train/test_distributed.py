@@ -88,8 +88,18 @@ def _worker(proc: int, world: int, tmp: str) -> None:
 
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(2, str(tmp)), nprocs=2, join=True)
+    for attempt in (1, 2):
+        tmp = tmp_path_factory.mktemp("ddp")
+        try:
+            mp.spawn(_worker, args=(2, str(tmp)), nprocs=2, join=True)
+            break
+        except mp.ProcessExitedException as exc:
+            # a rank killed by a signal, not a Python error (that is ProcessRaisedException, never retried): gloo's
+            # TCP transport aborted once in a fresh clone's `make test` on this 2-core CPU (2026-12-06, SIGABRT,
+            # "terminate called without an active exception", in the second of the two trainings), and the same
+            # file passed alone 4 times in a row after it. One more try, in a new folder; a second abort fails.
+            if attempt == 2 or not exc.signal_name:
+                raise
     return tmp, [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(2)]
 
 
