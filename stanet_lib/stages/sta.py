@@ -116,6 +116,12 @@ def encoder_source(cfg: Config) -> str:
     return cfg.train.sta_encoder_init or "random"
 
 
+def _load_part(model: STANet, state: dict, part: str) -> None:
+    """Load a checkpoint's ``<part>.*`` weights into ``model.<part>`` (strict: RuntimeError when they do not fit)."""
+    getattr(model, part).load_state_dict({k[len(part) + 1:]: v for k, v in state.items() if k.startswith(f"{part}.")},
+                                         strict=True)
+
+
 def init_encoder(model: STANet, world: World) -> str:
     """Initialise the STA encoder: ImageNet VGG16 when ``model.imagenet_weights`` names a file (the paper),
     else the encoder of the trained classification net ``train.sta_encoder_init`` (default ``coarse_S``: the
@@ -134,8 +140,7 @@ def init_encoder(model: STANet, world: World) -> str:
     state = engine.load_checkpoint(path).get("model", {})
     try:
         for part in ("encoder", "head"):  # the head: the trained layers after the fusion on a frozen trunk
-            sub = {k[len(part) + 1:]: v for k, v in state.items() if k.startswith(f"{part}.")}
-            getattr(model, part).load_state_dict(sub, strict=True)
+            _load_part(model, state, part)
     except RuntimeError as exc:
         raise ValueError(f"{path}: its encoder does not fit the STA encoder (train.sta_encoder_init={name!r}): "
                          f"{str(exc).splitlines()[0]}") from exc
@@ -155,11 +160,10 @@ def init_audio(model: STANet, world: World) -> str:
         return "random"
     path = world.net_dir(name) / "best.pt"
     state = engine.load_checkpoint(path).get("model", {})
-    sub = {k[len("audio."):]: v for k, v in state.items() if k.startswith("audio.")}
-    if not sub:
+    if not any(k.startswith("audio.") for k in state):
         raise ValueError(f"{path}: no audio encoder (no 'audio.*' weights) for train.sta_audio_init={name!r}")
     try:
-        model.audio.load_state_dict(sub, strict=True)
+        _load_part(model, state, "audio")
     except RuntimeError as exc:
         raise ValueError(f"{path}: its audio encoder does not fit the STA net's (train.sta_audio_init={name!r}): "
                          f"{str(exc).splitlines()[0]}") from exc
