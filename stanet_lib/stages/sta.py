@@ -183,6 +183,8 @@ def _fingerprint(world: World, use_switch: bool, seed: int) -> tuple[str, dict[s
         inputs["audio_init"] = file_fingerprint(world.net_dir(audio) / "best.pt")
     named = {"fine maps (train)": inputs["train"], "fine maps (val)": inputs["val"], "switch.npz": inputs["switch"],
              "encoder initialisation": inputs["init"], "config": run_key(world.cfg)}
+    if audio:  # a changed audio initialisation says so when the net starts over
+        named["audio encoder initialisation"] = inputs["audio_init"]
     return run_key(world.cfg, "sta", seed, use_switch, inputs), named
 
 

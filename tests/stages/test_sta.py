@@ -254,3 +254,12 @@ def test_sta_run_key_follows_content_not_file_times_or_location(tmp_path):
     write_npz(train, x=np.arange(6.0))
     key2, named2 = sta._fingerprint(w, True, 0)
     assert key2 != key and [k for k in named if named[k] != named2[k]] == ["fine maps (train)"]
+    # train.sta_audio_init: the audio encoder's source joins the key and the named inputs, only when set
+    (w.net_dir("tagger/fold0")).mkdir(parents=True)
+    (w.net_dir("tagger/fold0") / "best.pt").write_bytes(b"tagger")
+    wa = dataclasses.replace(w, cfg=cfg.override(**{"train.sta_audio_init": "tagger/fold0"}))
+    key3, named3 = sta._fingerprint(wa, True, 0)
+    assert key3 != key2 and set(named3) - set(named2) == {"audio encoder initialisation"}
+    (w.net_dir("tagger/fold0") / "best.pt").write_bytes(b"tagger, retrained")
+    key4, named4 = sta._fingerprint(wa, True, 0)
+    assert key4 != key3 and [k for k in named3 if named3[k] != named4[k]] == ["audio encoder initialisation"]
