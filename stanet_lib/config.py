@@ -175,6 +175,12 @@ class ModelConfig:
     # "audio" = sigmoid(Att(p * A, S)), G2a's switch * Aup (audit §3.3): a closed switch keeps S's attention
     sta_switch_site: str = "gate"
     sta_decoder: str = "deconv"  # STA net: "deconv" (paper: three transposed convs); "skip" (released code)
+    # the STA net's audio attention Att(A, S): "concat" = Eq. 4 (two 1x1 convs on [S, A]); "class" = the heard
+    # category's class map (nets.sta.ClassAudioAttention: the frozen tagger of train.sta_audio_init times the
+    # frozen class maps of the S net of train.sta_encoder_init), only its scale and offset trained. Off in every
+    # profile: on the demo it made the STA net use the sound (its CC and pointing rose, the switch moved it) but the
+    # switch ordering on the unrelated-audio videos did not improve (README "Not yet")
+    sta_audio_att: str = "concat"
     # the audio switch: "sa" = the SA net's structure, 2 classes (paper §3.7); "bilinear" = the released
     # SoundSwitch's (G2, audit §3.2): audio and frame embeddings joined by a bilinear layer. The SA gate lets
     # the audio only scale the visual features (Eq. 4), so the "sa" switch hardly sees the audio
@@ -510,7 +516,7 @@ CHOICES: dict[str, tuple] = {
     "profile": PROFILES, "media.on_truncated": ("error", "keep"), "audio.kind": ("logmel", "stft"),
     "audio.pad_mode": ("reflect", "constant", "replicate", "circular"), "audio.mel_norm": ("", "slaney"),
     "audio.mel_scale": ("htk", "slaney"), "audio.stft_placement": ("centred", "spread"),
-    "model.output_stride": (8, 16, 32), "model.sta_decoder": ("deconv", "skip"), "model.switch_arch": ("sa", "bilinear"), "model.sta_switch_site": ("gate", "audio"), "train.branch_init": ("", "S"),
+    "model.output_stride": (8, 16, 32), "model.sta_decoder": ("deconv", "skip"), "model.sta_audio_att": ("concat", "class"), "model.switch_arch": ("sa", "bilinear"), "model.sta_switch_site": ("gate", "audio"), "train.branch_init": ("", "S"),
     "train.lr_schedule": ("constant", "cosine"), "train.switch_prior": ("balanced", "labels"),
     "model.trunk_layer": ("conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3"),
     "scam.fine_window": ("centre", "own"), "scam.empty_fallback": ("none", "coarse"),

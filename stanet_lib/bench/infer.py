@@ -61,7 +61,7 @@ def bench_sta(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
     prev, nxt = clip_neighbours(n_fast, clip)
     switch = torch.rand(n_fast, generator=torch.Generator().manual_seed(2))
     engine.set_seed(0)
-    base = STANet(cfg.model).eval()
+    base = STANet(cfg.model, bench_classes(cfg)).eval()
     flops = net_flops(cfg, bench_classes(cfg), fa)["STA"]
     peaks = device_peaks(device)
     workers = NAIVE_WORKERS if gpu else 0  # the naive baseline's loader (the released code's way)

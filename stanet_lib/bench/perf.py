@@ -60,7 +60,7 @@ def net_flops(cfg: Any, num_classes: int, audio_shape: tuple[int, int]) -> dict[
     meta = torch.device("meta")
     for name, kind, s in specs:
         with meta:
-            net = STANet(m) if kind == "STA" else Classifier(kind, num_classes, m)
+            net = STANet(m, num_classes) if kind == "STA" else Classifier(kind, num_classes, m)
             b = 2
             frames = torch.rand(b, 3, 3, s, s) if kind in ("ST", "STA") else torch.rand(b, 3, s, s)
             audio = torch.rand(b, 1, *audio_shape)

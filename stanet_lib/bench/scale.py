@@ -132,7 +132,7 @@ def run_stage(stage: str, root: str, scale: int) -> dict[str, Any]:
                                    collect=False)
         save_maps_parts(maps_dir / "fine_train.npz", fs, files)
     elif stage == "sta":
-        net = STANet(cfg.model).eval()
+        net = STANet(cfg.model, k).eval()
         targets, _ = load_targets(dataclasses.replace(world, runs=maps_dir.parent / "bench_runs"), "train",
                                   cfg.model.sta_size, maps_path=maps_dir / "fine_train.npz")
         sta_images = resized_frames(fs, cfg.model.sta_size)

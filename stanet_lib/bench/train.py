@@ -79,7 +79,7 @@ def train_rate(kind: str, size: int, batch: int, ds, cfg: Config, device: torch.
     ``compile_model``: ``torch.compile`` the net (its warm-up batches include the compilation). ``trace``: after
     the timed epoch, profile that many more steps and keep the top operators (:func:`op_table`)."""
     engine.set_seed(0)
-    net = (STANet(cfg.model) if kind == "STA" else Classifier(kind, bench_classes(cfg), cfg.model)).to(device)
+    net = (STANet(cfg.model, bench_classes(cfg)) if kind == "STA" else Classifier(kind, bench_classes(cfg), cfg.model)).to(device)
     if fast and device.type == "cuda":
         to_channels_last(net)
     if not fast:

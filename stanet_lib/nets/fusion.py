@@ -51,21 +51,29 @@ class TemporalGate(nn.Module):
 
 class AudioGate(nn.Module):
     """SA fusion, Eq. 4 as the G1 code: ReLU(p * sigmoid(Att(A, S)) * S + S), Att = 1x1 convs on [S, A].
-    ``site="audio"``: ReLU(sigmoid(Att(p * A, S)) * S + S) (G2a's placement of the switch)."""
+    ``site="audio"``: ReLU(sigmoid(Att(p * A, S)) * S + S) (G2a's placement of the switch).
+    ``learned=False``: no Att convs; the caller passes Att's logits (the STA net's
+    :class:`~stanet_lib.nets.sta.ClassAudioAttention`, which applies ``site="audio"``'s p itself)."""
 
-    def __init__(self, channels: int, audio_channels: int, site: str = "gate") -> None:
+    def __init__(self, channels: int, audio_channels: int, site: str = "gate", learned: bool = True) -> None:
         super().__init__()
         if site not in ("gate", "audio"):
             raise ValueError(f"AudioGate site must be 'gate' or 'audio', got {site!r}")
         self.site = site
         self.att = nn.Sequential(nn.Conv2d(channels + audio_channels, channels, 1), nn.ReLU(inplace=True),
-                                 nn.Conv2d(channels, 1, 1))
+                                 nn.Conv2d(channels, 1, 1)) if learned else None
 
-    def forward(self, s: Tensor, a: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
-        """s (B, C, h, w), a (B, Ca), p (B,) -> (fused (B, C, h, w), attention sigmoid(Att) (B, 1, h, w))."""
+    def forward(self, s: Tensor, a: Tensor | None, p: Tensor, logits: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
+        """s (B, C, h, w), a (B, Ca), p (B,) -> (fused (B, C, h, w), attention sigmoid(Att) (B, 1, h, w)).
+        ``logits`` (B, 1, h, w): Att's output computed by the caller (then ``a`` is not used)."""
         p = p.to(s.dtype).view(-1, 1, 1, 1)
-        if self.site == "audio":
-            a = a * p.view(-1, 1)
-        tiled = a[:, :, None, None].expand(-1, -1, *s.shape[-2:])  # (B, Ca, h, w)
-        att = torch.sigmoid(self.att(torch.cat([s, tiled], dim=1)))  # (B, 1, h, w)
+        if logits is None:
+            if self.att is None or a is None:
+                raise ValueError("AudioGate(learned=False) needs the attention logits (B, 1, h, w)")
+            if self.site == "audio":
+                a = a * p.view(-1, 1)
+            tiled = a[:, :, None, None].expand(-1, -1, *s.shape[-2:])  # (B, Ca, h, w)
+            logits = self.att(torch.cat([s, tiled], dim=1))
+        att = torch.sigmoid(logits)  # (B, 1, h, w)
         return F.relu((att if self.site == "audio" else p * att) * s + s), att

@@ -4,7 +4,8 @@ Data flow (one shared VGG16 encoder, :class:`~stanet_lib.nets.encoders.VGG16Enco
 
 * S  = encoder(frame t) (B, C, h, w); A = :class:`~stanet_lib.nets.encoders.AudioEncoder` vector of frame t's audio;
 * SA = ReLU(p * sigmoid(Att(A, S)) * S + S) (Eq. 4 as the SA net applies it: :class:`~stanet_lib.nets.fusion.AudioGate`,
-  p = p_switch of the audio switch; ``switch=None`` = gate open, p = 1);
+  p = p_switch of the audio switch; ``switch=None`` = gate open, p = 1); ``ModelConfig.sta_audio_att="class"``
+  computes Att from the heard category instead (:class:`ClassAudioAttention`);
 * ST = ReLU(sigmoid(T) * S + S), T = Conv3d over the three frames' features
   (:class:`~stanet_lib.nets.fusion.TemporalGate`);
 * STA = ReLU(Conv1x1(Concat(SA, ST))) (Eq. 5);
@@ -36,10 +37,12 @@ from .encoders import AudioEncoder, init_weights, scaled_channels
 from .fusion import AudioGate, TemporalGate
 from .trunk import make_encoder, make_head
 
-__all__ = ["DECODERS", "FrameFeatures", "STAOutput", "DeconvDecoder", "SkipDecoder", "STANet"]
+__all__ = ["DECODERS", "AUDIO_ATTENTIONS", "FrameFeatures", "STAOutput", "DeconvDecoder", "SkipDecoder",
+           "ClassAudioAttention", "STANet"]
 
 
 DECODERS = ("deconv", "skip")
+AUDIO_ATTENTIONS = ("concat", "class")
 
 
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)  # VGG16 conv blocks 1-5 (times ModelConfig.width)
@@ -118,9 +121,70 @@ class SkipDecoder(nn.Module):
         return F.interpolate(self.predict(x), size=size, mode="bilinear", align_corners=False)
 
 
+class ClassAudioAttention(nn.Module):
+    """Att(A, S) of Eq. 4 from the heard category: gamma * z(sum_k q_k(A) M_k(S)) + beta (one logit map).
+
+    q = softmax over the K categories of a trained audio tagger (its audio encoder and class layer: the clip's
+    sound -> which category is heard); M_k = the class maps (Eq. 1 before xi) of a trained S net's head and class
+    layer on the STA encoder's features of frame t (where each category is seen); z removes each map's spatial
+    mean and divides by the sample's standard deviation over all K maps. Both nets are frozen (eval mode, no
+    gradient): only gamma and beta train. It is SCAM's tag-selected class map (Eq. 2) with the tag replaced by the
+    category the sound says, which the STA net must find without a tag.
+
+    Why (the demo, README "Measured"): Eq. 4's Att, two 1 x 1 convs on [S, A], saturates on the trunk's features
+    (sigmoid(Att) all but binary over space), so its gradient is near zero and the STA net never learnt to use the
+    sound. The switch enters as the G2a code places it, on what the audio says (``site="audio"``: q is taken as
+    p * q + (1 - p) / K, so a closed switch weighs every category alike: the objects are attended, none by its
+    sound), or as G1's gate (``site="gate"``: p times the attention, in :class:`~stanet_lib.nets.fusion.AudioGate`).
+    Two other closed states were measured on the demo (stage 05 alone): the tagger's embedding times p (G2a's
+    switch * A: q = softmax of the class layer's bias, which favours some categories) and p times the whole term
+    (a constant attention). On SynthAV_b's two noise videos the closed net scored below the one forced open with
+    all three (CC 0.437 vs 0.442 on seed 4 for the first; 0.429 vs 0.443 and 0.440 vs 0.447 on seeds 4 and 0 for
+    the second; 0.430 vs 0.443 and 0.441 vs 0.448 for this one); this one is kept because it favours no category.
+    """
+
+    def __init__(self, channels: int, num_classes: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"sta_audio_att='class' needs the number of categories (num_classes >= 1), got "
+                             f"{num_classes}")
+        self.audio = AudioEncoder(cfg.audio_channels)  # the tagger's (loaded by stages.sta.init_class_attention)
+        self.audio_classifier = nn.Conv2d(cfg.audio_channels, num_classes, 1)
+        self.head = make_head(cfg, channels)  # the S net's head and class layer
+        self.classifier = nn.Conv2d(self.head.out_channels, num_classes, 1)
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.gamma = nn.Parameter(torch.tensor(2.0))
+        self.beta = nn.Parameter(torch.tensor(0.0))
+
+    def train(self, mode: bool = True) -> ClassAudioAttention:
+        super().train(mode)
+        for part in (self.audio, self.audio_classifier, self.head, self.classifier):
+            part.eval()  # frozen, batch norm statistics included
+        return self
+
+    def heard(self, audio: Tensor) -> Tensor:
+        """(B, K) the tagger's category posterior of the sound."""
+        e = self.audio.embed(audio)
+        return torch.softmax(self.audio_classifier(e[:, :, None, None]).flatten(1).float(), dim=1)
+
+    def forward(self, s: Tensor, audio: Tensor, p: Tensor) -> Tensor:
+        """s (B, C, h, w) frame t's encoder features, audio (B, 1, F, S), p (B,) the trust in the sound (p_switch at
+        ``site="audio"``, else 1) -> Att logits (B, 1, h, w)."""
+        with torch.no_grad():
+            p = p.float().view(-1, 1)
+            q = p * self.heard(audio) + (1 - p) / self.classifier.out_channels  # (B, K)
+            m = self.classifier(self.head(s)).float()  # (B, K, h, w)
+            m = m - m.mean(dim=(2, 3), keepdim=True)
+            m = m / (m.flatten(1).std(dim=1).view(-1, 1, 1, 1) + 1e-6)
+            r = (q[:, :, None, None] * m).sum(dim=1, keepdim=True)
+        return self.gamma * r.to(s.dtype) + self.beta
+
+
 class STANet(nn.Module):
     """STA fixation prediction net (Fig. 6-D). Inputs: ``frames`` (B, 3, 3, H, W) = [B, T, C, H, W] (t-1, t, t+1)
     in [0, 1], ``audio`` (B, 1, F, S) of frame t, ``switch`` (B,) p_switch in [0, 1] or None (gate open).
+    ``num_classes``: the K categories, needed only with ``cfg.sta_audio_att="class"`` (:class:`ClassAudioAttention`).
 
     Example:
         >>> net = STANet(ModelConfig(width=1 / 16, audio_channels=8)).eval()
@@ -128,17 +192,24 @@ class STANet(nn.Module):
         >>> out.logits.shape  # (2, 1, 32, 32)
     """
 
-    def __init__(self, cfg: ModelConfig | None = None) -> None:
+    def __init__(self, cfg: ModelConfig | None = None, num_classes: int = 0) -> None:
         super().__init__()
         cfg = cfg or ModelConfig()
         if cfg.sta_decoder not in DECODERS:
             raise ValueError(f"ModelConfig.sta_decoder must be one of {DECODERS}, got {cfg.sta_decoder!r}")
+        if cfg.sta_audio_att not in AUDIO_ATTENTIONS:
+            raise ValueError(f"ModelConfig.sta_audio_att must be one of {AUDIO_ATTENTIONS}, got {cfg.sta_audio_att!r}")
         self.decoder_kind, self.hard_switch = cfg.sta_decoder, cfg.hard_switch
         self.encoder = make_encoder(cfg)
         c = self.encoder.out_channels
-        self.audio = AudioEncoder(cfg.audio_channels)
+        # modules made in the same order as before the class attention, so "concat" draws the same initial weights
+        self.class_att: ClassAudioAttention | None = None
+        if cfg.sta_audio_att == "concat":
+            self.audio = AudioEncoder(cfg.audio_channels)
         self.temporal = TemporalGate(c)
-        self.audio_gate = AudioGate(c, cfg.audio_channels, cfg.sta_switch_site)
+        if cfg.sta_audio_att == "class":  # the tagger's audio encoder, inside the attention; no Att convs
+            self.class_att = ClassAudioAttention(c, num_classes, cfg)
+        self.audio_gate = AudioGate(c, cfg.audio_channels, cfg.sta_switch_site, learned=self.class_att is None)
         self.fuse = nn.Conv2d(2 * c, c, 1)  # Eq. 5: Cov(Con(SA, ST))
         init_weights(self.temporal)
         init_weights(self.audio_gate)
@@ -176,7 +247,11 @@ class STANet(nn.Module):
             raise ValueError(f"audio must be (B, 1, F, S) with B = {b}, got {tuple(audio.shape)}")
         st, gate = self.temporal(torch.stack([prev.top, s, next.top], dim=1))  # (B, 3, C, h, w) -> (B, C, h, w)
         p = self._switch(switch, b, s)
-        sa, att = self.audio_gate(s, self.audio.embed(audio), p)  # Eq. 4
+        if self.class_att is not None:
+            heard_p = p if self.audio_gate.site == "audio" else torch.ones_like(p)  # "gate": p scales the attention
+            sa, att = self.audio_gate(s, None, p, logits=self.class_att(s, audio, heard_p))
+        else:
+            sa, att = self.audio_gate(s, self.audio.embed(audio), p)  # Eq. 4
         sta = self.head(F.relu(self.fuse(torch.cat([sa, st], dim=1))))  # Eq. 5, (B, C, h, w)
         logits = self.decoder(sta, centre.skips, tuple(out_size))  # (B, 1, H, W)
         return STAOutput(logits, sta, sa, st, gate, att, p)

@@ -42,7 +42,7 @@ from .world import World, load_switch, net_inputs
 
 __all__ = [
     "resize_targets", "sta_dataset", "PREDICTION_VARIANTS", "SELECT_BY", "load_targets", "encoder_source",
-    "init_encoder", "init_audio", "train_sta", "load_sta", "predict_set_resumable", "stage_sta"
+    "init_encoder", "init_audio", "init_class_attention", "train_sta", "load_sta", "predict_set_resumable", "stage_sta"
 ]
 
 
@@ -147,27 +147,69 @@ def init_encoder(model: STANet, world: World) -> str:
     return name
 
 
-def init_audio(model: STANet, world: World) -> str:
-    """Initialise the STA net's audio encoder from the trained net ``train.sta_audio_init`` names (its ``audio.*``
-    weights; e.g. ``"tagger/fold0"``, the audio tagger's, as the paper's STA net starts from a pretrained audio
-    classifier, VGGSound); ``""``: random. Returns what was used.
-
-    Raises:
-        FileNotFoundError: the named net has no ``best.pt``. ValueError: it has no audio encoder fitting the STA's.
-    """
+def _audio_state(world: World) -> tuple[str, Path, dict]:
+    """The net ``train.sta_audio_init`` names: (name, its best.pt, its weights); ValueError when it has no audio
+    encoder."""
     name = world.cfg.train.sta_audio_init
-    if not name:
-        return "random"
     path = world.net_dir(name) / "best.pt"
     state = engine.load_checkpoint(path).get("model", {})
     if not any(k.startswith("audio.") for k in state):
         raise ValueError(f"{path}: no audio encoder (no 'audio.*' weights) for train.sta_audio_init={name!r}")
+    return name, path, state
+
+
+def init_audio(model: STANet, world: World) -> str:
+    """Initialise the STA net's audio encoder from the trained net ``train.sta_audio_init`` names (its ``audio.*``
+    weights; e.g. ``"tagger/fold0"``, the audio tagger's, as the paper's STA net starts from a pretrained audio
+    classifier, VGGSound); ``""``: random. With ``model.sta_audio_att="class"`` the tagger goes into the attention
+    instead (:func:`init_class_attention`). Returns what was used.
+
+    Raises:
+        FileNotFoundError: the named net has no ``best.pt``. ValueError: it has no audio encoder fitting the STA's.
+    """
+    if model.class_att is not None:
+        return init_class_attention(model, world)
+    if not world.cfg.train.sta_audio_init:
+        return "random"
+    name, path, state = _audio_state(world)
     try:
         _load_part(model, state, "audio")
     except RuntimeError as exc:
         raise ValueError(f"{path}: its audio encoder does not fit the STA net's (train.sta_audio_init={name!r}): "
                          f"{str(exc).splitlines()[0]}") from exc
     return name
+
+
+def init_class_attention(model: STANet, world: World) -> str:
+    """Load :class:`~stanet_lib.nets.sta.ClassAudioAttention`'s frozen parts (``model.sta_audio_att="class"``):
+    the audio encoder and class layer of the tagger ``train.sta_audio_init`` names (e.g. ``"tagger/fold0"``) and
+    the head and class layer of the S net ``train.sta_encoder_init`` names (``coarse_S``, whose encoder and head
+    the STA net starts from). Returns ``"<tagger> x <S net>"``.
+
+    Raises:
+        ValueError: a name is empty, or its weights do not fit. FileNotFoundError: a named net has no ``best.pt``.
+    """
+    cfg = world.cfg
+    if not cfg.train.sta_audio_init:
+        raise ValueError("model.sta_audio_att='class' needs an audio tagger: set train.sta_audio_init, e.g. "
+                         "tagger/fold0")
+    visual = encoder_source(cfg)
+    if visual in ("imagenet", "random"):
+        raise ValueError(f"model.sta_audio_att='class' needs a trained S net's class maps: set "
+                         f"train.sta_encoder_init (e.g. coarse_S), not {visual!r}")
+    name, path, state = _audio_state(world)
+    s_path = world.net_dir(visual) / "best.pt"
+    s_state = engine.load_checkpoint(s_path).get("model", {})
+    att = model.class_att
+    for where, st, ours, theirs in ((path, state, "audio", "audio"), (path, state, "audio_classifier", "classifier"),
+                                     (s_path, s_state, "head", "head"), (s_path, s_state, "classifier", "classifier")):
+        try:
+            getattr(att, ours).load_state_dict({k[len(theirs) + 1:]: v for k, v in st.items()
+                                                if k.startswith(f"{theirs}.")}, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"{where}: its {theirs} does not fit the STA net's class attention "
+                             f"(model.sta_audio_att='class'): {str(exc).splitlines()[0]}") from exc
+    return f"{name} x {visual}"
 
 
 def _fingerprint(world: World, use_switch: bool, seed: int) -> tuple[str, dict[str, str | None]]:
@@ -219,7 +261,7 @@ def train_sta(world: World, name: str, use_switch: bool, images: dict[str, Tenso
     key, named = _fingerprint(world, use_switch, seed)  # other config or inputs: start over (engine.fit run_key)
     write_json(out_dir / "config.json", {"config": cfg.to_dict(), "use_switch": use_switch})
     engine.set_seed(seed)
-    model = STANet(cfg.model)
+    model = STANet(cfg.model, world.num_classes)
     init_encoder(model, world)
     init_audio(model, world)
     tl = make_loader(data["train"], cfg.train.batch_sta, True, seed, cfg.train.num_workers)
@@ -232,7 +274,13 @@ def train_sta(world: World, name: str, use_switch: bool, images: dict[str, Tenso
 
 def load_sta(path: str | Path, cfg: ModelConfig) -> STANet:
     """An STA net with the weights of a ``best.pt`` / ``last.pt`` (clear error when they do not fit ``cfg``)."""
-    model = STANet(cfg)
+    k = 0
+    if cfg.sta_audio_att == "class":  # the number of categories, from the class attention's class layer
+        weight = engine.load_checkpoint(path).get("model", {}).get("class_att.classifier.weight")
+        if weight is None:
+            raise ValueError(f"{path}: not an STA checkpoint with a class attention (model.sta_audio_att='class')")
+        k = int(weight.shape[0])
+    model = STANet(cfg, k)
     try:
         return engine.load_weights(model, path)
     except RuntimeError as exc:  # load_state_dict: missing / unexpected keys, shape mismatch

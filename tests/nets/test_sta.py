@@ -109,3 +109,78 @@ def test_bad_inputs_raise_clear_errors() -> None:
         model(frames[:, 1], audio)
     with pytest.raises(ValueError, match="switch must be"):
         model(frames, audio, torch.ones(3))
+
+
+def class_net(site: str = "audio", seed: int = 0, k: int = 4) -> STANet:
+    set_seed(seed)
+    model = STANet(dataclasses.replace(MCFG, sta_audio_att="class", sta_switch_site=site), num_classes=k)
+    with torch.no_grad():  # frozen parts as a trained tagger / S net would leave them: not at their zero init
+        for layer in (model.class_att.audio_classifier, model.class_att.classifier):
+            layer.weight.normal_(0.0, 1.0)
+            layer.bias.normal_(0.0, 1.0)
+    return model
+
+
+def test_class_attention_is_the_heard_categorys_class_map() -> None:
+    """sta_audio_att="class": Att = gamma * z(sum_k q_k M_k) + beta, with q the tagger's posterior of the sound
+    and M the S net's class maps of frame t (known answer); only gamma and beta train, the frozen parts stay in
+    eval mode, and the STA net has no Eq. 4 convs or audio encoder of its own."""
+    model = class_net().train()
+    att = model.class_att
+    assert [n for n, p in model.named_parameters() if n.startswith("class_att.") and p.requires_grad] == [
+        "class_att.gamma", "class_att.beta"]
+    assert not any(m.training for m in (att.audio, att.audio_classifier, att.head, att.classifier))
+    assert model.audio_gate.att is None and not hasattr(model, "audio")
+    frames, audio = batch(2)
+    s = model.encode(frames[:, 1]).top
+    p = torch.tensor([1.0, 1.0])
+    with torch.no_grad():
+        att.gamma.fill_(1.5)
+        att.beta.fill_(-0.25)
+        got = att(s, audio, p)
+        q = torch.softmax(att.audio_classifier(att.audio.embed(audio)[:, :, None, None]).flatten(1), 1)
+        m = att.classifier(att.head(s))
+        want = []
+        for i in range(2):
+            z = m[i] - m[i].mean(dim=(1, 2), keepdim=True)
+            z = z / z.std()
+            want.append(1.5 * (q[i][:, None, None] * z).sum(0, keepdim=True) - 0.25)
+    assert got.shape == (2, 1, *s.shape[-2:])
+    assert torch.allclose(got, torch.stack(want), atol=1e-5)
+    out = model(frames, audio, p)
+    out.logits.sum().backward()
+    assert att.gamma.grad is not None and att.gamma.grad.abs() > 0 and att.beta.grad is not None
+    assert all(q.grad is None for n, q in att.named_parameters() if n not in ("gamma", "beta"))
+
+
+@pytest.mark.parametrize("site", ["audio", "gate"])
+def test_class_attention_follows_the_switch(site: str) -> None:
+    """A closed switch makes the sound irrelevant: site "audio" (G2a) mixes the tagger's posterior with a uniform one
+    by p, site "gate" (G1) closes the gate; open, the sound changes the prediction."""
+    model = class_net(site).eval()
+    frames, audio = batch(2)
+    other = torch.randn_like(audio) * 3
+    with torch.no_grad():
+        for p, same in ((torch.zeros(2), True), (torch.ones(2), False)):
+            a, b = model(frames, audio, p), model(frames, other, p)
+            assert torch.allclose(a.logits, b.logits) == same
+            # the attention map itself: the sound's under G1's gate (p scales it afterwards), none of it under G2a's
+            assert torch.allclose(a.audio_att, b.audio_att) == (same and site == "audio")
+    if site == "audio":  # closed: every category weighs alike (the objects attended, none by its sound)
+        att = model.class_att
+        s = model.encode(frames[:, 1]).top
+        with torch.no_grad():
+            m = att.classifier(att.head(s))
+            m = m - m.mean(dim=(2, 3), keepdim=True)
+            m = m / m.flatten(1).std(dim=1).view(-1, 1, 1, 1)
+            want = att.gamma * m.mean(dim=1, keepdim=True) + att.beta
+            assert torch.allclose(att(s, audio, torch.zeros(2)), want, atol=1e-5)
+            half, opened = att(s, audio, torch.full((2,), 0.5)), att(s, audio, torch.ones(2))
+            assert torch.allclose(half, (want + opened) / 2, atol=1e-5)
+
+
+def test_class_attention_needs_the_categories() -> None:
+    with pytest.raises(ValueError, match="sta_audio_att"):
+        STANet(dataclasses.replace(MCFG, sta_audio_att="dot"))
+    with pytest.raises(ValueError, match="num_classes >= 1"):
+        STANet(dataclasses.replace(MCFG, sta_audio_att="class"))

@@ -203,6 +203,45 @@ def test_audio_initialisation(world, tmp_path) -> None:
         sta.init_audio(STANet(wide.model), dataclasses.replace(w, cfg=wide))
 
 
+def test_class_attention_loads_the_tagger_and_the_s_net(world, tmp_path) -> None:
+    """model.sta_audio_att="class": init_audio fills the attention's frozen parts, the audio encoder and class layer
+    from train.sta_audio_init's tagger and the head and class layer from train.sta_encoder_init's S net; an empty
+    tagger name, an encoder source that is no net, or a tagger of other categories are clear errors; load_sta
+    rebuilds the net with its number of categories."""
+    cfg = world.cfg.override(**{"model.sta_audio_att": "class", "train.sta_audio_init": "tagger/fold0"})
+    w = dataclasses.replace(world, runs=tmp_path, cfg=cfg)
+    set_seed(3)
+    w.net_dir("tagger/fold0").mkdir(parents=True)
+    tagger = AudioTagger(w.num_classes, cfg.model)
+    with torch.no_grad():
+        tagger.classifier.weight.normal_()
+    torch.save({"model": tagger.state_dict()}, w.net_dir("tagger/fold0") / "best.pt")
+    w.net_dir("coarse_S").mkdir()
+    shutil.copy(world.net_dir("coarse_S") / "best.pt", w.net_dir("coarse_S") / "best.pt")
+    s_net = Classifier("S", w.num_classes, cfg.model)
+    s_net.load_state_dict(torch.load(w.net_dir("coarse_S") / "best.pt", weights_only=True)["model"])
+    model = STANet(cfg.model, w.num_classes)
+    assert sta.init_encoder(model, w) == "coarse_S"
+    assert sta.init_audio(model, w) == "tagger/fold0 x coarse_S"
+    att = model.class_att
+    for ours, theirs in ((att.audio, tagger.audio), (att.audio_classifier, tagger.classifier), (att.head, s_net.head),
+                         (att.classifier, s_net.classifier)):
+        got, ref = ours.state_dict(), theirs.state_dict()
+        assert got.keys() == ref.keys() and all(torch.equal(got[k], ref[k]) for k in ref)
+    with pytest.raises(ValueError, match="needs an audio tagger"):
+        sta.init_audio(model, dataclasses.replace(w, cfg=cfg.override(**{"train.sta_audio_init": ""})))
+    with pytest.raises(ValueError, match="class maps"):
+        sta.init_audio(model, dataclasses.replace(w, cfg=cfg.override(**{"train.sta_encoder_init": ""})))
+    with pytest.raises(ValueError, match="does not fit the STA net's class attention"):
+        sta.init_audio(STANet(cfg.model, w.num_classes + 1), w)
+    torch.save({"model": model.state_dict()}, tmp_path / "best.pt")
+    again = sta.load_sta(tmp_path / "best.pt", cfg.model)
+    assert again.class_att.classifier.out_channels == w.num_classes
+    torch.save({"model": STANet(world.cfg.model).state_dict()}, tmp_path / "concat.pt")
+    with pytest.raises(ValueError, match="class attention"):
+        sta.load_sta(tmp_path / "concat.pt", cfg.model)
+
+
 def test_targets_are_memory_mapped_and_follow_the_pseudo_fixations(world, tmp_path) -> None:
     """The STA targets are the resized pseudo-fixations, kept in a map file under their content (not in RAM)."""
     other = dataclasses.replace(world, runs=tmp_path)
