@@ -116,10 +116,10 @@ def encoder_source(cfg: Config) -> str:
     return cfg.train.sta_encoder_init or "random"
 
 
-def _load_part(model: STANet, state: dict, part: str) -> None:
-    """Load a checkpoint's ``<part>.*`` weights into ``model.<part>`` (strict: RuntimeError when they do not fit)."""
-    getattr(model, part).load_state_dict({k[len(part) + 1:]: v for k, v in state.items() if k.startswith(f"{part}.")},
-                                         strict=True)
+def _load_part(module: torch.nn.Module, state: dict, prefix: str) -> None:
+    """Load a checkpoint's ``<prefix>.*`` weights into ``module`` (strict: RuntimeError when they do not fit)."""
+    module.load_state_dict({k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(f"{prefix}.")},
+                           strict=True)
 
 
 def init_encoder(model: STANet, world: World) -> str:
@@ -140,7 +140,7 @@ def init_encoder(model: STANet, world: World) -> str:
     state = engine.load_checkpoint(path).get("model", {})
     try:
         for part in ("encoder", "head"):  # the head: the trained layers after the fusion on a frozen trunk
-            _load_part(model, state, part)
+            _load_part(getattr(model, part), state, part)
     except RuntimeError as exc:
         raise ValueError(f"{path}: its encoder does not fit the STA encoder (train.sta_encoder_init={name!r}): "
                          f"{str(exc).splitlines()[0]}") from exc
@@ -173,7 +173,7 @@ def init_audio(model: STANet, world: World) -> str:
         return "random"
     name, path, state = _audio_state(world)
     try:
-        _load_part(model, state, "audio")
+        _load_part(model.audio, state, "audio")
     except RuntimeError as exc:
         raise ValueError(f"{path}: its audio encoder does not fit the STA net's (train.sta_audio_init={name!r}): "
                          f"{str(exc).splitlines()[0]}") from exc
@@ -204,8 +204,7 @@ def init_class_attention(model: STANet, world: World) -> str:
     for where, st, ours, theirs in ((path, state, "audio", "audio"), (path, state, "audio_classifier", "classifier"),
                                      (s_path, s_state, "head", "head"), (s_path, s_state, "classifier", "classifier")):
         try:
-            getattr(att, ours).load_state_dict({k[len(theirs) + 1:]: v for k, v in st.items()
-                                                if k.startswith(f"{theirs}.")}, strict=True)
+            _load_part(getattr(att, ours), st, theirs)
         except RuntimeError as exc:
             raise ValueError(f"{where}: its {theirs} does not fit the STA net's class attention "
                              f"(model.sta_audio_att='class'): {str(exc).splitlines()[0]}") from exc
