@@ -192,6 +192,11 @@ class ModelConfig:
     trunk_layer: str = "conv4_3"
     trunk_reduce: int = 64  # the trunk's features reduced to this many channels by a fixed PCA (fit on train)
     head_width: float = 0.125  # head channels = 512 x head_width
+    # the last ReLU of the ST / SA fusions and of the STA net's (nets.fusion): ReLU(gate * S + S), as the paper's
+    # Eq. 4 and the released code. False: (1 + gate) * S, the same map on the paper's non-negative VGG16 features;
+    # on the frozen trunk's PCA-centred, signed features the ReLU drops every negative component the S net sees.
+    # Off in every profile: on the demo it moved no target (README "Not yet")
+    fusion_relu: bool = True
 
 
 @dataclass(frozen=True)

@@ -68,10 +68,10 @@ class Classifier(nn.Module):
         self.encoder = make_encoder(cfg)
         c = self.encoder.out_channels
         if branch == "ST":
-            self.temporal = TemporalGate(c)
+            self.temporal = TemporalGate(c, cfg.fusion_relu)
         if branch == "SA":
             self.audio = AudioEncoder(cfg.audio_channels)
-            self.audio_gate = AudioGate(c, cfg.audio_channels)
+            self.audio_gate = AudioGate(c, cfg.audio_channels, relu=cfg.fusion_relu)
         self.head = make_head(cfg, c)  # trained layers after the fusion (frozen-trunk encoders), else none
         self.classifier = nn.Conv2d(self.head.out_channels, num_classes, 1)  # the FC layer at every location
         for gate in (getattr(self, "temporal", None), getattr(self, "audio_gate", None)):

@@ -10,6 +10,10 @@
   instead, as the G2a STANet code does (``extra_convs(switch * Aup)``, audit §3.3):
   ReLU(sigmoid(Att(p * A, S)) * S + S). A closed switch then leaves an attention computed from S alone, where
   the G1 form drops the attention block altogether.
+* ``relu=False`` (``ModelConfig.fusion_relu``): the fusions without their last ReLU, (1 + gate) * S. On the paper's
+  VGG16 features, outputs of a ReLU, S >= 0 and the two are the same map; on a frozen trunk's PCA-centred features
+  (``ModelConfig.trunk``) S is signed, and the ReLU would drop every negative component that the S net's own head
+  sees.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ class TemporalGate(nn.Module):
     takes that form, which runs on the channels-last bf16 kernels of 2D convolutions. The CPU keeps the Conv3d.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, relu: bool = True) -> None:
         super().__init__()
         self.conv = nn.Conv3d(channels, channels, kernel_size=3, padding=(0, 1, 1))
         self.as_2d: bool | None = None
+        self.relu = relu
 
     def forward(self, clip: Tensor) -> tuple[Tensor, Tensor]:
         """clip (B, 3, C, h, w) encoder features -> (fused (B, C, h, w), gate sigmoid(T) (B, C, h, w))."""
@@ -46,7 +51,8 @@ class TemporalGate(nn.Module):
         else:
             t = self.conv(clip.permute(0, 2, 1, 3, 4)).squeeze(2)  # (B, C, 3, h, w) -> (B, C, h, w)
         gate = torch.sigmoid(t)
-        return F.relu(gate * s + s), gate
+        fused = gate * s + s
+        return (F.relu(fused) if self.relu else fused), gate
 
 
 class AudioGate(nn.Module):
@@ -55,11 +61,12 @@ class AudioGate(nn.Module):
     ``learned=False``: no Att convs; the caller passes Att's logits (the STA net's
     :class:`~stanet_lib.nets.sta.ClassAudioAttention`, which applies ``site="audio"``'s p itself)."""
 
-    def __init__(self, channels: int, audio_channels: int, site: str = "gate", learned: bool = True) -> None:
+    def __init__(self, channels: int, audio_channels: int, site: str = "gate", learned: bool = True,
+                 relu: bool = True) -> None:
         super().__init__()
         if site not in ("gate", "audio"):
             raise ValueError(f"AudioGate site must be 'gate' or 'audio', got {site!r}")
-        self.site = site
+        self.site, self.relu = site, relu
         self.att = nn.Sequential(nn.Conv2d(channels + audio_channels, channels, 1), nn.ReLU(inplace=True),
                                  nn.Conv2d(channels, 1, 1)) if learned else None
 
@@ -76,4 +83,5 @@ class AudioGate(nn.Module):
             tiled = a[:, :, None, None].expand(-1, -1, *s.shape[-2:])  # (B, Ca, h, w)
             logits = self.att(torch.cat([s, tiled], dim=1))
         att = torch.sigmoid(logits)  # (B, 1, h, w)
-        return F.relu((att if self.site == "audio" else p * att) * s + s), att
+        fused = (att if self.site == "audio" else p * att) * s + s
+        return (F.relu(fused) if self.relu else fused), att

@@ -206,10 +206,11 @@ class STANet(nn.Module):
         self.class_att: ClassAudioAttention | None = None
         if cfg.sta_audio_att == "concat":
             self.audio = AudioEncoder(cfg.audio_channels)
-        self.temporal = TemporalGate(c)
+        self.temporal = TemporalGate(c, cfg.fusion_relu)
         if cfg.sta_audio_att == "class":  # the tagger's audio encoder, inside the attention; no Att convs
             self.class_att = ClassAudioAttention(c, num_classes, cfg)
-        self.audio_gate = AudioGate(c, cfg.audio_channels, cfg.sta_switch_site, learned=self.class_att is None)
+        self.audio_gate = AudioGate(c, cfg.audio_channels, cfg.sta_switch_site, learned=self.class_att is None,
+                                    relu=cfg.fusion_relu)
         self.fuse = nn.Conv2d(2 * c, c, 1)  # Eq. 5: Cov(Con(SA, ST))
         init_weights(self.temporal)
         init_weights(self.audio_gate)

@@ -211,3 +211,20 @@ def test_initialisation_follows_the_torch_seed() -> None:
                       if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear))}
     assert differ == random_weights
     assert {"classifier.weight", "audio_gate.att.0.weight", "encoder.features.0.weight"} <= differ
+
+
+def test_fusion_relu_reaches_the_st_and_sa_gates() -> None:
+    """``ModelConfig.fusion_relu=False``: the ST and SA nets fuse without the ReLU, (1 + gate) * S."""
+    cfg = dataclasses.replace(CFG, fusion_relu=False)
+    torch.manual_seed(5)
+    st, sa = Classifier("ST", 3, cfg).eval(), Classifier("SA", 3, cfg).eval()
+    assert not st.temporal.relu and not sa.audio_gate.relu
+    assert Classifier("ST", 3, CFG).temporal.relu and Classifier("SA", 3, CFG).audio_gate.relu
+    feats, audio, p = torch.randn(2, 3, st.encoder.out_channels, 4, 4), torch.randn(2, 1, 64, 101), torch.ones(2)
+    with torch.no_grad():
+        out = st.forward_features(feats)
+        expected = st.classifier(st.head(out.gate * feats[:, 1] + feats[:, 1]))
+        torch.testing.assert_close(out.cams, expected)
+        out = sa.forward_features(feats[:, 1], audio, p)
+        expected = sa.classifier(sa.head(out.gate * feats[:, 1] + feats[:, 1]))
+        torch.testing.assert_close(out.cams, expected)

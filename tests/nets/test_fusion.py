@@ -81,3 +81,32 @@ def test_audio_gate_audio_site_scales_the_audio_not_the_attention() -> None:
     assert not torch.allclose(att1, att0)
     with pytest.raises(ValueError, match="site"):
         AudioGate(4, 3, site="both")
+
+
+@pytest.mark.parametrize("site", ["gate", "audio"])
+def test_fusions_without_relu_keep_signed_features(site: str) -> None:
+    """``relu=False`` (``ModelConfig.fusion_relu``): (1 + gate) * S, with the same gate. On non-negative S (the
+    paper's VGG16 features, after a ReLU) it is the ReLU form; on signed S (a PCA-centred trunk) it keeps the
+    negative components the ReLU form zeroes."""
+    torch.manual_seed(4)
+    clip, s, a, p = torch.randn(2, 3, 4, 5, 6), torch.randn(2, 4, 5, 6), torch.randn(2, 3), torch.tensor([0.7, 0.2])
+    temporal, temporal_plain = TemporalGate(4), TemporalGate(4, relu=False)
+    temporal_plain.load_state_dict(temporal.state_dict())
+    audio, audio_plain = AudioGate(4, 3, site=site), AudioGate(4, 3, site=site, relu=False)
+    audio_plain.load_state_dict(audio.state_dict())
+    with torch.no_grad():
+        fused, g = temporal(clip)
+        plain, g2 = temporal_plain(clip)
+        torch.testing.assert_close(g2, g)
+        torch.testing.assert_close(plain, g * clip[:, 1] + clip[:, 1])
+        torch.testing.assert_close(F.relu(plain), fused)
+        assert (plain < 0).any()  # the signed part the ReLU form drops
+        torch.testing.assert_close(temporal_plain(clip.abs())[0], temporal(clip.abs())[0])
+        fused_a, att = audio(s, a, p)
+        plain_a, att2 = audio_plain(s, a, p)
+        torch.testing.assert_close(att2, att)
+        scale = att if site == "audio" else p.view(-1, 1, 1, 1) * att
+        torch.testing.assert_close(plain_a, scale * s + s)
+        torch.testing.assert_close(F.relu(plain_a), fused_a)
+        assert (plain_a < 0).any()
+        torch.testing.assert_close(audio_plain(s.abs(), a, p)[0], audio(s.abs(), a, p)[0])

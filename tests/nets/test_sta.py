@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from stanet_lib.config import ModelConfig
-from stanet_lib.nets.sta import DECODERS, STANet
+from stanet_lib.nets.sta import DECODERS, FrameFeatures, STANet
 from stanet_lib.train.engine import set_seed
 
 MCFG = ModelConfig(width=1 / 16, audio_channels=8)
@@ -184,3 +184,17 @@ def test_class_attention_needs_the_categories() -> None:
         STANet(dataclasses.replace(MCFG, sta_audio_att="dot"))
     with pytest.raises(ValueError, match="num_classes >= 1"):
         STANet(dataclasses.replace(MCFG, sta_audio_att="class"))
+
+
+def test_fusion_relu_off_keeps_the_signed_sa_and_st() -> None:
+    """``ModelConfig.fusion_relu=False``: SA = (1 + att) * S and ST = (1 + sigmoid(T)) * S, signed; Eq. 5's own ReLU
+    after the 1 x 1 fusion stays."""
+    model = net(fusion_relu=False).eval()
+    frames, audio = batch(2)
+    with torch.no_grad():
+        s = model.encoder(frames[:, 1]) - 0.5  # signed features, as a PCA-centred trunk gives
+        out = model.forward_features(*(FrameFeatures(x) for x in (s + 0.1, s, s - 0.1)), audio, torch.ones(2),
+                                     (32, 32))
+    torch.testing.assert_close(out.sa, out.audio_att * s + s)
+    torch.testing.assert_close(out.st, out.temporal_gate * s + s)
+    assert (out.sa < 0).any() and (out.sta >= 0).all()
