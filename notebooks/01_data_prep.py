@@ -40,8 +40,8 @@ AVE_ROOT: str = ""  # real AVE root (empty: the synthetic world)
 STAVIS_ROOT: str = ""  # real STAViS data root (empty: the synthetic world)
 REPORTS_DIR: str = ""  # figures and tables; empty: reports/<profile>/
 OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
-FPS: float = 0.0  # frames per second taken from AVE clips; 0 = the profile value
-CACHE_SIZE: int = 0  # square cache canvas in pixels; 0 = the profile value
+FPS: float = 0.0  # frames per second taken from AVE clips (0: the profile value)
+CACHE_SIZE: int = 0  # square cache canvas in pixels (0: the profile value)
 SMOKE: bool = False  # tiny run (tests)
 
 # %%

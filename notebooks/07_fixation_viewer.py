@@ -33,9 +33,9 @@ from stanet_lib.stages import setup
 # %% tags=["parameters"]
 PROFILE: str = "demo"  # smoke | demo | paper
 SEED: int = 0  # seed of the AUC-J jitter in the per-frame metrics
-DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/; "" = the project's data/
+DATA_ROOT: str = ""  # root of synthetic/, cache/, runs/ (empty: the project data folder)
 AVE_ROOT: str = ""  # unused here (the viewer shows test videos); kept for the same parameters in every notebook
-STAVIS_ROOT: str = ""  # ground truth and audio root; "" = the root the cache was built from
+STAVIS_ROOT: str = ""  # ground truth and audio root (empty: the root the cache was built from)
 REPORTS_DIR: str = ""  # figures and tables; empty: reports/<profile>/
 OVERRIDES: str = ""  # space-separated config overrides (see stanet_lib.config.parse_overrides)
 GRID_VIDEOS: int = 2  # videos in the static grid of sample frames

@@ -145,6 +145,18 @@ def test_notebook_declares_the_pipeline_parameters_and_checks_them_first(src):
     assert first.source.startswith("check_parameters(globals())"), first.source[:80]
 
 
+@pytest.mark.parametrize("src", PY_SOURCES, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(src, tmp_path):
+    """``papermill --help-notebook`` and its "unknown parameter" warning use papermill's own reading of the
+    parameters cell, which skips a line it cannot parse (a comment with a quote or a semicolon did): every declared
+    parameter must be among the names it reads."""
+    params, _ = _parameters_cell_and_next(src)
+    declared = [n.target.id for n in ast.parse(params.source).body if isinstance(n, ast.AnnAssign)]
+    path = tmp_path / f"{src.stem}.ipynb"
+    nbformat.write(jupytext.read(src), path)
+    assert sorted(pm.inspect_notebook(str(path))) == sorted(declared)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("src", PY_SOURCES, ids=lambda p: p.stem)
 def test_notebook_rejects_an_unknown_parameter(src, tmp_path):
