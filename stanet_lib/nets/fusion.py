@@ -25,6 +25,12 @@ from torch import Tensor, nn
 __all__ = ["TemporalGate", "AudioGate"]
 
 
+def _fuse(scale: Tensor, s: Tensor, relu: bool) -> Tensor:
+    """ReLU(scale * S + S), the gates' shared form; without the ReLU when ``relu`` is False (``fusion_relu``)."""
+    fused = scale * s + s
+    return F.relu(fused) if relu else fused
+
+
 class TemporalGate(nn.Module):
     """ST fusion: T = Conv3d over (t-1, t, t+1) collapsing time 3 -> 1; ReLU(sigmoid(T) * S + S).
 
@@ -51,8 +57,7 @@ class TemporalGate(nn.Module):
         else:
             t = self.conv(clip.permute(0, 2, 1, 3, 4)).squeeze(2)  # (B, C, 3, h, w) -> (B, C, h, w)
         gate = torch.sigmoid(t)
-        fused = gate * s + s
-        return (F.relu(fused) if self.relu else fused), gate
+        return _fuse(gate, s, self.relu), gate
 
 
 class AudioGate(nn.Module):
@@ -83,5 +88,4 @@ class AudioGate(nn.Module):
             tiled = a[:, :, None, None].expand(-1, -1, *s.shape[-2:])  # (B, Ca, h, w)
             logits = self.att(torch.cat([s, tiled], dim=1))
         att = torch.sigmoid(logits)  # (B, 1, h, w)
-        fused = (att if self.site == "audio" else p * att) * s + s
-        return (F.relu(fused) if self.relu else fused), att
+        return _fuse(att if self.site == "audio" else p * att, s, self.relu), att
