@@ -241,6 +241,11 @@ class TrainConfig:
     # temporal / audio gate from its own initialisation), so motion and audio refine what S learnt; "" = each net
     # from its own initialisation (the paper does not say)
     branch_init: str = ""
+    # the stages ("coarse", "fine" or "coarse,fine") whose warm-started ST / SA nets (branch_init="S") are tuned
+    # from their S net rather than trained anew: the gate starts neutral (its last convolution at zero, sigmoid
+    # 1/2 everywhere: nets.fusion.neutral_gates) and the learning rate is lr * branch_tune_lr; "" = neither
+    branch_tune: str = ""
+    branch_tune_lr: float = 0.1
     # the learning rate over the epochs: "constant" (the paper's and the released G1 code's) or "cosine" (each epoch
     # e of E at lr * (1 + cos(pi * e / E)) / 2, from lr down towards 0; the released "+" code decays its S net's lr
     # in steps, audit §2.2)
@@ -515,13 +520,14 @@ RANGES: dict[str, str] = {
     "eval.seed": ">=0",
     "synth.twins": ">=0", "synth.silent_motion": "[0,1]", "synth.mimed_share": "[0,1]", "scam.smoothing_s": ">=0", "synth.silent_level": "[0,1]", "synth.envelope_floor": "[0,1)", "synth.stavis_unrelated_fraction": "[0,1]", "media.window_s": ">=0",
     "model.trunk_reduce": ">=1", "model.head_width": ">0", "train.switch_repairs": ">=0",
-    "train.epochs_classifiers": ">=0",
+    "train.epochs_classifiers": ">=0", "train.branch_tune_lr": ">0",
 }  # fmt: skip
 CHOICES: dict[str, tuple] = {
     "profile": PROFILES, "media.on_truncated": ("error", "keep"), "audio.kind": ("logmel", "stft"),
     "audio.pad_mode": ("reflect", "constant", "replicate", "circular"), "audio.mel_norm": ("", "slaney"),
     "audio.mel_scale": ("htk", "slaney"), "audio.stft_placement": ("centred", "spread"),
     "model.output_stride": (8, 16, 32), "model.sta_decoder": ("deconv", "skip"), "model.sta_audio_att": ("concat", "class"), "model.switch_arch": ("sa", "bilinear"), "model.sta_switch_site": ("gate", "audio"), "train.branch_init": ("", "S"),
+    "train.branch_tune": ("", "coarse", "fine", "coarse,fine"),
     "train.lr_schedule": ("constant", "cosine"), "train.switch_prior": ("balanced", "labels"),
     "model.trunk_layer": ("conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3"),
     "scam.fine_window": ("centre", "own"), "scam.empty_fallback": ("none", "coarse"),

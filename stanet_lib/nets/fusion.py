@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["TemporalGate", "AudioGate"]
+__all__ = ["TemporalGate", "AudioGate", "neutral_gates"]
 
 
 def _fuse(scale: Tensor, s: Tensor, relu: bool) -> Tensor:
@@ -59,6 +59,11 @@ class TemporalGate(nn.Module):
         gate = torch.sigmoid(t)
         return _fuse(gate, s, self.relu), gate
 
+    def neutral_(self) -> None:
+        """T = 0 everywhere: sigmoid(T) = 1/2, the fused map ReLU(1.5 S) (:func:`neutral_gates`)."""
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
 
 class AudioGate(nn.Module):
     """SA fusion, Eq. 4 as the G1 code: ReLU(p * sigmoid(Att(A, S)) * S + S), Att = 1x1 convs on [S, A].
@@ -89,3 +94,21 @@ class AudioGate(nn.Module):
             logits = self.att(torch.cat([s, tiled], dim=1))
         att = torch.sigmoid(logits)  # (B, 1, h, w)
         return _fuse(att if self.site == "audio" else p * att, s, self.relu), att
+
+    def neutral_(self) -> None:
+        """Att = 0 everywhere (its last 1x1 conv at zero): sigmoid(Att) = 1/2, the fused map ReLU((1 + p / 2) S)
+        (``site="audio"``: ReLU(1.5 S), p then reaching Att's input only)."""
+        if self.att is not None:
+            nn.init.zeros_(self.att[-1].weight)
+            nn.init.zeros_(self.att[-1].bias)
+
+
+def neutral_gates(model: nn.Module) -> int:
+    """Start every temporal and audio gate of ``model`` neutral (``neutral_``): 1/2 at every place and channel, so
+    the gate has no spatial preference at the start (:meth:`TemporalGate.neutral_`, :meth:`AudioGate.neutral_`;
+    without the ReLU under ``fusion_relu=False``) and departs from it only where the loss asks
+    (``TrainConfig.branch_tune``). Returns the number of gates set."""
+    gates = [m for m in model.modules() if isinstance(m, (TemporalGate, AudioGate))]
+    for gate in gates:
+        gate.neutral_()
+    return len(gates)

@@ -32,6 +32,7 @@ from ..config import Config
 from ..data.frames import FrameDataset, FrameSet, resized_frames
 from ..data.loaders import make_loader
 from ..nets.classifier import AudioTagger, build_model, switch_probability
+from ..nets.fusion import neutral_gates
 from ..nets.runtime import select_device
 from ..train import engine
 from ..train.losses import balanced_step
@@ -41,7 +42,7 @@ from .world import World, audio_truth, net_inputs, write_stage_manifest
 __all__ = [
     "Tagger", "switch_labels", "default_tagger_oof", "tagger_fn", "repaired_fragments", "switch_class_weights",
     "train_switch", "switch_probabilities",
-    "train_classifier", "separation_auc", "switch_report", "stage_classifiers"
+    "train_classifier", "branch_tuned", "separation_auc", "switch_report", "stage_classifiers"
 ]
 
 
@@ -255,21 +256,26 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
 
 
 def train_classifier(kind: str, train: FrameDataset, val: FrameDataset, num_classes: int, cfg: Config,
-                     out_dir: str | Path, batch_size: int, seed: int = 0, init_from: str | Path | None = None
-                     ) -> torch.nn.Module:
+                     out_dir: str | Path, batch_size: int, seed: int = 0, init_from: str | Path | None = None,
+                     tune: bool = False) -> torch.nn.Module:
     """Train one S / ST / SA net with the shared loop (cross entropy, SGD, best val accuracy kept). ``init_from``:
-    a trained S net's ``best.pt`` whose encoder, head and classifier the net starts from (:func:`warm_start`)."""
+    a trained S net's ``best.pt`` whose encoder, head and classifier the net starts from (:func:`warm_start`);
+    ``tune`` (with ``init_from``; :func:`branch_tuned`): its gates start neutral (:func:`neutral_gates`) and it
+    trains at ``lr * train.branch_tune_lr``."""
     engine.set_seed(seed)
     model = build_model(kind, num_classes, cfg.model)
     init = None
+    tcfg = cfg.train
     if init_from is not None:
         warm_start(model, init_from)
         init = file_fingerprint(init_from)
+        if tune:
+            neutral_gates(model)
+            tcfg = dataclasses.replace(tcfg, lr=tcfg.lr * tcfg.branch_tune_lr)
     tl = make_loader(train, batch_size, True, seed, cfg.train.num_workers)
     vl = make_loader(val, max(64, batch_size), False, seed, cfg.train.num_workers)
     key = run_key(cfg, kind, num_classes, batch_size, seed, *train.content(), *val.content(),
                   *([] if init is None else [init]))
-    tcfg = cfg.train
     if tcfg.epochs_classifiers > 0:
         tcfg = dataclasses.replace(tcfg, epochs=tcfg.epochs_classifiers)
     engine.fit(model, tl, vl, cfg=tcfg, out_dir=out_dir, seed=seed, monitor="val_acc", mode="max",
@@ -283,6 +289,12 @@ def branch_init(world: World, stage: str, kind: str) -> Path | None:
     if kind == "S" or world.cfg.train.branch_init != "S":
         return None
     return world.net_dir(f"{stage}_S") / "best.pt"
+
+
+def branch_tuned(cfg: Config, stage: str) -> bool:
+    """Whether ``stage``'s ("coarse" | "fine") warm-started ST / SA nets are tuned from their S net
+    (``train.branch_tune``): neutral gates, ``lr * train.branch_tune_lr``."""
+    return cfg.train.branch_init == "S" and stage in cfg.train.branch_tune.split(",")
 
 
 def separation_auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -351,7 +363,8 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
         va = classifier_dataset(kind, val, images["val"], val.labels, None if sw is None else sw["val"])
         t1 = time.perf_counter()
         train_classifier(kind, tr, va, world.num_classes, cfg, world.net_dir(f"coarse_{name}"),
-                         cfg.train.batch_coarse, seed, branch_init(world, "coarse", kind))
+                         cfg.train.batch_coarse, seed, branch_init(world, "coarse", kind),
+                         branch_tuned(cfg, "coarse"))
         log_df = pd.read_csv(world.net_dir(f"coarse_{name}") / "log.csv")
         best = log_df.loc[log_df["val_acc"].idxmax()]
         acc_rows.append({"net": f"coarse {name}", "epochs": len(log_df), "best_epoch": int(best["epoch"]),

@@ -19,7 +19,7 @@ from ..config import Config
 from ..data.frames import FrameSet, crop_window
 from ..nets.runtime import select_device
 from ..progress import bar as progress_bar
-from .classifiers import branch_init, train_classifier
+from .classifiers import branch_init, branch_tuned, train_classifier
 from .maps import load_maps, resumable_pass, save_maps_parts
 from .pseudo import (
     CAM_BATCH,
@@ -140,7 +140,8 @@ def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame
         log(f"fine {name} ...")
         t1 = time.perf_counter()
         train_classifier(kind, ds("train", train), ds("val", val), world.num_classes, cfg,
-                         world.net_dir(f"fine_{name}"), cfg.train.batch_fine, seed, branch_init(world, "fine", kind))
+                         world.net_dir(f"fine_{name}"), cfg.train.batch_fine, seed, branch_init(world, "fine", kind),
+                         branch_tuned(cfg, "fine"))
         log_df = pd.read_csv(world.net_dir(f"fine_{name}") / "log.csv")
         best = log_df.loc[log_df["val_acc"].idxmax()]
         acc_rows.append({"net": f"fine {name}", "epochs": len(log_df), "best_epoch": int(best["epoch"]),

@@ -110,3 +110,30 @@ def test_fusions_without_relu_keep_signed_features(site: str) -> None:
         torch.testing.assert_close(F.relu(plain_a), fused_a)
         assert (plain_a < 0).any()
         torch.testing.assert_close(audio_plain(s.abs(), a, p)[0], audio(s.abs(), a, p)[0])
+
+
+def test_neutral_gates_start_every_gate_at_one_half() -> None:
+    """neutral_gates: sigmoid(T) and sigmoid(Att) are 1/2 at every place and channel whatever the input, so the
+    fused features are ReLU(1.5 S) and ReLU((1 + p / 2) S); the gates still learn (their convs get gradients)."""
+    from stanet_lib.config import ModelConfig
+    from stanet_lib.nets.classifier import build_model
+    from stanet_lib.nets.fusion import neutral_gates
+
+    torch.manual_seed(0)
+    tg, ag = TemporalGate(4), AudioGate(4, 3)
+    holder = torch.nn.ModuleList([tg, ag, torch.nn.Conv2d(4, 4, 1)])
+    assert neutral_gates(holder) == 2
+    clip = torch.randn(2, 3, 4, 5, 5)
+    fused, gate = tg(clip)
+    torch.testing.assert_close(gate, torch.full_like(gate, 0.5))
+    torch.testing.assert_close(fused, F.relu(1.5 * clip[:, 1]))
+    s, a, p = torch.randn(2, 4, 5, 5), torch.randn(2, 3), torch.tensor([1.0, 0.2])
+    fused, att = ag(s, a, p)
+    torch.testing.assert_close(att, torch.full_like(att, 0.5))
+    torch.testing.assert_close(fused, F.relu((1 + p.view(-1, 1, 1, 1) / 2) * s))
+    (fused.sum() + tg(clip)[0].sum()).backward()
+    assert tg.conv.weight.grad.abs().sum() > 0 and ag.att[-1].weight.grad.abs().sum() > 0
+    cfg = ModelConfig(width=1 / 16, audio_channels=8)
+    assert neutral_gates(build_model("ST", 5, cfg)) == 1
+    assert neutral_gates(build_model("SA", 5, cfg)) == 1
+    assert neutral_gates(build_model("S", 5, cfg)) == 0

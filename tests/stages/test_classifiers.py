@@ -117,3 +117,36 @@ def test_switch_class_weights_balanced_or_at_the_clips_label_rate():
     assert np.isclose(158 * w[1] / (158 * w[1] + 142 * w[0]), 0.78) and np.isclose(158 * w[1] + 142 * w[0], 300)
     with pytest.raises(ValueError, match="switch prior"):
         switch_class_weights(clips, "uniform")
+
+
+@pytest.mark.parametrize("tune", [False, True])
+def test_branch_tune_starts_the_gate_neutral_at_a_lower_lr(tmp_path, monkeypatch, tune):
+    """train.branch_tune: a warm-started ST net of a tuned stage enters training with its temporal gate at zero
+    (sigmoid 1/2 everywhere) and lr * branch_tune_lr; untuned, its gate keeps its own initialisation and lr."""
+    import dataclasses
+
+    from stanet_lib.config import load_profile
+    from stanet_lib.data.frames import FrameDataset
+    from stanet_lib.nets.classifier import build_model
+    from stanet_lib.stages import classifiers
+
+    cfg = load_profile("smoke", **{"train.branch_init": "S", "train.branch_tune": "fine" if tune else "",
+                                   "train.branch_tune_lr": 0.25})
+    assert classifiers.branch_tuned(cfg, "fine") is tune and classifiers.branch_tuned(cfg, "coarse") is False
+    assert not classifiers.branch_tuned(dataclasses.replace(
+        cfg, train=dataclasses.replace(cfg.train, branch_init="")), "fine")
+    torch.save({"model": build_model("S", 3, cfg.model).state_dict()}, tmp_path / "best.pt")
+    seen = {}
+
+    def fake_fit(model, train, val, cfg, **kw):
+        seen["lr"] = cfg.lr
+        seen["gate"] = model.temporal.conv.weight.detach().abs().sum().item()
+
+    monkeypatch.setattr(classifiers.engine, "fit", fake_fit)
+    n = 6
+    images = torch.randint(0, 255, (n, 3, 32, 32), dtype=torch.uint8)
+    ds = FrameDataset("ST", images, targets=torch.arange(n) % 3, prev=torch.arange(n), next=torch.arange(n))
+    classifiers.train_classifier("ST", ds, ds, 3, cfg, tmp_path / "st", 2, init_from=tmp_path / "best.pt",
+                                 tune=classifiers.branch_tuned(cfg, "fine"))
+    assert seen["lr"] == pytest.approx(cfg.train.lr * (0.25 if tune else 1.0))
+    assert (seen["gate"] == 0.0) is tune
