@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from ..artefacts import atomic_path, make_manifest, tensor_digest, write_json
+from ..artefacts import atomic_path, file_fingerprint, make_manifest, tensor_digest, write_json
 from ..config import Config, load_profile, parse_overrides
 from ..data import cache as cache_mod
 from ..data.frames import FrameSet, load_frameset, resized_frames
@@ -29,7 +29,7 @@ from ..paths import profile_dirs, run_reports
 from ..train import engine
 
 __all__ = [
-    "World", "open_world", "setup", "truth_tags", "audio_truth", "write_stage_manifest", "load_net",
+    "World", "open_world", "setup", "source_root", "truth_tags", "audio_truth", "write_stage_manifest", "load_net",
     "load_switch", "net_inputs"
 ]
 
@@ -44,6 +44,7 @@ class World:
     runs: Path
     categories: list[str]
     truth: pd.DataFrame | None = None  # synthetic world only
+    stavis: Path | None = None  # the STAViS-layout root the cache was made from (open_world: source_root)
     sets: dict[str, FrameSet] = field(default_factory=dict)
     memo: dict = field(default_factory=dict, repr=False)  # values computed once per process (the trunk's PCA)
 
@@ -53,6 +54,8 @@ class World:
 
     @property
     def stavis_root(self) -> Path:
+        if self.stavis is not None:
+            return self.stavis
         root = json.loads((self.cache / "manifest.json").read_text()).get("stavis_root")
         return Path(root) if root else self.synth / "stavis"
 
@@ -95,10 +98,15 @@ def open_world(cfg: Config, data_root: str | Path | None = None, load: bool = Tr
     categories = ave.drop_duplicates("label").sort_values("label")["category"].tolist()
     truth = None
     manifest = json.loads((dirs["cache"] / "manifest.json").read_text())
-    synthetic = Path(manifest.get("ave_root") or "").resolve() == (dirs["synth"] / "ave").resolve()
+    ave_root = source_root(manifest, "ave_root", dirs["synth"] / "ave")
+    synthetic = ave_root is not None and ave_root.resolve() == (dirs["synth"] / "ave").resolve()
     if synthetic and (dirs["synth"] / "truth" / "clips.csv").exists():  # the generator's truth, never for real data
         truth = read_truth(dirs["synth"])
-    world = World(cfg, dirs["synth"], dirs["cache"], dirs["runs"], categories, truth)
+    elif cfg.profile != "paper":  # the targets that need the truth are left out of every table: say so once
+        log(f"{dirs['cache'] / 'manifest.json'}: made from {ave_root}, not this data folder's synthetic world "
+            f"{dirs['synth']}: no generator truth, so the pointing game and the unrelated-audio rows are left out")
+    world = World(cfg, dirs["synth"], dirs["cache"], dirs["runs"], categories, truth,
+                  source_root(manifest, "stavis_root", dirs["synth"] / "stavis"))
     if load:
         step = cfg.media.window_s or None
         world.sets["train"] = load_frameset(dirs["cache"], "ave", ("train",), window_s=step)
@@ -106,6 +114,39 @@ def open_world(cfg: Config, data_root: str | Path | None = None, load: bool = Tr
         for db in sorted(index.loc[index["source"] == "stavis", "db"].unique()):
             world.sets[f"test:{db}"] = load_frameset(dirs["cache"], "stavis", db=db, window_s=step)
     return world
+
+
+def source_root(manifest: dict, key: str, own: Path) -> Path | None:
+    """The folder a data cache was made from: its manifest's ``key`` (``ave_root`` or ``stavis_root``), or ``own``,
+    this data folder's synthetic ``ave`` / ``stavis`` world, when the recorded folder is a copy of it.
+
+    A data folder copied or moved elsewhere keeps the absolute paths its data stage recorded, so its cache would
+    otherwise be read as made from another folder's world (no generator truth, the test maps scored against the
+    other folder's fixations). The recorded folder is taken as ``own``'s copy only when both end in the same
+    ``synthetic/<profile>/<ave|stavis>`` and every input the manifest lists under it is in ``own``: each file
+    (AVE videos and lists, STAViS fold lists) with the same sha256 (:func:`stanet_lib.artefacts.file_fingerprint`),
+    each STAViS frame folder present; otherwise the recorded path stands. None when the manifest records no such
+    folder."""
+    recorded = manifest.get(key)
+    if not recorded:
+        return None
+    recorded = Path(recorded)
+    if recorded.parts[-3:] != own.parts[-3:] or not own.is_dir() or recorded.resolve() == own.resolve():
+        return recorded
+    listed = {}
+    for path, fingerprint in (manifest.get("inputs") or {}).items():
+        if Path(path).is_relative_to(recorded):
+            listed[Path(path).relative_to(recorded)] = fingerprint
+
+    def matches(mine: Path, fingerprint: str | None) -> bool:
+        if fingerprint is None:
+            return False
+        if mine.is_dir():  # a STAViS frame folder: its fingerprint digests frames, audio and fps (data.cache)
+            return True
+        return mine.is_file() and file_fingerprint(mine) == fingerprint
+
+    same = all(matches(own / rel, fp) for rel, fp in listed.items())
+    return own if listed and same else recorded
 
 
 def setup(profile: str, smoke: bool = False, overrides: str = "", data_root: str = "", reports_dir: str = "",

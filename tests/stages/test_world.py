@@ -1,12 +1,16 @@
 """stanet_lib.stages.world: where a profile's data and artefacts live, the generator's truth for the switch and
 the tags, the notebooks' first cell, and open_world building the data stage when it is missing."""
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
 from stanet_lib import paths
 from stanet_lib.config import load_profile
-from stanet_lib.stages.world import audio_truth, load_switch, open_world, setup, truth_tags
+from stanet_lib.stages.world import audio_truth, load_switch, open_world, setup, source_root, truth_tags
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +74,32 @@ def test_setup_overrides_may_contain_spaces(smoke_data_root):
     cfg, _, _ = setup("smoke", True, 'train.epochs=2 model.imagenet_weights=/a b/c.pt', str(smoke_data_root),
                       load=False)
     assert cfg.train.epochs == 2 and cfg.model.imagenet_weights == "/a b/c.pt"
+
+
+def test_a_copied_data_folder_reads_its_own_synthetic_world(smoke_data_root, tmp_path):
+    """The cache manifest records absolute roots; in a copy of the data folder they name the original's world.
+    The copy's own world is used when its files have the recorded checksums (truth, STAViS root), the recorded
+    root otherwise, and a synthetic profile without truth says so in one line."""
+    copy = tmp_path / "copy"
+    for part in ("synthetic", "cache"):
+        shutil.copytree(smoke_data_root / part, copy / part)
+    manifest = json.loads((copy / "cache" / "smoke" / "manifest.json").read_text())
+    assert manifest["ave_root"] == str(smoke_data_root / "synthetic" / "smoke" / "ave")  # the original's path
+    w = open_world(load_profile("smoke"), copy, load=False, build=False, log=pytest.fail)
+    assert w.truth is not None and w.stavis_root == copy / "synthetic" / "smoke" / "stavis"
+    original = open_world(load_profile("smoke"), smoke_data_root, load=False, build=False, log=pytest.fail)
+    assert original.stavis_root == smoke_data_root / "synthetic" / "smoke" / "stavis" and original.truth is not None
+
+    # one AVE input file of the copy differs from what the cache was made from: the recorded root stands
+    video = next(p for p in manifest["inputs"] if p.endswith(".mp4") and "/ave/" in p)
+    own = copy / "synthetic" / "smoke" / "ave" / video.split("/ave/", 1)[1]
+    own.write_bytes(own.read_bytes() + b"\0")
+    said = []
+    w = open_world(load_profile("smoke"), copy, load=False, build=False, log=said.append)
+    assert w.truth is None and len(said) == 1 and "no generator truth" in said[0] and str(copy / "cache") in said[0]
+    assert source_root(manifest, "ave_root", copy / "synthetic" / "smoke" / "ave") == Path(manifest["ave_root"])
+    assert w.stavis_root == copy / "synthetic" / "smoke" / "stavis"  # its own files still match
+    assert source_root({}, "stavis_root", copy / "synthetic" / "smoke" / "stavis") is None
+    # a recorded folder of another layout (real data) is never replaced
+    real = {"ave_root": str(tmp_path / "AVE_Dataset"), "inputs": {}}
+    assert source_root(real, "ave_root", copy / "synthetic" / "smoke" / "ave") == tmp_path / "AVE_Dataset"
