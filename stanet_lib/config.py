@@ -431,12 +431,15 @@ def _demo() -> Config:
         # silent_motion=0.1 world constant +0.022 / -0.015, +0.063 / +0.040, cosine +0.049 / +0.037, +0.066 /
         # +0.036
         # the fine ST / SA nets tuned from the fine S net (train.branch_tune="fine": gates neutral, sigmoid 1/2
-        # everywhere, lr * 0.1) instead of trained anew from it: stage 04 alone on the stored runs of seeds 0-2 and
-        # 4-7 (2-core Intel Xeon, one thread), the larger fine ST / SA CAM's CC above the fine S CAM's on 11 of the
-        # 14 (seed, database) cases against 6, mean margin +0.0042 against +0.0007, the fine SCAM above every fine
-        # CAM on all 14. Measured apart: the neutral gate alone 8 of 14, the lower lr alone 9 of 14
+        # everywhere, lr * branch_tune_lr) instead of trained anew from it: stage 04 alone on the stored runs of
+        # seeds 0-2 and 4-7 (2-core Intel Xeon, one thread), the larger fine ST / SA CAM's CC above the fine S CAM's
+        # on 11 of the 14 (seed, database) cases against 6 at lr * 0.1, mean margin +0.0042 against +0.0007, the
+        # fine SCAM above every fine CAM on all 14 (the neutral gate alone 8 of 14, the lower lr alone 9 of 14).
+        # branch_tune_lr chosen on the same eight seeds' be4670f runs (stage 04 alone): 0.2 / 0.1 / 0.05 / 0.02 /
+        # 0.01 held on 11 / 12 / 12 / 13 / 13 of 16 cases, mean margin +0.0026 / +0.0037 / +0.0071 / +0.0105 /
+        # +0.0088, the fine SCAM's CC 0.4498 / 0.4520 / 0.4542 / 0.4555 / 0.4556
         train=TrainConfig(lr=0.02, epochs=6, batch_coarse=20, batch_fine=20, batch_sta=20, branch_init="S",
-                          lr_schedule="cosine", branch_tune="fine"),
+                          lr_schedule="cosine", branch_tune="fine", branch_tune_lr=0.02),
         # pseudo-fixations smoothed over +/- 0.24 s (scam.smoothing_s: 13 / 7 test frames at 25 / 15 fps; each 4 fps
         # training frame, 0.25 s from the next, keeps its own map, only rescaled to [0, 1] by xi: its peak had been
         # 0.97-0.99 on most frames, 0.68 at the lowest, seed 1). A frame
