@@ -103,10 +103,12 @@ def open_world(cfg: Config, data_root: str | Path | None = None, load: bool = Tr
     if synthetic and (dirs["synth"] / "truth" / "clips.csv").exists():  # the generator's truth, never for real data
         truth = read_truth(dirs["synth"])
     elif cfg.profile != "paper":  # the targets that need the truth are left out of every table: say so once
-        log(f"{dirs['cache'] / 'manifest.json'}: made from {ave_root}, not this data folder's synthetic world "
-            f"{dirs['synth']}: no generator truth, so the pointing game and the unrelated-audio rows are left out")
-    world = World(cfg, dirs["synth"], dirs["cache"], dirs["runs"], categories, truth,
-                  source_root(manifest, "stavis_root", dirs["synth"] / "stavis"))
+        why = (f"{dirs['synth'] / 'truth' / 'clips.csv'} is missing" if synthetic else
+               f"{dirs['cache'] / 'manifest.json'}: made from {ave_root}, not this data folder's synthetic world "
+               f"{dirs['synth']}")
+        log(f"{why}: no generator truth, so the pointing game and the unrelated-audio rows are left out")
+    stavis = source_root(manifest, "stavis_root", dirs["synth"] / "stavis") or dirs["synth"] / "stavis"
+    world = World(cfg, dirs["synth"], dirs["cache"], dirs["runs"], categories, truth, stavis)
     if load:
         step = cfg.media.window_s or None
         world.sets["train"] = load_frameset(dirs["cache"], "ave", ("train",), window_s=step)

@@ -100,6 +100,13 @@ def test_a_copied_data_folder_reads_its_own_synthetic_world(smoke_data_root, tmp
     assert source_root(manifest, "ave_root", copy / "synthetic" / "smoke" / "ave") == Path(manifest["ave_root"])
     assert w.stavis_root == copy / "synthetic" / "smoke" / "stavis"  # its own files still match
     assert source_root({}, "stavis_root", copy / "synthetic" / "smoke" / "stavis") is None
+    # a folder's own world without its truth file: said, naming the file
+    said.clear()
+    shutil.copytree(smoke_data_root / "cache", tmp_path / "own" / "cache")
+    shutil.copytree(smoke_data_root / "synthetic", tmp_path / "own" / "synthetic")
+    (tmp_path / "own" / "synthetic" / "smoke" / "truth" / "clips.csv").unlink()
+    w = open_world(load_profile("smoke"), tmp_path / "own", load=False, build=False, log=said.append)
+    assert w.truth is None and len(said) == 1 and "clips.csv is missing" in said[0]
     # a recorded folder of another layout (real data) is never replaced
     real = {"ave_root": str(tmp_path / "AVE_Dataset"), "inputs": {}}
     assert source_root(real, "ave_root", copy / "synthetic" / "smoke" / "ave") == tmp_path / "AVE_Dataset"
