@@ -54,10 +54,9 @@ class World:
 
     @property
     def stavis_root(self) -> Path:
-        if self.stavis is not None:
-            return self.stavis
-        root = json.loads((self.cache / "manifest.json").read_text()).get("stavis_root")
-        return Path(root) if root else self.synth / "stavis"
+        """The STAViS-layout root: ``stavis`` as :func:`open_world` resolved it from the cache's manifest; a World
+        built without it reads this folder's synthetic world."""
+        return self.stavis if self.stavis is not None else self.synth / "stavis"
 
     def net_dir(self, name: str) -> Path:
         return self.runs / "nets" / name
@@ -107,8 +106,8 @@ def open_world(cfg: Config, data_root: str | Path | None = None, load: bool = Tr
                f"{dirs['cache'] / 'manifest.json'}: made from {ave_root}, not this data folder's synthetic world "
                f"{dirs['synth']}")
         log(f"{why}: no generator truth, so the pointing game and the unrelated-audio rows are left out")
-    stavis = source_root(manifest, "stavis_root", dirs["synth"] / "stavis") or dirs["synth"] / "stavis"
-    world = World(cfg, dirs["synth"], dirs["cache"], dirs["runs"], categories, truth, stavis)
+    world = World(cfg, dirs["synth"], dirs["cache"], dirs["runs"], categories, truth,
+                  source_root(manifest, "stavis_root", dirs["synth"] / "stavis"))
     if load:
         step = cfg.media.window_s or None
         world.sets["train"] = load_frameset(dirs["cache"], "ave", ("train",), window_s=step)
