@@ -181,6 +181,9 @@ class ModelConfig:
     # profile: on the demo it made the STA net use the sound (its CC and pointing rose, the switch moved it) but the
     # switch ordering on the unrelated-audio videos did not improve (README "Not yet")
     sta_audio_att: str = "concat"
+    # with sta_audio_att="class" at sta_switch_site="audio", what a closed switch's attention weighs the categories
+    # by: "uniform" = all alike; "picture" = the S net's own posterior of frame t (nets.sta.ClassAudioAttention)
+    sta_closed_att: str = "uniform"
     # the audio switch: "sa" = the SA net's structure, 2 classes (paper §3.7); "bilinear" = the released
     # SoundSwitch's (G2, audit §3.2): audio and frame embeddings joined by a bilinear layer. The SA gate lets
     # the audio only scale the visual features (Eq. 4), so the "sa" switch hardly sees the audio
@@ -534,7 +537,7 @@ CHOICES: dict[str, tuple] = {
     "profile": PROFILES, "media.on_truncated": ("error", "keep"), "audio.kind": ("logmel", "stft"),
     "audio.pad_mode": ("reflect", "constant", "replicate", "circular"), "audio.mel_norm": ("", "slaney"),
     "audio.mel_scale": ("htk", "slaney"), "audio.stft_placement": ("centred", "spread"),
-    "model.output_stride": (8, 16, 32), "model.sta_decoder": ("deconv", "skip"), "model.sta_audio_att": ("concat", "class"), "model.switch_arch": ("sa", "bilinear"), "model.sta_switch_site": ("gate", "audio"), "train.branch_init": ("", "S"),
+    "model.output_stride": (8, 16, 32), "model.sta_decoder": ("deconv", "skip"), "model.sta_audio_att": ("concat", "class"), "model.sta_closed_att": ("uniform", "picture"), "model.switch_arch": ("sa", "bilinear"), "model.sta_switch_site": ("gate", "audio"), "train.branch_init": ("", "S"),
     "train.branch_tune": ("", "coarse", "fine", "coarse,fine"),
     "train.lr_schedule": ("constant", "cosine"), "train.switch_prior": ("balanced", "labels"),
     "model.trunk_layer": ("conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3"),

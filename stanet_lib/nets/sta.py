@@ -37,12 +37,13 @@ from .encoders import AudioEncoder, init_weights, scaled_channels
 from .fusion import AudioGate, TemporalGate
 from .trunk import make_encoder, make_head
 
-__all__ = ["DECODERS", "AUDIO_ATTENTIONS", "FrameFeatures", "STAOutput", "DeconvDecoder", "SkipDecoder",
+__all__ = ["DECODERS", "AUDIO_ATTENTIONS", "CLOSED_ATTENTIONS", "FrameFeatures", "STAOutput", "DeconvDecoder", "SkipDecoder",
            "ClassAudioAttention", "STANet"]
 
 
 DECODERS = ("deconv", "skip")
 AUDIO_ATTENTIONS = ("concat", "class")
+CLOSED_ATTENTIONS = ("uniform", "picture")  # ClassAudioAttention with a closed switch (ModelConfig.sta_closed_att)
 
 
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)  # VGG16 conv blocks 1-5 (times ModelConfig.width)
@@ -135,7 +136,9 @@ class ClassAudioAttention(nn.Module):
     (sigmoid(Att) all but binary over space), so its gradient is near zero and the STA net never learnt to use the
     sound. The switch enters as the G2a code places it, on what the audio says (``site="audio"``: q is taken as
     p * q + (1 - p) / K, so a closed switch weighs every category alike: the objects are attended, none by its
-    sound), or as G1's gate (``site="gate"``: p times the attention, in :class:`~stanet_lib.nets.fusion.AudioGate`).
+    sound; with ``ModelConfig.sta_closed_att="picture"``, p * q + (1 - p) * softmax(mean M), the S net's own
+    posterior of frame t, so a closed switch attends to what the picture shows, as G2a's Att(0 * A, S) is S's own
+    attention), or as G1's gate (``site="gate"``: p times the attention, in :class:`~stanet_lib.nets.fusion.AudioGate`).
     Two other closed states were measured on the demo (stage 05 alone): the tagger's embedding times p (G2a's
     switch * A: q = softmax of the class layer's bias, which favours some categories) and p times the whole term
     (a constant attention). On SynthAV_b's two noise videos the closed net scored below the one forced open with
@@ -154,6 +157,10 @@ class ClassAudioAttention(nn.Module):
         self.classifier = nn.Conv2d(self.head.out_channels, num_classes, 1)
         for p in self.parameters():
             p.requires_grad_(False)
+        if cfg.sta_closed_att not in CLOSED_ATTENTIONS:
+            raise ValueError(f"ModelConfig.sta_closed_att must be one of {CLOSED_ATTENTIONS}, got "
+                             f"{cfg.sta_closed_att!r}")
+        self.closed = cfg.sta_closed_att
         self.gamma = nn.Parameter(torch.tensor(2.0))
         self.beta = nn.Parameter(torch.tensor(0.0))
 
@@ -173,8 +180,10 @@ class ClassAudioAttention(nn.Module):
         ``site="audio"``, else 1) -> Att logits (B, 1, h, w)."""
         with torch.no_grad():
             p = p.float().view(-1, 1)
-            q = p * self.heard(audio) + (1 - p) / self.classifier.out_channels  # (B, K)
             m = self.classifier(self.head(s)).float()  # (B, K, h, w)
+            closed = (torch.softmax(m.mean(dim=(2, 3)), dim=1) if self.closed == "picture"
+                      else torch.full_like(m[:, :, 0, 0], 1.0 / m.shape[1]))
+            q = p * self.heard(audio) + (1 - p) * closed  # (B, K)
             m = m - m.mean(dim=(2, 3), keepdim=True)
             m = m / (m.flatten(1).std(dim=1).view(-1, 1, 1, 1) + 1e-6)
             r = (q[:, :, None, None] * m).sum(dim=1, keepdim=True)

@@ -179,6 +179,31 @@ def test_class_attention_follows_the_switch(site: str) -> None:
             assert torch.allclose(half, (want + opened) / 2, atol=1e-5)
 
 
+def test_closed_switch_attends_to_what_the_picture_shows() -> None:
+    """sta_closed_att="picture": closed, the categories weigh as the S net's own posterior of frame t (softmax of its
+    class maps' spatial means), not alike; the sound still counts only by p."""
+    model = class_net()
+    model.class_att.closed = "picture"
+    model.eval()
+    att = model.class_att
+    frames, audio = batch(2)
+    s = model.encode(frames[:, 1]).top
+    with torch.no_grad():
+        m = att.classifier(att.head(s))
+        prior = torch.softmax(m.mean(dim=(2, 3)), dim=1)
+        z = m - m.mean(dim=(2, 3), keepdim=True)
+        z = z / z.flatten(1).std(dim=1).view(-1, 1, 1, 1)
+        want = att.gamma * (prior[:, :, None, None] * z).sum(dim=1, keepdim=True) + att.beta
+        closed = att(s, audio, torch.zeros(2))
+        assert torch.allclose(closed, want, atol=1e-5)
+        assert not torch.allclose(closed, att.gamma * z.mean(dim=1, keepdim=True) + att.beta, atol=1e-3)
+        assert torch.allclose(closed, att(s, torch.randn_like(audio) * 3, torch.zeros(2)))
+        half, opened = att(s, audio, torch.full((2,), 0.5)), att(s, audio, torch.ones(2))
+        assert torch.allclose(half, (want + opened) / 2, atol=1e-5)
+    with pytest.raises(ValueError, match="sta_closed_att"):
+        STANet(dataclasses.replace(MCFG, sta_audio_att="class", sta_closed_att="tag"), num_classes=3)
+
+
 def test_class_attention_needs_the_categories() -> None:
     with pytest.raises(ValueError, match="sta_audio_att"):
         STANet(dataclasses.replace(MCFG, sta_audio_att="dot"))
