@@ -79,6 +79,9 @@ class SynthConfig:
     # STAViS-layout test videos whose audio is unrelated to the visible objects (off-screen sound or music-like
     # noise): nothing on screen sounds, the observers look at the tag's objects, the audio switch should close
     stavis_unrelated_fraction: float = 0.0
+    # those videos' audio: True = another category's sound (off-screen) and music-like noise in turn; False = always
+    # another category's sound (an off-screen source, or music of a category)
+    unrelated_noise: bool = True
     # STAViS-layout test databases: name -> (width, height, fps, videos, frames per video)
     test_dbs: dict = field(
         default_factory=lambda: {

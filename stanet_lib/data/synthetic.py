@@ -499,8 +499,8 @@ def plan_world(cfg: Config, seed: int) -> list[ClipSpec]:
         unrelated = set(rng.permutation(n_videos)[: int(round(synth.stavis_unrelated_fraction * n_videos))].tolist())
         for i, c in enumerate(cats):
             kind, heard = "tag", -1
-            if i in unrelated:  # off-screen sound of another category, or music-like noise, in turn
-                if len(unrelated & set(range(i))) % 2 == 0:
+            if i in unrelated:  # off-screen sound of another category, or music-like noise, in turn (or never noise)
+                if not synth.unrelated_noise or len(unrelated & set(range(i))) % 2 == 0:
                     heard = int(rng.choice([k for k in range(synth.num_classes) if k != c]))
                     kind = f"other:{CATEGORY_NAMES[heard]}"
                 else:

@@ -335,6 +335,22 @@ def test_stavis_unrelated_audio_share() -> None:
         assert all(x.audio_kind != f"other:{synthetic.CATEGORY_NAMES[x.category]}" for x in unrelated)
 
 
+def test_unrelated_noise_off_gives_every_unrelated_video_another_categorys_sound() -> None:
+    """synth.unrelated_noise=False: the STAViS-layout unrelated-audio videos all hear another category (none noise);
+    the first database's unrelated videos are the same ones (a later one's draws move), and the AVE-layout clips
+    (noise, silence, other) are drawn as before."""
+    on = synthetic.plan_world(load_profile("demo"), 3)
+    off = synthetic.plan_world(load_profile("demo", **{"synth.unrelated_noise": False}), 3)
+    assert [s.audio_kind for s in on if s.source == "ave"] == [s.audio_kind for s in off if s.source == "ave"]
+    first = sorted(load_profile("demo").synth.test_dbs)[0]
+    kinds_on = [s.audio_kind.split(":")[0] for s in on if s.db == first]
+    kinds_off = [s.audio_kind.split(":")[0] for s in off if s.db == first]
+    assert [k == "tag" for k in kinds_on] == [k == "tag" for k in kinds_off]
+    assert "noise" in kinds_on and set(kinds_off) == {"tag", "other"}
+    assert {s.audio_kind.split(":")[0] for s in off if s.source == "stavis"} == {"tag", "other"}
+    assert all(s.audio_kind != f"other:{synthetic.CATEGORY_NAMES[s.category]}" for s in off if s.source == "stavis")
+
+
 def test_am_rates_do_not_alias_at_the_training_rate() -> None:
     cfg = load_profile("demo")
     rates = [synthetic.category(i).am_rate for i in range(len(synthetic.CATEGORY_NAMES))]
