@@ -243,6 +243,10 @@ class TrainConfig:
     # the switch's class weights: "balanced" (each class half the loss) or "labels" (the clips' own share of label 1,
     # whatever mix the re-paired fragments add; stages.classifiers.switch_class_weights)
     switch_prior: str = "balanced"
+    # the switch's epoch kept: "val_acc" = the highest accuracy on val's clips against their labels (an always-open
+    # switch scores the share of label 1 there); "val_loss" = the lowest class-weighted cross entropy on val (a proper
+    # scoring rule: it rewards p_switch that separates the classes, not the majority class)
+    switch_monitor: str = "val_acc"
     # "S": each stage's ST and SA nets start from that stage's trained S net (encoder, head and classifier; the
     # temporal / audio gate from its own initialisation), so motion and audio refine what S learnt; "" = each net
     # from its own initialisation (the paper does not say)
@@ -542,7 +546,7 @@ CHOICES: dict[str, tuple] = {
     "audio.mel_scale": ("htk", "slaney"), "audio.stft_placement": ("centred", "spread"),
     "model.output_stride": (8, 16, 32), "model.sta_decoder": ("deconv", "skip"), "model.sta_audio_att": ("concat", "class"), "model.sta_closed_att": ("uniform", "picture"), "model.switch_arch": ("sa", "bilinear"), "model.sta_switch_site": ("gate", "audio"), "train.branch_init": ("", "S"),
     "train.branch_tune": ("", "coarse", "fine", "coarse,fine"),
-    "train.lr_schedule": ("constant", "cosine"), "train.switch_prior": ("balanced", "labels"),
+    "train.lr_schedule": ("constant", "cosine"), "train.switch_prior": ("balanced", "labels"), "train.switch_monitor": ("val_acc", "val_loss"),
     "model.trunk_layer": ("conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3"),
     "scam.fine_window": ("centre", "own"), "scam.empty_fallback": ("none", "coarse"),
 }  # fmt: skip

@@ -227,7 +227,8 @@ def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray
     vl = make_loader(switch_dataset(val, val_images, val_labels), 256, False, seed)
     key = run_key(cfg, "switch", seed, weights, *tl.dataset.content(), *vl.dataset.content())
     engine.fit(model, tl, vl, step_fn=balanced_step(weights), cfg=cfg.train, out_dir=out_dir, seed=seed,
-               monitor="val_acc", mode="max", desc="switch", run_key=key)
+               monitor=cfg.train.switch_monitor, mode="min" if cfg.train.switch_monitor == "val_loss" else "max",
+               desc="switch", run_key=key)
     return model
 
 

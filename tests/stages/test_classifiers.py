@@ -150,3 +150,20 @@ def test_branch_tune_starts_the_gate_neutral_at_a_lower_lr(tmp_path, monkeypatch
                                  tune=classifiers.branch_tuned(cfg, "fine"))
     assert seen["lr"] == pytest.approx(cfg.train.lr * (0.25 if tune else 1.0))
     assert (seen["gate"] == 0.0) is tune
+
+
+@pytest.mark.parametrize("monitor, mode", [("val_acc", "max"), ("val_loss", "min")])
+def test_switch_keeps_the_epoch_of_train_switch_monitor(tmp_path, monkeypatch, monitor, mode):
+    """train.switch_monitor: the switch's best epoch by val accuracy (highest) or by its class-weighted val loss
+    (lowest), passed to the shared loop."""
+    from stanet_lib.config import load_profile
+    from stanet_lib.stages import classifiers
+
+    seen = {}
+    monkeypatch.setattr(classifiers.engine, "fit", lambda model, tl, vl, **kw: seen.update(kw))
+    cfg = load_profile("smoke", **{"train.switch_monitor": monitor})
+    fs = frameset()
+    images = torch.randint(0, 255, (len(fs.labels), 3, 32, 32), dtype=torch.uint8)
+    labels = np.arange(len(fs.labels)) % 2
+    classifiers.train_switch(fs, images, labels, fs, images, labels, cfg, tmp_path / "switch")
+    assert (seen["monitor"], seen["mode"]) == (monitor, mode)
