@@ -80,7 +80,7 @@ class SynthConfig:
     # noise): nothing on screen sounds, the observers look at the tag's objects, the audio switch should close
     stavis_unrelated_fraction: float = 0.0
     # those videos' audio: True = another category's sound (off-screen) and music-like noise in turn; False = always
-    # another category's sound (an off-screen source, or music of a category)
+    # another category's sound (an off-screen source, or music of a category). Measured with it off: README "Not yet"
     unrelated_noise: bool = True
     # STAViS-layout test databases: name -> (width, height, fps, videos, frames per video)
     test_dbs: dict = field(
@@ -245,7 +245,9 @@ class TrainConfig:
     switch_prior: str = "balanced"
     # the switch's epoch kept: "val_acc" = the highest accuracy on val's clips against their labels (an always-open
     # switch scores the share of label 1 there); "val_loss" = the lowest class-weighted cross entropy on val (a proper
-    # scoring rule: it rewards p_switch that separates the classes, not the majority class)
+    # scoring rule: it rewards p_switch that separates the classes, not the majority class). Off in every profile: with
+    # train.switch_repairs=4 it kept the 2nd-5th epoch of an undertrained switch, which closed on another category's
+    # sound on some seeds but opened on noise or silence on others (val accuracy vs truth 0.795-0.896, seeds 0-3)
     switch_monitor: str = "val_acc"
     # "S": each stage's ST and SA nets start from that stage's trained S net (encoder, head and classifier; the
     # temporal / audio gate from its own initialisation), so motion and audio refine what S learnt; "" = each net
