@@ -185,7 +185,8 @@ class ModelConfig:
     # switch ordering on the unrelated-audio videos did not improve (README "Not yet")
     sta_audio_att: str = "concat"
     # with sta_audio_att="class" at sta_switch_site="audio", what a closed switch's attention weighs the categories
-    # by: "uniform" = all alike; "picture" = the S net's own posterior of frame t (nets.sta.ClassAudioAttention)
+    # by: "uniform" = all alike; "picture" = the S net's own posterior of frame t (nets.sta.ClassAudioAttention).
+    # Off in every profile: on the noise videos the closed net still scored below its open gate (README "Not yet")
     sta_closed_att: str = "uniform"
     # the audio switch: "sa" = the SA net's structure, 2 classes (paper §3.7); "bilinear" = the released
     # SoundSwitch's (G2, audit §3.2): audio and frame embeddings joined by a bilinear layer. The SA gate lets

@@ -37,8 +37,8 @@ from .encoders import AudioEncoder, init_weights, scaled_channels
 from .fusion import AudioGate, TemporalGate
 from .trunk import make_encoder, make_head
 
-__all__ = ["DECODERS", "AUDIO_ATTENTIONS", "CLOSED_ATTENTIONS", "FrameFeatures", "STAOutput", "DeconvDecoder", "SkipDecoder",
-           "ClassAudioAttention", "STANet"]
+__all__ = ["DECODERS", "AUDIO_ATTENTIONS", "CLOSED_ATTENTIONS", "FrameFeatures", "STAOutput", "DeconvDecoder",
+           "SkipDecoder", "ClassAudioAttention", "STANet"]
 
 
 DECODERS = ("deconv", "skip")
