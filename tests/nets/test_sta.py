@@ -111,9 +111,10 @@ def test_bad_inputs_raise_clear_errors() -> None:
         model(frames, audio, torch.ones(3))
 
 
-def class_net(site: str = "audio", seed: int = 0, k: int = 4) -> STANet:
+def class_net(site: str = "audio", seed: int = 0, k: int = 4, closed: str = "uniform") -> STANet:
     set_seed(seed)
-    model = STANet(dataclasses.replace(MCFG, sta_audio_att="class", sta_switch_site=site), num_classes=k)
+    model = STANet(dataclasses.replace(MCFG, sta_audio_att="class", sta_switch_site=site, sta_closed_att=closed),
+                   num_classes=k)
     with torch.no_grad():  # frozen parts as a trained tagger / S net would leave them: not at their zero init
         for layer in (model.class_att.audio_classifier, model.class_att.classifier):
             layer.weight.normal_(0.0, 1.0)
@@ -182,9 +183,7 @@ def test_class_attention_follows_the_switch(site: str) -> None:
 def test_closed_switch_attends_to_what_the_picture_shows() -> None:
     """sta_closed_att="picture": closed, the categories weigh as the S net's own posterior of frame t (softmax of its
     class maps' spatial means), not alike; the sound still counts only by p."""
-    model = class_net()
-    model.class_att.closed = "picture"
-    model.eval()
+    model = class_net(closed="picture").eval()
     att = model.class_att
     frames, audio = batch(2)
     s = model.encode(frames[:, 1]).top
