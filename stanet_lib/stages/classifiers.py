@@ -41,6 +41,7 @@ from .world import World, audio_truth, net_inputs, write_stage_manifest
 
 __all__ = [
     "Tagger", "switch_labels", "default_tagger_oof", "tagger_fn", "repaired_fragments", "switch_class_weights",
+    "SWITCH_INITS", "switch_warm_start",
     "train_switch", "switch_probabilities",
     "train_classifier", "branch_tuned", "separation_auc", "switch_report", "stage_classifiers"
 ]
@@ -74,8 +75,14 @@ class Tagger:
         return out
 
 
-def switch_labels(probs: np.ndarray, tags: np.ndarray, match: np.ndarray) -> np.ndarray:
-    """Paper §3.7: label 1 iff the tagger's top-1 class is identical to the tag.
+def switch_labels(probs: np.ndarray, tags: np.ndarray, match: np.ndarray, min_p: float = 0.0) -> np.ndarray:
+    """Paper §3.7: label 1 iff the tagger's top-1 class is identical to the tag; with ``min_p`` > 0 also only where
+    the top-1 probability is at least ``min_p`` (``train.switch_label_min_p``).
+
+    Why ``min_p``: a tagger over the dataset's own categories (the default one here) has no class for silence or
+    noise, so its top-1 there is one of the categories all the same, and it is the tag by chance. An AudioSet
+    tagger, as the paper's, answers "Silence" or "Noise" there, which no tag is identical to. A top-1 below
+    ``min_p`` counts as that answer.
 
     Args:
         probs: (N, C) tagger probabilities; tags: (N,) dataset labels; match: (K, C) from :meth:`Tagger.matches`.
@@ -83,8 +90,10 @@ def switch_labels(probs: np.ndarray, tags: np.ndarray, match: np.ndarray) -> np.
     Returns:
         (N,) int64 in {0, 1}.
     """
-    top1 = np.asarray(probs).argmax(-1)
-    return match[np.asarray(tags), top1].astype(np.int64)
+    probs = np.asarray(probs)
+    top1 = probs.argmax(-1)
+    sure = probs.max(-1) >= min_p
+    return (match[np.asarray(tags), top1] & sure).astype(np.int64)
 
 
 def _tagger_dataset(fs: FrameSet, idx: np.ndarray | None = None) -> FrameDataset:
@@ -207,13 +216,51 @@ def switch_class_weights(labels: np.ndarray, prior: str = "balanced", label_rate
     return torch.tensor(w, dtype=torch.float32)
 
 
+# train.switch_init -> the nets whose parts the switch starts from: (net folder under nets/, its parts copied)
+SWITCH_INITS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "": (),
+    "tagger+S": (("tagger/fold0", ("audio.",)), ("coarse_S", ("encoder.", "head."))),
+}
+
+
+def switch_warm_start(model: torch.nn.Module, sources: Sequence[tuple[str | Path, Sequence[str]]]) -> list[str]:
+    """Copy into the switch net ``model`` the parts (name prefixes) of each trained net's ``best.pt`` in
+    ``sources``: with ``train.switch_init="tagger+S"`` the audio encoder of the audio tagger (``tagger/fold0``) and
+    the frame encoder and head of the coarse S net, so the switch starts from a sound recognised by category and a
+    frame recognised by category and learns how the two agree, instead of learning both from its binary labels
+    alone (the released SoundSwitch, audit §3.2, takes its audio and visual embeddings from pretrained nets; the
+    paper's §3.7 switch has the SA net's structure). Its projections, bilinear layer and classifier keep their own
+    initialisation. Returns the copied names.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: a part missing from a file or not fitting ``model``."""
+    own, copied = model.state_dict(), {}
+    for path, prefixes in sources:
+        state = engine.load_checkpoint(path).get("model", {})
+        sub = {k: v for k, v in state.items() if k.startswith(tuple(prefixes))}
+        bad = [k for k, v in sub.items() if k not in own or own[k].shape != v.shape]
+        missing = [p for p in prefixes if any(k.startswith(p) for k in own) and not any(k.startswith(p) for k in sub)]
+        if bad or missing:
+            raise ValueError(f"{path}: does not fit the switch net "
+                             f"({'no ' + missing[0] + '* weights' if missing else 'mismatched: ' + bad[0]})")
+        copied.update(sub)
+    model.load_state_dict(copied, strict=False)
+    return sorted(copied)
+
+
 def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray, val: FrameSet,
                  val_images: Tensor, val_labels: np.ndarray, cfg: Config, out_dir: str | Path, seed: int = 0,
-                 extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> torch.nn.Module:
+                 extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 init_from: Sequence[tuple[str | Path, Sequence[str]]] = ()) -> torch.nn.Module:
     """The switch net (SA structure, 2 classes) on (frame, audio) with the tagger's labels; ``extra``: re-paired
-    fragments (frame index, audio index, label) of :func:`repaired_fragments` added to the training samples."""
+    fragments (frame index, audio index, label) of :func:`repaired_fragments` added to the training samples;
+    ``init_from``: (best.pt, part prefixes) it starts from (:func:`switch_warm_start`)."""
     engine.set_seed(seed)
     model = build_model("switch", 2, cfg.model)  # ImageNet encoder when model.imagenet_weights is set
+    init = []
+    if init_from:
+        switch_warm_start(model, init_from)
+        init = [file_fingerprint(path) for path, _ in init_from]  # other starting weights: trained anew
     label_rate = float(np.mean(train_labels)) if len(train_labels) else 0.5  # the clips' own share of label 1
     if extra is not None and len(extra[0]):
         fi, ai = (torch.as_tensor(x) for x in extra[:2])
@@ -225,7 +272,7 @@ def train_switch(train: FrameSet, train_images: Tensor, train_labels: np.ndarray
     weights = switch_class_weights(train_labels, cfg.train.switch_prior, label_rate)
     tl = make_loader(train_ds, cfg.train.batch_coarse, True, seed)
     vl = make_loader(switch_dataset(val, val_images, val_labels), 256, False, seed)
-    key = run_key(cfg, "switch", seed, weights, *tl.dataset.content(), *vl.dataset.content())
+    key = run_key(cfg, "switch", seed, weights, *tl.dataset.content(), *vl.dataset.content(), *init)
     engine.fit(model, tl, vl, step_fn=balanced_step(weights), cfg=cfg.train, out_dir=out_dir, seed=seed,
                monitor=cfg.train.switch_monitor, mode="min" if cfg.train.switch_monitor == "val_loss" else "max",
                desc="switch", run_key=key)
@@ -341,23 +388,31 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
     oof, taggers = default_tagger_oof(train, world.num_classes, cfg, world.net_dir("tagger"), seed=seed)
     tg = Tagger(tagger_fn(taggers), world.categories)
     match = tg.matches(world.categories)
-    labels = {"train": switch_labels(oof, train.labels.numpy(), match),
-              "val": switch_labels(tg.fn(val.audio.float().numpy()), val.labels.numpy(), match)}
-    log("switch net ...")
-    extra = None
-    if cfg.train.switch_repairs > 0:  # re-paired fragments: the same frame with matching and unrelated audio
-        extra = repaired_fragments(train, labels["train"], cfg.train.switch_repairs, seed)
-    net = train_switch(train, images["train"], labels["train"], val, images["val"], labels["val"], cfg,
-                       world.net_dir("switch"), seed, extra)
-    p_switch = {name: switch_probabilities(net, fs, images[name]) for name, fs in world.sets.items()}
-    write_npz(world.runs / "switch.npz", **{k.replace(":", "__"): v for k, v in p_switch.items()},
-              **{f"label__{k}": v for k, v in labels.items()})
-    switch_rows = [switch_report(world, name, p_switch[name], labels.get(name)) for name in world.sets]
+    min_p = cfg.train.switch_label_min_p
+    labels = {"train": switch_labels(oof, train.labels.numpy(), match, min_p),
+              "val": switch_labels(tg.fn(val.audio.float().numpy()), val.labels.numpy(), match, min_p)}
 
-    # Coarse classification nets (paper §4.2: 256 px, batch 20; here the profile's sizes).
-    acc_rows = []
-    variants = [("S", "S", None), ("ST", "ST", None), ("SA", "SA", p_switch), ("SA_noswitch", "SA", None)]
-    for name, kind, sw in variants:
+    def switch() -> dict[str, np.ndarray]:  # after the S net, which train.switch_init may start it from
+        log("switch net ...")
+        extra = None
+        if cfg.train.switch_repairs > 0:  # re-paired fragments: the same frame with matching and unrelated audio
+            extra = repaired_fragments(train, labels["train"], cfg.train.switch_repairs, seed)
+        init = [(world.net_dir(name) / "best.pt", parts) for name, parts in SWITCH_INITS[cfg.train.switch_init]]
+        net = train_switch(train, images["train"], labels["train"], val, images["val"], labels["val"], cfg,
+                           world.net_dir("switch"), seed, extra, init)
+        p = {name: switch_probabilities(net, fs, images[name]) for name, fs in world.sets.items()}
+        write_npz(world.runs / "switch.npz", **{k.replace(":", "__"): v for k, v in p.items()},
+                  **{f"label__{k}": v for k, v in labels.items()})
+        return p
+
+    # Coarse classification nets (paper §4.2: 256 px, batch 20; here the profile's sizes). Each net seeds its own
+    # start (engine.set_seed), so the order changes no weights: S and ST need no p_switch, SA does.
+    acc_rows, p_switch = [], None
+    variants = [("S", "S", False), ("ST", "ST", False), ("SA", "SA", True), ("SA_noswitch", "SA", False)]
+    for name, kind, uses_switch in variants:
+        if name == "SA":
+            p_switch = switch()
+        sw = p_switch if uses_switch else None
         log(f"coarse {name} ...")
         tr = classifier_dataset(kind, train, images["train"], train.labels,
                                        None if sw is None else sw["train"])
@@ -371,6 +426,7 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
         acc_rows.append({"net": f"coarse {name}", "epochs": len(log_df), "best_epoch": int(best["epoch"]),
                          "train_acc": best["train_acc"], "val_acc": best["val_acc"],
                          "seconds": round(time.perf_counter() - t1, 1)})
+    switch_rows = [switch_report(world, name, p_switch[name], labels.get(name)) for name in world.sets]
     tables = {"switch": pd.DataFrame(switch_rows), "accuracy": pd.DataFrame(acc_rows)}
     write_stage_manifest(world, "stage02", time.perf_counter() - t0, tables={k: v.to_dict("records") for k, v in tables.items()})
     return tables

@@ -24,6 +24,9 @@ def test_switch_labels_top1_identical_to_tag():
     probs = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1], [0.2, 0.5, 0.3]])
     tags = np.array([0, 1, 2, 2])
     assert switch_labels(probs, tags, match).tolist() == [1, 1, 0, 1]
+    # train.switch_label_min_p: a top-1 below it is no category (silence, noise), so label 0 even where it is the tag
+    assert switch_labels(probs, tags, match, min_p=0.55).tolist() == [1, 1, 0, 0]
+    assert switch_labels(probs, tags, match, min_p=0.5).tolist() == [1, 1, 0, 1]  # at least min_p counts
     with pytest.raises(KeyError, match="horse"):
         Tagger(lambda a: a, ["dog"], {"Horse": ["horse"]}).matches(["Horse"])
 
@@ -167,3 +170,34 @@ def test_switch_keeps_the_epoch_of_train_switch_monitor(tmp_path, monkeypatch, m
     labels = np.arange(len(fs.labels)) % 2
     classifiers.train_switch(fs, images, labels, fs, images, labels, cfg, tmp_path / "switch")
     assert (seen["monitor"], seen["mode"]) == (monitor, mode)
+
+
+def test_switch_warm_start_takes_the_taggers_audio_and_the_s_nets_frame_parts(tmp_path):
+    """train.switch_init="tagger+S": the bilinear switch's audio encoder is the tagger's, its encoder and head the S
+    net's; its projections, bilinear layer and classifier keep their own start; a part a file lacks is an error
+    naming the file."""
+    from stanet_lib.config import ModelConfig
+    from stanet_lib.nets.classifier import BilinearSwitch, build_model
+    from stanet_lib.stages.classifiers import SWITCH_INITS, switch_warm_start
+
+    cfg = ModelConfig(width=1 / 16, audio_channels=8)
+    torch.manual_seed(0)
+    tagger, s = build_model("tagger", 5, cfg), build_model("S", 5, cfg)
+    torch.save({"model": tagger.state_dict()}, tmp_path / "tagger.pt")
+    torch.save({"model": s.state_dict()}, tmp_path / "s.pt")
+    torch.manual_seed(1)
+    net = BilinearSwitch(cfg)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    (_, audio_parts), (_, frame_parts) = SWITCH_INITS["tagger+S"]
+    copied = switch_warm_start(net, [(tmp_path / "tagger.pt", audio_parts), (tmp_path / "s.pt", frame_parts)])
+    state = net.state_dict()
+    assert copied and set(copied) == {k for k in state if k.startswith(("audio.", "encoder.", "head."))}
+    assert any(k.startswith("audio.") for k in copied) and any(k.startswith("encoder.") for k in copied)
+    for k in copied:
+        source = tagger if k.startswith("audio.") else s
+        torch.testing.assert_close(state[k], source.state_dict()[k])
+    kept = [k for k in state if k not in copied]
+    assert kept and all(torch.equal(state[k], before[k]) for k in kept)
+    assert any(not torch.equal(before[k], state[k]) for k in copied)  # the copy changed the start
+    with pytest.raises(ValueError, match=r"s\.pt: does not fit the switch net \(no audio\.\* weights\)"):
+        switch_warm_start(BilinearSwitch(cfg), [(tmp_path / "s.pt", ("audio.",))])
