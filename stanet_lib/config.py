@@ -445,7 +445,7 @@ def _demo() -> Config:
         # 0.407; 0.217 vs 0.217, held on 1 of the 6 cases before, 2 of 6 with the switch site alone; the coarse ST
         # or SA CAM above the S CAM on 5 of 6 (seed 2's SynthAV_b 0.365 vs 0.389). Measured and left off: the
         # gates' last conv at zero (the warm-started net starting as S exactly): seed 1 lost both switch cases
-        # What makes the audio switch matter (README "Measured", "The demo's audio mechanisms"): the unrelated
+        # What makes the audio switch matter (README "Measured", "What the 1af05c1 change did"): the unrelated
         # sound's own object on screen at rest (synth.heard_visible), so a sound the STA net follows unswitched
         # leads it to the wrong object; the STA net's attention from the heard category (model.sta_audio_att=
         # "class": the frozen tagger's posterior times the S net's class maps), with the switch on that attention
@@ -454,9 +454,9 @@ def _demo() -> Config:
         # class weights at the clips' own label rate), started from the tagger's audio encoder and the coarse S
         # net's encoder and head (train.switch_init), on labels where a tagger top-1 below 0.6 is no category
         # (train.switch_label_min_p: silence and noise). Every net at lr 0.05: at 0.02 the coarse S net ended its
-        # 6 epochs at 0.85 train / 0.69 val accuracy (seed 1), at 0.05 0.97 / 0.85. The coarse ST / SA nets are
-        # then tuned from the stronger S net as the fine ones are (train.branch_tune="coarse,fine"): trained anew
-        # from it their CAMs fell below its CAM on both databases of seeds 1 and 2
+        # 6 epochs at 0.78-0.85 train / 0.64-0.75 val accuracy (seeds 0-2), at 0.05 0.96-0.97 / 0.75-0.85. The
+        # coarse ST / SA nets are then tuned from the stronger S net as the fine ones are (train.branch_tune=
+        # "coarse,fine"): trained anew from it their CAMs fell below its CAM on both databases of seeds 1 and 2
         model=ModelConfig(trunk="hed_bsds500", coarse_size=128, fine_size=96, sta_size=96, switch_arch="bilinear",
                           sta_switch_site="gate", sta_audio_att="class"),
         # the learning rate on a cosine schedule over the 6 epochs (train.lr_schedule): at a constant 0.02 the
