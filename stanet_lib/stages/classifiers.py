@@ -223,6 +223,23 @@ SWITCH_INITS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 }
 
 
+def _fitting_parts(model: torch.nn.Module, path: str | Path, prefixes: Sequence[str], net: str) -> dict[str, Tensor]:
+    """The weights of ``path``'s ``best.pt`` whose names start with ``prefixes``, checked against ``model``: every
+    part ``model`` has is in the file and every copied tensor has ``model``'s shape.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: ``"<path>: does not fit the <net> net (...)"``."""
+    state = engine.load_checkpoint(path).get("model", {})
+    own = model.state_dict()
+    sub = {k: v for k, v in state.items() if k.startswith(tuple(prefixes))}
+    bad = [k for k, v in sub.items() if k not in own or own[k].shape != v.shape]
+    missing = [p for p in prefixes if any(k.startswith(p) for k in own) and not any(k.startswith(p) for k in sub)]
+    if bad or missing or not sub:
+        why = f"no {(missing or list(prefixes))[0]}* weights" if missing or not sub else f"mismatched: {bad[0]}"
+        raise ValueError(f"{path}: does not fit the {net} net ({why})")
+    return sub
+
+
 def switch_warm_start(model: torch.nn.Module, sources: Sequence[tuple[str | Path, Sequence[str]]]) -> list[str]:
     """Copy into the switch net ``model`` the parts (name prefixes) of each trained net's ``best.pt`` in
     ``sources``: with ``train.switch_init="tagger+S"`` the audio encoder of the audio tagger (``tagger/fold0``) and
@@ -234,16 +251,9 @@ def switch_warm_start(model: torch.nn.Module, sources: Sequence[tuple[str | Path
 
     Raises:
         FileNotFoundError: no such file. ValueError: a part missing from a file or not fitting ``model``."""
-    own, copied = model.state_dict(), {}
+    copied = {}
     for path, prefixes in sources:
-        state = engine.load_checkpoint(path).get("model", {})
-        sub = {k: v for k, v in state.items() if k.startswith(tuple(prefixes))}
-        bad = [k for k, v in sub.items() if k not in own or own[k].shape != v.shape]
-        missing = [p for p in prefixes if any(k.startswith(p) for k in own) and not any(k.startswith(p) for k in sub)]
-        if bad or missing:
-            raise ValueError(f"{path}: does not fit the switch net "
-                             f"({'no ' + missing[0] + '* weights' if missing else 'mismatched: ' + bad[0]})")
-        copied.update(sub)
+        copied.update(_fitting_parts(model, path, prefixes, "switch"))
     model.load_state_dict(copied, strict=False)
     return sorted(copied)
 
@@ -290,15 +300,9 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
     ``model``; its fusion block (temporal or audio gate) keeps its own initialisation. Returns the copied names.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: a part whose shapes do not fit ``model``'s."""
-    state = engine.load_checkpoint(path).get("model", {})
-    parts = ("encoder.", "head.", "classifier.")
-    sub = {k: v for k, v in state.items() if k.startswith(parts)}
-    own = model.state_dict()
-    bad = [k for k, v in sub.items() if k not in own or own[k].shape != v.shape]
-    if bad or not sub:
-        raise ValueError(f"{path}: does not fit the {getattr(model, 'branch', '?')} net "
-                         f"({'no encoder / head / classifier weights' if not sub else 'mismatched: ' + bad[0]})")
+        FileNotFoundError: no such file. ValueError: a part ``model`` has that the file lacks, or whose shapes do
+        not fit ``model``'s (:func:`_fitting_parts`)."""
+    sub = _fitting_parts(model, path, ("encoder.", "head.", "classifier."), getattr(model, "branch", "?"))
     model.load_state_dict(sub, strict=False)
     return sorted(sub)
 
@@ -410,7 +414,7 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
     acc_rows, p_switch = [], None
     variants = [("S", "S", False), ("ST", "ST", False), ("SA", "SA", True), ("SA_noswitch", "SA", False)]
     for name, kind, uses_switch in variants:
-        if name == "SA":
+        if uses_switch and p_switch is None:
             p_switch = switch()
         sw = p_switch if uses_switch else None
         log(f"coarse {name} ...")
