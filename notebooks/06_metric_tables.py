@@ -94,6 +94,17 @@ tables["table4_paper"].round(3)
 tables["localisation"].round(3)
 
 # %% [markdown]
+# ## Selective vs average fusion, frame by frame (`tables/fusion_weights.csv`)
+# Eq. 2 weighs each CAM by its source's tag confidence; after normalisation only the weights' ratios within a frame
+# matter, so SCAM departs from SCAM_avg only where the sources disagree in confidence. `dropped`: frames no source
+# classifies as the tag (not scored); `near_equal`: frames whose weights are within 10 % of each other (SCAM is then
+# nearly the average); `ranked`: sounding frames whose weights differ, where `top_pointing` / `bottom_pointing` is the
+# pointing of the most / least weighted source's CAM (Eq. 2 can only help where the first is above the second).
+
+# %%
+tables["fusion_weights"].round(3)
+
+# %% [markdown]
 # ## The demo's targets (`tables/targets.csv`)
 # Each target the demo is built to show, from the tables above: the value, what it is held against (a threshold or
 # the compared map), the margin and whether it holds; judged on the unrounded numbers.

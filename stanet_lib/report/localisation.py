@@ -29,7 +29,7 @@ from ..eval.protocol import dataset_means
 from ..stages.maps import load_maps, same_frames
 from ..stages.world import World
 
-__all__ = ["MAP_ROWS", "localisation_table", "write_localisation"]
+__all__ = ["MAP_ROWS", "localisation_table", "truth_boxes", "write_localisation"]
 
 # (stage file, key in the maps npz, row name, table the CC comes from, key there)
 MAP_ROWS: tuple[tuple[str, str, str], ...] = (
@@ -54,6 +54,20 @@ def _boxes(world: World, db: str, videos: np.ndarray, numbers: np.ndarray) -> tu
         sounding[rows] = sounds[numbers[rows] - 1]
         sizes[video] = (int(tr.loc[video, "height"]), int(tr.loc[video, "width"]))
     return boxes, sounding, sizes
+
+
+def truth_boxes(world: World, set_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes, sounding, on_canvas) of every frame of a synthetic test set: the sounding object's truth box in video
+    pixels, whether the tagged object sounds there ((N,) bool), and the box on the frame set's square canvas (boxes
+    (N, 4) y0, y1, x0, x1 inclusive)."""
+    db, fs = set_name.split(":", 1)[1], world.sets[set_name]
+    videos = fs.meta["video"].astype(str).to_numpy()
+    boxes, sounding, sizes = _boxes(world, db, videos, fs.meta["number"].to_numpy().astype(np.int64))
+    on_canvas = np.zeros_like(boxes)
+    for video, hw in sizes.items():
+        sel = videos == video
+        on_canvas[sel] = scale_boxes(boxes[sel], hw, (fs.canvas, fs.canvas))
+    return boxes, sounding, on_canvas
 
 
 def _cc_tables(world: World) -> dict[tuple[str, str], float]:
@@ -90,12 +104,8 @@ def localisation_table(world: World) -> pd.DataFrame:
         db, fs = set_name.split(":", 1)[1], world.sets[set_name]
         videos = fs.meta["video"].astype(str).to_numpy()
         numbers = fs.meta["number"].to_numpy().astype(np.int64)
-        boxes, sounding, sizes = _boxes(world, db, videos, numbers)
+        boxes, sounding, on_canvas = truth_boxes(world, set_name)
         canvas = fs.canvas
-        on_canvas = np.zeros_like(boxes)
-        for video, hw in sizes.items():
-            sel = videos == video
-            on_canvas[sel] = scale_boxes(boxes[sel], hw, (canvas, canvas))
         box_px = (on_canvas[:, 1] - on_canvas[:, 0] + 1) * (on_canvas[:, 3] - on_canvas[:, 2] + 1)
         area = float(np.mean(box_px[sounding])) / canvas**2 if sounding.any() else float("nan")
 

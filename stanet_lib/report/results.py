@@ -26,6 +26,7 @@ from ..eval.metrics import TABLE_METRICS
 from ..eval.protocol import EvalOptions, evaluate_db
 from ..stages.world import World
 from . import tables as tab
+from .fusion import write_fusion
 from .localisation import write_localisation
 from .targets import switch_rows, targets_from_tables, write_targets
 
@@ -207,8 +208,8 @@ def table4_paper() -> pd.DataFrame:
 def write_all(world: World, reports: Path, sta_per_video: dict[str, pd.DataFrame],
               sta_means: pd.DataFrame | None = None, log=print) -> dict[str, pd.DataFrame]:
     """Tables 1-4 as CSV, Markdown and LaTeX under ``<reports>/tables/``, ``localisation.csv``
-    (:mod:`stanet_lib.report.localisation`) and ``targets.csv`` (:mod:`stanet_lib.report.targets`, judged on the
-    unrounded tables); returns the DataFrames."""
+    (:mod:`stanet_lib.report.localisation`), ``fusion_weights.csv`` (:mod:`stanet_lib.report.fusion`) and
+    ``targets.csv`` (:mod:`stanet_lib.report.targets`, judged on the unrounded tables); returns the DataFrames."""
     out = Path(reports) / "tables"
     t = {"table1": table1(world), "table2": table2(world), "table3": table3(world, sta_means),
          "table4": table4(world, sta_per_video, log), "table4_paper": table4_paper()}
@@ -221,6 +222,7 @@ def write_all(world: World, reports: Path, sta_per_video: dict[str, pd.DataFrame
                     "databases (Table 4 layout); the paper's Table 4 is quoted in table4_paper.md")
     tab.write_table4({}, out / "table4_paper")
     t["localisation"] = write_localisation(world, reports)
+    t["fusion_weights"] = write_fusion(world, reports)
     t["targets"] = targets_from_tables(t, switch_rows(world.runs))
     write_targets(t["targets"], out)
     return t
