@@ -14,7 +14,8 @@ has the worse map. Per synthetic test database and stage (coarse, fine), from th
   ``top_pointing`` / ``bottom_pointing``: on those frames, the pointing game (:mod:`stanet_lib.eval.localisation`)
   of the most / the least weighted source's CAM against the truth box. Eq. 2 helps where the first exceeds the
   second;
-* ``cc_sel``, ``cc_avg``: SCAM's and SCAM_avg's protocol CC from the run's tables.
+* ``cc_sel``, ``cc_avg``: SCAM's and SCAM_avg's protocol CC from the run's tables (the localisation table's
+  :func:`~stanet_lib.report.localisation.map_cc`).
 
 Real data has no truth: the table is then empty.
 """
@@ -32,7 +33,7 @@ from ..artefacts import write_text
 from ..eval.localisation import pointing_hits
 from ..stages.maps import load_maps, same_frames
 from ..stages.world import World
-from .localisation import truth_boxes
+from .localisation import map_cc, truth_boxes
 
 __all__ = ["SOURCES", "COLUMNS", "fusion_table", "write_fusion"]
 
@@ -40,14 +41,6 @@ SOURCES = ("S", "ST", "SA")
 COLUMNS = ["db", "stage", "frames", "dropped", "near_equal", "w_S", "w_ST", "w_SA", "ranked", "top_pointing",
            "bottom_pointing", "cc_sel", "cc_avg"]
 NEAR = 0.9  # smallest / largest weight at or above which a frame counts as near_equal
-
-
-def _cc(world: World, stage: str) -> dict[tuple[str, str], float]:
-    path = world.runs / "tables" / f"{stage}_maps.csv"
-    if not path.is_file():
-        return {}
-    df = pd.read_csv(path)
-    return {(r["db"], r["variant"]): float(r["CC"]) for _, r in df.iterrows()}
 
 
 def _row(db: str, stage: str, maps: dict[str, np.ndarray], sounding: np.ndarray, on_canvas: np.ndarray,
@@ -61,7 +54,8 @@ def _row(db: str, stage: str, maps: dict[str, np.ndarray], sounding: np.ndarray,
            "near_equal": float(np.mean(near[kept])) if kept.any() else float("nan"),
            **{f"w_{s}": float(w[:, i].mean()) for i, s in enumerate(SOURCES)}, "ranked": int(differ.sum()),
            "top_pointing": float("nan"), "bottom_pointing": float("nan"),
-           "cc_sel": cc.get((db, "SCAM"), float("nan")), "cc_avg": cc.get((db, "SCAM_avg"), float("nan"))}
+           "cc_sel": cc.get((db, f"{stage} SCAM"), float("nan")),
+           "cc_avg": cc.get((db, f"{stage} SCAM_avg"), float("nan"))}
     if differ.any():
         rows = np.flatnonzero(differ)
         cams = np.stack([np.asarray(maps[f"CAM_{s}"][rows], dtype=np.float32) for s in SOURCES], 1)  # (n, 3, h, w)
@@ -77,6 +71,7 @@ def fusion_table(world: World) -> pd.DataFrame:
     """Rows :data:`COLUMNS` for each synthetic test database and each stage whose maps this run wrote."""
     if world.truth is None:
         return pd.DataFrame(columns=COLUMNS)
+    cc = map_cc(world)  # (db, "coarse SCAM") etc. -> the protocol's CC, the localisation table's column
     rows = []
     for set_name in world.test_sets():
         db, fs = set_name.split(":", 1)[1], world.sets[set_name]
@@ -88,7 +83,7 @@ def fusion_table(world: World) -> pd.DataFrame:
             maps = load_maps(path)
             if "weights" not in maps or not same_frames(maps, fs):
                 continue  # not written yet, or left by an earlier run over other frames
-            rows.append(_row(db, stage, maps, sounding, on_canvas, fs.canvas, _cc(world, stage)))
+            rows.append(_row(db, stage, maps, sounding, on_canvas, fs.canvas, cc))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -29,7 +29,7 @@ from ..eval.protocol import dataset_means
 from ..stages.maps import load_maps, same_frames
 from ..stages.world import World
 
-__all__ = ["MAP_ROWS", "localisation_table", "truth_boxes", "write_localisation"]
+__all__ = ["MAP_ROWS", "localisation_table", "map_cc", "truth_boxes", "write_localisation"]
 
 # (stage file, key in the maps npz, row name, table the CC comes from, key there)
 MAP_ROWS: tuple[tuple[str, str, str], ...] = (
@@ -70,7 +70,7 @@ def truth_boxes(world: World, set_name: str) -> tuple[np.ndarray, np.ndarray, np
     return boxes, sounding, on_canvas
 
 
-def _cc_tables(world: World) -> dict[tuple[str, str], float]:
+def map_cc(world: World) -> dict[tuple[str, str], float]:
     """(db, row name) -> dataset-mean CC from the run's tables, where they exist."""
     out: dict[tuple[str, str], float] = {}
     tables = world.runs / "tables"
@@ -98,7 +98,7 @@ def localisation_table(world: World) -> pd.DataFrame:
     centre bias and the GT ceiling, on each synthetic test database (empty without the generator's truth)."""
     if world.truth is None:
         return pd.DataFrame(columns=["db", "map", "pointing", "cc", "frames", "box_area"])
-    cc = _cc_tables(world)
+    cc = map_cc(world)
     rows = []
     for set_name in world.test_sets():
         db, fs = set_name.split(":", 1)[1], world.sets[set_name]

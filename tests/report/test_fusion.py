@@ -22,7 +22,7 @@ def test_known_frames():
             "CAM_SA": np.stack([hit, hit, miss, hit])}
     boxes = np.tile([0, 1, 0, 1], (4, 1))
     sounding = np.array([True, True, True, False])
-    row = _row("DB", "fine", {"weights": weights, **cams}, sounding, boxes, 8, {("DB", "SCAM"): 0.5})
+    row = _row("DB", "fine", {"weights": weights, **cams}, sounding, boxes, 8, {("DB", "fine SCAM"): 0.5})
     assert row["frames"] == 4 and row["dropped"] == 0.25
     assert np.isclose(row["near_equal"], 1 / 3)  # of the three frames some source passes
     assert np.isclose(row["w_S"], (0.9 + 0.95 + 0.9) / 4) and np.isclose(row["w_SA"], 1.6 / 4)
