@@ -35,7 +35,8 @@ import concurrent.futures as cf
 import multiprocessing as mp
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,11 @@ class ArrayPredictions:
     def load(self, handle: Any) -> np.ndarray | None:
         v, f = handle
         return _as_double(v[f - 1] if isinstance(v, np.ndarray) else v[f])
+
+    def only(self, split: int, video: str) -> ArrayPredictions:
+        """The source cut to one (split, video): what a scoring process is sent, instead of every video's maps."""
+        key = (split, video) if (split, video) in self.maps else video
+        return ArrayPredictions({key: self.maps[key]} if key in self.maps else {})
 
 
 class CallablePredictions:
@@ -386,15 +392,32 @@ def _task(args: tuple) -> dict[str, Any]:
     return safe_evaluate_video(root, db, split, entry, source, opts)
 
 
+@contextmanager
+def scoring_pool(workers: int) -> Iterator[cf.Executor | None]:
+    """A pool of ``workers`` forked processes for :func:`evaluate_db`'s ``executor``, shared by several calls (map
+    variants, databases); None (score in this process) when ``workers`` <= 1 or the platform cannot fork.
+
+    Fork, not spawn, as the data stage's decoders (``stanet_lib.data.cache``): a spawned process re-imports the
+    package and torch (about 3 s on a 2-core CPU, a fifth of scoring 14 maps of the demo) and re-runs an
+    unguarded ``__main__`` script. The workers run numpy / scipy only, never torch's thread pool."""
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        yield None
+        return
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as ex:
+        yield ex
+
+
 def evaluate_db(stavis_root: str | Path, db: str, predictions: Any, splits: tuple[int, ...] = (1, 2, 3),
-                opts: EvalOptions = EvalOptions(), workers: int = 1) -> EvalResult:
+                opts: EvalOptions = EvalOptions(), workers: int = 1,
+                executor: cf.Executor | None = None) -> EvalResult:
     """Score one database's test folds (``fold_lists/<db>_list_test_<k>_fps.txt``) with the STAViS protocol.
 
     Args:
         predictions: results-layout folder, ``{video | (split, video): frames}`` mapping, ``fn(split, video,
             frame)`` callable, or an object with ``list_frames``/``load``.
-        workers: >1 scores videos in a process pool (same numbers: each video has its own RNG); sources must
-            then be picklable (a folder always is).
+        workers: >1 scores videos in a process pool (:func:`scoring_pool`; same numbers: each video has its own
+            RNG); sources must then be picklable (a folder always is; a mapping is sent one video at a time).
+        executor: a pool to score the videos in (:func:`scoring_pool`), used instead of ``workers``.
     """
     root = StavisRoot(stavis_root)
     source = as_source(predictions, db)
@@ -407,11 +430,11 @@ def evaluate_db(stavis_root: str | Path, db: str, predictions: Any, splits: tupl
                                 f"{', '.join(known) or 'none'}")
     folds = root.test_folds(db, tuple(splits))
     tasks = [(root, db, k, e, source, opts) for k in splits for e in folds[k]]
-    if workers > 1 and len(tasks) > 1:
-
-        # spawn: never fork a parent that may hold OpenMP/BLAS thread pools (torch, notebooks)
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-            rows = list(ex.map(_task, tasks))
+    if executor is None and workers > 1 and len(tasks) > 1:
+        with scoring_pool(workers) as pool:
+            rows = _score_tasks(tasks, pool)
+    elif executor is not None:
+        rows = _score_tasks(tasks, executor)
     else:
         cache: dict[str, VideoFixations] = {}  # AVAD and DIEM list a video in several folds
         rows = []
@@ -426,6 +449,15 @@ def evaluate_db(stavis_root: str | Path, db: str, predictions: Any, splits: tupl
     missing = [f"{db} split {r.split} {r.video}: {r.status}" for r in df.itertuples()
                if not (r.status == "ok" or str(r.status).startswith("nan:"))]
     return EvalResult(db, df, dataset_means(df), missing)
+
+
+def _score_tasks(tasks: list[tuple], pool: cf.Executor | None) -> list[dict[str, Any]]:
+    """The rows of ``tasks`` (:func:`_task`'s arguments) in order, in ``pool`` (each sent only its video's maps
+    when the source can be cut, :meth:`ArrayPredictions.only`), or here when ``pool`` is None."""
+    if pool is None:
+        return [_task(t) for t in tasks]
+    cut = [(r, db, k, e, s.only(k, e.name) if hasattr(s, "only") else s, o) for r, db, k, e, s, o in tasks]
+    return list(pool.map(_task, cut))
 
 
 # --- command line -------------------------------------------------------------------------------------------

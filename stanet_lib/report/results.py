@@ -23,7 +23,7 @@ import pandas as pd
 from ..artefacts import digest, write_json, write_text
 from ..eval.baselines import BaselinePredictions
 from ..eval.metrics import TABLE_METRICS
-from ..eval.protocol import EvalOptions, evaluate_db
+from ..eval.protocol import EvalOptions, evaluate_db, scoring_pool
 from ..stages.world import World
 from . import tables as tab
 from .fusion import write_fusion
@@ -141,12 +141,14 @@ def baseline_results(world: World, kinds: tuple[str, ...] = tuple(BASELINES), lo
         if set(kinds) <= set(df["method"]):
             return {BASELINES[k]: df[df["method"] == k].drop(columns="method") for k in kinds}
     parts = []
-    for set_name in world.test_sets():
-        db = set_name.split(":", 1)[1]
-        for k in kinds:
-            log(f"baseline {k} on {db} ...")
-            res = evaluate_db(world.stavis_root, db, BaselinePredictions(k, world.stavis_root, db), opts=opts)
-            parts.append(res.per_video.assign(method=k))
+    with scoring_pool(world.cfg.eval.workers) as pool:
+        for set_name in world.test_sets():
+            db = set_name.split(":", 1)[1]
+            for k in kinds:
+                log(f"baseline {k} on {db} ...")
+                res = evaluate_db(world.stavis_root, db, BaselinePredictions(k, world.stavis_root, db), opts=opts,
+                                  executor=pool)
+                parts.append(res.per_video.assign(method=k))
     df = pd.concat(parts, ignore_index=True)
     side.unlink(missing_ok=True)  # the key goes last: a crash in between leaves a table that is not reused
     write_text(path, df.to_csv(index=False))

@@ -19,7 +19,7 @@ from torch import Tensor
 from .. import scam
 from ..artefacts import mark_output, open_npz, write_npz, write_npz_streamed, write_text
 from ..data.frames import FrameSet
-from ..eval.protocol import EvalOptions, evaluate_db, is_scored
+from ..eval.protocol import EvalOptions, evaluate_db, is_scored, scoring_pool
 from ..progress import bar as progress_bar
 from .world import World
 
@@ -167,20 +167,22 @@ def evaluate_maps(world: World, stage: str, variants: tuple[str, ...] = MAP_VARI
     rows, per_video = [], []
     bar = progress_bar(total=len(world.test_sets()) * len(variants), desc=f"{stage} maps, STAViS metrics",
                        unit="maps")
-    for set_name in world.test_sets():
-        db = set_name.split(":", 1)[1]
-        maps = load_maps(world.maps_path(stage, set_name))
-        for v in variants:
-            bar.update()
-            if v not in maps:
-                continue
-            res = evaluate_db(world.stavis_root, db, video_maps(maps, v, world.sets[set_name].canvas), opts=opts)
-            if res.missing:
-                log(f"{db} {v}: not scored: {res.missing}")
-            ok = res.per_video[is_scored(res.per_video)]
-            rows.append({"db": db, "stage": stage, "variant": v, **res.means.to_dict(), "videos": len(ok),
-                         "frames_scored": int(ok["frames_scored"].sum())})
-            per_video.append(res.per_video.assign(stage=stage, variant=v))
+    with scoring_pool(world.cfg.eval.workers) as pool:
+        for set_name in world.test_sets():
+            db = set_name.split(":", 1)[1]
+            maps = load_maps(world.maps_path(stage, set_name))
+            for v in variants:
+                bar.update()
+                if v not in maps:
+                    continue
+                res = evaluate_db(world.stavis_root, db, video_maps(maps, v, world.sets[set_name].canvas),
+                                  opts=opts, executor=pool)
+                if res.missing:
+                    log(f"{db} {v}: not scored: {res.missing}")
+                ok = res.per_video[is_scored(res.per_video)]
+                rows.append({"db": db, "stage": stage, "variant": v, **res.means.to_dict(), "videos": len(ok),
+                             "frames_scored": int(ok["frames_scored"].sum())})
+                per_video.append(res.per_video.assign(stage=stage, variant=v))
     bar.close()
     df = pd.DataFrame(rows)
     write_text(world.runs / "tables" / f"{stage}_maps.csv", df.to_csv(index=False))

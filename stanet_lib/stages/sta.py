@@ -30,7 +30,7 @@ from ..config import Config, ModelConfig
 from ..data.frames import FrameDataset, FrameSet, resized_frames
 from ..data.loaders import make_loader
 from ..data.store import cached_array
-from ..eval.protocol import EvalOptions, eval_splits, evaluate_db, is_scored, write_results
+from ..eval.protocol import EvalOptions, eval_splits, evaluate_db, is_scored, scoring_pool, write_results
 from ..nets.encoders import load_imagenet
 from ..nets.runtime import select_device
 from ..nets.sta import STANet
@@ -338,29 +338,30 @@ def stage_sta(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]
     p_switch = load_switch(world)
     opts = EvalOptions.from_config(cfg.eval)
     rows, per_video = [], []
-    for set_name in world.test_sets():
-        fs, db = world.sets[set_name], set_name.split(":", 1)[1]
-        log(f"STA predictions {set_name} ({len(fs)} frames) ...")
-        feeds = {}
-        for variant, (net, feed, _) in PREDICTION_VARIANTS.items():
-            if net in nets:
-                sw = {"switch": p_switch[set_name], "open": np.ones(len(fs), np.float32), "none": None}[feed]
-                feeds[variant] = (nets[net], sw)
-        parts = world.maps_path("sta", set_name).with_suffix(".parts")
-        maps = predict_set_resumable(feeds, fs, images[set_name], parts)
-        save_maps(world.maps_path("sta", set_name), fs, maps)
-        shutil.rmtree(parts)  # the package's own per-video files, now in the set's npz
-        splits = eval_splits(world.stavis_root, db)
-        for variant, m in maps.items():
-            frames = video_frames(fs, m.numpy())
-            write_results(world.runs / "predictions" / variant, world.stavis_root, db, frames)
-            res = evaluate_db(world.stavis_root, db, frames, splits, opts)
-            for line in res.missing:
-                log(f"  not scored: {line}")
-            n_ok = int(is_scored(res.per_video).sum())
-            rows.append({"model": variant, "description": PREDICTION_VARIANTS[variant][2], "db": db,
-                         **res.means.to_dict(), "videos": n_ok})
-            per_video.append(res.per_video.assign(model=variant))
+    with scoring_pool(cfg.eval.workers) as pool:  # one pool scores every variant and database
+        for set_name in world.test_sets():
+            fs, db = world.sets[set_name], set_name.split(":", 1)[1]
+            log(f"STA predictions {set_name} ({len(fs)} frames) ...")
+            feeds = {}
+            for variant, (net, feed, _) in PREDICTION_VARIANTS.items():
+                if net in nets:
+                    sw = {"switch": p_switch[set_name], "open": np.ones(len(fs), np.float32), "none": None}[feed]
+                    feeds[variant] = (nets[net], sw)
+            parts = world.maps_path("sta", set_name).with_suffix(".parts")
+            maps = predict_set_resumable(feeds, fs, images[set_name], parts)
+            save_maps(world.maps_path("sta", set_name), fs, maps)
+            shutil.rmtree(parts)  # the package's own per-video files, now in the set's npz
+            splits = eval_splits(world.stavis_root, db)
+            for variant, m in maps.items():
+                frames = video_frames(fs, m.numpy())
+                write_results(world.runs / "predictions" / variant, world.stavis_root, db, frames)
+                res = evaluate_db(world.stavis_root, db, frames, splits, opts, executor=pool)
+                for line in res.missing:
+                    log(f"  not scored: {line}")
+                n_ok = int(is_scored(res.per_video).sum())
+                rows.append({"model": variant, "description": PREDICTION_VARIANTS[variant][2], "db": db,
+                             **res.means.to_dict(), "videos": n_ok})
+                per_video.append(res.per_video.assign(model=variant))
     tables = {"training": pd.DataFrame(train_rows), "metrics": pd.DataFrame(rows),
               "per_video": pd.concat(per_video, ignore_index=True) if per_video else pd.DataFrame()}
     for key, name in (("metrics", "sta_metrics.csv"), ("per_video", "sta_per_video.csv")):

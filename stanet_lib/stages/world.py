@@ -20,7 +20,7 @@ from ..artefacts import atomic_path, file_fingerprint, make_manifest, tensor_dig
 from ..config import Config, load_profile, parse_overrides
 from ..data import cache as cache_mod
 from ..data.frames import FrameSet, load_frameset, resized_frames
-from ..data.store import cached_array, is_cached
+from ..data.store import cached_array
 from ..data.synthetic import generate, read_truth
 from ..nets.classifier import build_model
 from ..nets.runtime import select_device
@@ -253,15 +253,19 @@ def _load_keyed(path: Path, key: str) -> dict | None:
     return saved if isinstance(saved, dict) and saved.get("key") == key else None
 
 
-def _lift_to_store(world: World, name: str, images: Tensor, key: str, projection: tuple[Tensor, Tensor]) -> Tensor:
+def _lift_to_store(world: World, name: str, images: Tensor, key: str, projection: tuple[Tensor, Tensor],
+                   log=None) -> Tensor:
     """The reduced trunk features of ``images`` as float16 memory-mapped from ``features/<name>.npy`` (kept under
-    ``key``; :func:`~stanet_lib.data.store.cached_array`), computed a batch at a time into the file."""
+    ``key``; :func:`~stanet_lib.data.store.cached_array`), computed a batch at a time into the file (``log``
+    is told when they are computed, not when the file is reused)."""
     m = world.cfg.model
     dev = select_device()
     probe = lift(m.trunk, m.trunk_layer, images[:1], device=dev, projection=projection)  # shape and layout
     nhwc, shape = stored_layout(probe, len(images))
 
     def fill(out: np.ndarray) -> None:
+        if log is not None:
+            log(f"trunk features {name} ({len(images)} frames at {images.shape[-1]} px) ...")
         lift(m.trunk, m.trunk_layer, images, device=dev, projection=projection, out=out, nhwc=nhwc)
 
     arr = torch.from_numpy(cached_array(_features_path(world, name), [key, nhwc], shape, np.float16, fill))
@@ -278,7 +282,4 @@ def net_inputs(world: World, name: str, images: Tensor, log=None) -> Tensor:
         return images
     mean, axes = _projection(world, log)
     key = tensor_digest(m.trunk, m.trunk_layer, mean, axes, images)
-    path = _features_path(world, name)
-    if log is not None and not is_cached(path, key):
-        log(f"trunk features {name} ({len(images)} frames at {images.shape[-1]} px) ...")
-    return _lift_to_store(world, name, images, key, (mean, axes))
+    return _lift_to_store(world, name, images, key, (mean, axes), log)

@@ -118,6 +118,24 @@ def test_parallel_workers_give_identical_rows(world):
     pd.testing.assert_frame_equal(one, two)
 
 
+def test_a_shared_pool_scores_mappings_one_video_at_a_time(world):
+    """One pool serves several calls (as a stage scores its map variants); each process is sent only its video's
+    maps (ArrayPredictions.only); rows equal the in-process ones, for (split, video) and video keys."""
+    root, _, arrays = world
+    keyed = {(k, v): arrays[v] for k in (1, 2) for v in VIDEOS}
+    with E.scoring_pool(2) as pool:
+        assert pool is not None
+        shared = [E.evaluate_db(root.root, DB, src, (1, 2), executor=pool).per_video for src in (arrays, keyed)]
+    for src, rows in zip((arrays, keyed), shared):
+        pd.testing.assert_frame_equal(E.evaluate_db(root.root, DB, src, (1, 2)).per_video, rows)
+    cut = E.ArrayPredictions(keyed).only(2, "vidB")
+    assert list(cut.maps) == [(2, "vidB")] and cut.list_frames(1, "vidB", 5) is None
+    assert list(E.ArrayPredictions(arrays).only(1, "vidC").maps) == ["vidC"]
+    assert E.ArrayPredictions(arrays).only(1, "nope").maps == {}
+    with E.scoring_pool(1) as pool:
+        assert pool is None
+
+
 def test_robustness_layout_quirks(tmp_path):
     videos = {"v1": 5, "v2": 4, "v3": 4, "v4": 4}
     root = make_layout(tmp_path / "data", DB, videos, {1: list(videos)}, seed=3)
