@@ -36,7 +36,7 @@ import multiprocessing as mp
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -429,35 +429,27 @@ def evaluate_db(stavis_root: str | Path, db: str, predictions: Any, splits: tupl
         raise FileNotFoundError(f"--db {db}: no test fold list for it in {root.fold_dir}; databases there: "
                                 f"{', '.join(known) or 'none'}")
     folds = root.test_folds(db, tuple(splits))
-    tasks = [(root, db, k, e, source, opts) for k in splits for e in folds[k]]
-    if executor is None and workers > 1 and len(tasks) > 1:
-        with scoring_pool(workers) as pool:
-            rows = _score_tasks(tasks, pool)
-    elif executor is not None:
-        rows = _score_tasks(tasks, executor)
-    else:
-        cache: dict[str, VideoFixations] = {}  # AVAD and DIEM list a video in several folds
-        rows = []
-        for _, _, k, e, _, _ in tasks:
-            if e.name not in cache and source.list_frames(k, e.name, e.nframes):
-                try:
-                    cache[e.name] = VideoFixations.load(root, db, e.name, e.nframes)
-                except (OSError, ValueError):
-                    pass  # safe_evaluate_video loads them again and reports the file
-            rows.append(safe_evaluate_video(root, db, k, e, source, opts, fixations=cache.get(e.name)))
+    pairs = [(k, e) for k in splits for e in folds[k]]
+    pool_of = nullcontext(executor) if executor is not None else scoring_pool(workers if len(pairs) > 1 else 1)
+    with pool_of as pool:
+        if pool is not None:  # each process is sent only its video's maps where the source can be cut
+            tasks = [(root, db, k, e, source.only(k, e.name) if hasattr(source, "only") else source, opts)
+                     for k, e in pairs]
+            rows = list(pool.map(_task, tasks))
+        else:
+            cache: dict[str, VideoFixations] = {}  # AVAD and DIEM list a video in several folds
+            rows = []
+            for k, e in pairs:
+                if e.name not in cache and source.list_frames(k, e.name, e.nframes):
+                    try:
+                        cache[e.name] = VideoFixations.load(root, db, e.name, e.nframes)
+                    except (OSError, ValueError):
+                        pass  # safe_evaluate_video loads them again and reports the file
+                rows.append(safe_evaluate_video(root, db, k, e, source, opts, fixations=cache.get(e.name)))
     df = pd.DataFrame(rows, columns=COLUMNS)
     missing = [f"{db} split {r.split} {r.video}: {r.status}" for r in df.itertuples()
                if not (r.status == "ok" or str(r.status).startswith("nan:"))]
     return EvalResult(db, df, dataset_means(df), missing)
-
-
-def _score_tasks(tasks: list[tuple], pool: cf.Executor | None) -> list[dict[str, Any]]:
-    """The rows of ``tasks`` (:func:`_task`'s arguments) in order, in ``pool`` (each sent only its video's maps
-    when the source can be cut, :meth:`ArrayPredictions.only`), or here when ``pool`` is None."""
-    if pool is None:
-        return [_task(t) for t in tasks]
-    cut = [(r, db, k, e, s.only(k, e.name) if hasattr(s, "only") else s, o) for r, db, k, e, s, o in tasks]
-    return list(pool.map(_task, cut))
 
 
 # --- command line -------------------------------------------------------------------------------------------
