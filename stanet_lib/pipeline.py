@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from nbconvert import HTMLExporter
 from . import progress
 from .artefacts import DataRootLock, digest, file_sha256, git_commit, write_json, write_text
 from .config import PIPELINE_PARAMETERS, PROFILES, load_profile, parse_overrides
+from .nets.runtime import device_name
 from .paths import DATA_DIR, NOTEBOOKS_DIR, PACKAGE_ROOT, REPORTS_DIR, profile_dirs, run_reports
 from .report.spread import headline, run_targets, write_seed_targets, write_spread
 from .report.targets import targets_summary
@@ -342,6 +344,13 @@ def _why_run(stage: str, key: str, reports: Path, roots: dict[str, Path], ran: s
     return outputs_problem(old["outputs"], roots)
 
 
+def machine_line() -> str:
+    """The machine a run's numbers come from (:func:`~stanet_lib.nets.runtime.device_name`), with the thread cap
+    ``OMP_NUM_THREADS`` when it is set (the notebooks' kernels inherit it)."""
+    threads = os.environ.get("OMP_NUM_THREADS")
+    return device_name() + (f", OMP_NUM_THREADS={threads}" if threads else "")
+
+
 def write_summary(report: RunReport, params: dict[str, Any], reports: Path) -> Path:
     """The one-page ``README.md`` of a run's reports folder: what ran, config, commit, durations, headline table."""
     cfg = load_profile(report.profile, **parse_overrides(params.get("OVERRIDES", "")))
@@ -350,6 +359,8 @@ def write_summary(report: RunReport, params: dict[str, Any], reports: Path) -> P
         "",
         f"Profile `{report.profile}`, commit `{report.commit}`, written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         f"Parameters: `{json.dumps(params, sort_keys=True)}`. Config digest `{digest(cfg.to_dict())}`.",
+        f"Machine: {machine_line()}. The same commit, config and seed give the same digits only on the same "
+        "kind of machine: another CPU's kernels round differently (README, \"Measured\").",
         "",
         "| stage | status | seconds | executed notebook | note |",
         "|---|---|---|---|---|",

@@ -15,6 +15,7 @@ import pytest
 
 from stanet_lib import cli, pipeline
 from stanet_lib.artefacts import file_sha256
+from stanet_lib.nets.runtime import device_name
 
 FIRST = ["01_data_prep", "02_coarse_classifiers", "03_coarse_scam"]
 
@@ -128,3 +129,16 @@ def test_relative_roots_are_the_callers_not_the_notebooks(tmp_path, monkeypatch)
     assert seen["AVE_ROOT"] == str(tmp_path / "ave") and seen["STAVIS_ROOT"] == ""
     assert seen["REPORTS_DIR"] == str(tmp_path / "rep")
     assert (tmp_path / "rep" / "executed" / "01_data_prep.stamp.json").exists()
+
+
+def test_the_run_summary_names_the_machine_and_the_thread_cap(tmp_path: Path, monkeypatch):
+    """Floating-point results depend on the kind of CPU, so a run's README says which one produced them."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert pipeline.machine_line() == device_name()
+    assert device_name().startswith(("cpu: ", "cuda: ")) and device_name().split(": ", 1)[1].strip()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    report = pipeline.RunReport(profile="smoke", commit="abc")
+    report.stages.append(pipeline.StageResult("01_data_prep", "ran", 1.0))
+    summary = pipeline.write_summary(report, {"OVERRIDES": ""}, tmp_path).read_text()
+    assert f"Machine: {device_name()}, OMP_NUM_THREADS=1." in summary
+    assert "| 01_data_prep | ran | 1.0 |" in summary

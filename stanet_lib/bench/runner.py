@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..artefacts import git_commit, write_json
+from ..nets.runtime import device_name
 from ..paths import BENCH_DIR
 from .perf import measure
 
@@ -40,24 +37,6 @@ TARGETS: dict[str, tuple[str, str]] = {
     "loader": ("stanet_lib.bench.train:bench_loader", "loader.json"),
     "scale": ("stanet_lib.bench.scale:bench_scale", "scale.json"),
 }
-
-
-def device_name() -> str:
-    """``"cuda: <GPU name>"`` when a GPU is visible, else the CPU model and core count."""
-    try:
-        if torch.cuda.is_available():
-            return f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
-    except ImportError:
-        pass
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"cpu: {cpu} ({os.cpu_count()} cores)"
 
 
 def write_report(target: str, measures: list[dict[str, Any]], out: Path, **extra: Any) -> Path:

@@ -10,13 +10,36 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import platform
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["select_device", "autocast", "to_device", "unwrap", "model_inputs", "to_channels_last", "eval_on"]
+__all__ = ["device_name", "select_device", "autocast", "to_device", "unwrap", "model_inputs", "to_channels_last", "eval_on"]
+
+
+def device_name() -> str:
+    """``"cuda: <GPU name> xN"`` when a GPU is visible, else ``"cpu: <model> (<n> cores)"`` from ``/proc/cpuinfo``.
+
+    Benchmarks and run summaries name it because floating-point results depend on it: the same code and seed give
+    other digits on another kind of CPU, whose kernels reduce in another order (README, "Measured")."""
+    try:
+        if torch.cuda.is_available():
+            return f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    except ImportError:
+        pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu: {cpu} ({os.cpu_count()} cores)"
 
 
 def select_device(prefer: str = "auto") -> torch.device:
