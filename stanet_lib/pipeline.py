@@ -33,7 +33,14 @@ from .artefacts import DataRootLock, digest, file_sha256, git_commit, write_json
 from .config import PIPELINE_PARAMETERS, PROFILES, load_profile, parse_overrides
 from .nets.runtime import device_name
 from .paths import DATA_DIR, NOTEBOOKS_DIR, PACKAGE_ROOT, REPORTS_DIR, profile_dirs, run_reports
-from .report.spread import headline, run_targets, write_seed_targets, write_spread
+from .report.spread import (
+    headline,
+    run_targets,
+    targets_long,
+    write_paired_targets,
+    write_seed_targets,
+    write_spread,
+)
 from .report.targets import targets_summary
 
 # Stage notebooks in execution order, with the stages whose artefacts each one reads (DESIGN.md "Stages").
@@ -431,12 +438,23 @@ def spread_add_arguments(p: argparse.ArgumentParser) -> None:
                    help="this seed's run is the main one in data/ and reports/ (reused, not run again)")
     p.add_argument("--no-run", action="store_true", help="only collect the runs that exist")
     p.add_argument("--out", type=Path, default=REPORTS_DIR / "tables", help="where seed_spread.csv/.md go")
+    p.add_argument("--pair-with", default="", metavar="CSV[,CSV]",
+                   help="seed_targets.csv files of the same seeds run elsewhere (another machine): also write "
+                        "seed_targets_paired.csv/.md, case by case, with those as run a and these runs as run b")
+    p.add_argument("--labels", default="the other runs,these runs", metavar="A,B",
+                   help="names of run a and run b in seed_targets_paired.md")
 
 
 def spread_run_cli(args: argparse.Namespace) -> int:
     """``python -m stanet_lib spread``: run (or reuse) the demo pipeline of each seed in ``data/seeds/seed<N>/`` and
     ``reports/seeds/seed<N>/`` and write the spread of its headline numbers (:mod:`stanet_lib.report.spread`); exit
     code 1 when a seed's run failed or is missing."""
+    other = []  # read first: a wrong name fails before any seed runs
+    for name in (x.strip() for x in getattr(args, "pair_with", "").split(",") if x.strip()):
+        try:
+            other.append(targets_long(pd.read_csv(name)))
+        except (OSError, KeyError, ValueError, pd.errors.ParserError) as exc:
+            raise ValueError(f"{name}: not a readable seed_targets.csv table ({exc})") from exc
     per_seed, per_seed_targets, failed = {}, {}, []
     for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
         if seed == args.main_seed:
@@ -456,6 +474,10 @@ def spread_run_cli(args: argparse.Namespace) -> int:
             print(f"[spread] seed {seed}: skipped ({exc})")
             failed.append(seed)
     write_spread(per_seed, args.out, args.profile)
-    write_seed_targets(per_seed_targets, args.out, args.profile)
+    table = write_seed_targets(per_seed_targets, args.out, args.profile)
+    if other:
+        labels = [x.strip() for x in args.labels.split(",")] + ["", ""]
+        write_paired_targets(pd.concat(other, ignore_index=True), targets_long(table), args.out, (labels[0], labels[1]))
+        print(f"[spread] wrote {Path(args.out) / 'seed_targets_paired.csv'} and .md")
     print(f"[spread] wrote {Path(args.out) / 'seed_spread.csv'} and seed_targets.csv ({len(per_seed)} seeds)")
     return 1 if failed else 0

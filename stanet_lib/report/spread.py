@@ -8,6 +8,10 @@ pseudo-fixations and the centre bias (five metrics), and the switch net's accura
 ``reports/tables/seed_spread.{csv,md}``: one row per quantity, a column per seed, the mean and the sample standard
 deviation; and ``reports/tables/seed_targets.{csv,md}``: each of the demo's targets
 (:mod:`stanet_lib.report.targets`) per seed, value against reference, and on how many seeds it holds.
+
+Two such target tables of the same seeds from two machines (or thread counts) pair up case by case
+(:func:`paired_targets`, ``spread --pair-with``): how far each margin moved and which verdicts flipped, which is how
+large a margin must be before a run on another machine can be expected to keep it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from .tables import to_markdown
 from .targets import demo_targets
 
 __all__ = ["LOCALISATION_MAPS", "TABLE4_METHODS", "headline", "spread_table", "write_spread", "run_targets",
-           "targets_table", "write_seed_targets"]
+           "targets_table", "write_seed_targets", "targets_long", "paired_targets", "paired_summary",
+           "write_paired_targets"]
 
 LOCALISATION_MAPS = ("coarse SCAM", "fine SCAM", "pseudo-fixations", "STA net", "centre bias")
 TABLE4_METHODS = {"STA net": "STA net", "pseudo-fixations": "pseudo-fixations", "centre bias": "centre bias"}
@@ -119,3 +124,61 @@ def write_seed_targets(per_seed: dict[int, pd.DataFrame], out: str | Path, profi
     md = to_markdown(table.set_index(["target", "db"]), caption, digits=4) if len(table) else f"{caption}: no run\n"
     write_text(out / "seed_targets.md", md)
     return table
+
+
+def targets_long(table: pd.DataFrame) -> pd.DataFrame:
+    """A seed-targets table (:func:`targets_table`, ``seed_targets.csv``) in long form: one row per (target, db,
+    seed) with ``value``, ``reference``, ``margin`` (value - reference, as ``targets.csv`` has it) and ``holds``."""
+    rows = []
+    for col in table.columns:
+        if not col.startswith("seed "):
+            continue
+        seed = int(col.split()[1])
+        for target, db, cell, holds in table[["target", "db", col, f"holds {seed}"]].itertuples(index=False):
+            if isinstance(cell, str) and " vs " in cell:
+                value, reference = (float(x) for x in cell.split(" vs "))
+                rows.append((target, db, seed, value, reference, value - reference, holds in (True, "True")))
+    return pd.DataFrame(rows, columns=["target", "db", "seed", "value", "reference", "margin", "holds"])
+
+
+def paired_targets(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """The (target, db, seed) cases present in both long tables (:func:`targets_long`) of the same seeds run twice
+    (two machines): value, reference, margin and holds of each (suffixes ``_a`` and ``_b``), ``margin change``
+    (b - a) and ``flipped`` (the verdicts differ)."""
+    m = a.merge(b, on=["target", "db", "seed"], suffixes=("_a", "_b"))
+    m["margin change"] = m["margin_b"] - m["margin_a"]
+    m["flipped"] = m["holds_a"] != m["holds_b"]
+    return m
+
+
+def paired_summary(paired: pd.DataFrame) -> pd.DataFrame:
+    """Per (target, db) and over all cases: how many cases, how many hold on each run and flip, and the median and
+    largest absolute margin change."""
+    def row(g: pd.DataFrame) -> dict:
+        change = g["margin change"].abs()
+        return {"cases": len(g), "holds a": int(g["holds_a"].sum()), "holds b": int(g["holds_b"].sum()),
+                "flipped": int(g["flipped"].sum()), "median |margin change|": float(change.median()),
+                "largest |margin change|": float(change.max())}
+    order = list(dict.fromkeys(zip(paired["target"], paired["db"])))
+    rows = [{"target": t, "db": d, **row(paired[(paired["target"] == t) & (paired["db"] == d)])} for t, d in order]
+    if len(paired):
+        rows.append({"target": "all targets", "db": "", **row(paired)})
+    return pd.DataFrame(rows)
+
+
+def write_paired_targets(a: pd.DataFrame, b: pd.DataFrame, out: str | Path, labels: tuple[str, str]
+                         ) -> pd.DataFrame:
+    """``out/seed_targets_paired.csv`` (every case of :func:`paired_targets`, run a = ``labels[0]``) and
+    ``seed_targets_paired.md`` (:func:`paired_summary`); returns the summary."""
+    paired = paired_targets(a, b)
+    summary = paired_summary(paired)
+    out = Path(out)
+    write_text(out / "seed_targets_paired.csv", paired.to_csv(index=False, float_format="%.4f"))
+    seeds = ", ".join(map(str, sorted(paired["seed"].unique())))
+    caption = (f"The demo's targets on seeds {seeds}, run a: {labels[0]}, run b: {labels[1]}: cases held on each, "
+               f"verdicts that flip, and how far the margins (value - reference) move")
+    counts = {c: str for c in ("cases", "holds a", "holds b", "flipped")}  # whole numbers, not 3.0000
+    md = (to_markdown(summary.astype(counts).set_index(["target", "db"]), caption, digits=4) if len(summary)
+          else f"{caption}: none\n")
+    write_text(out / "seed_targets_paired.md", md)
+    return summary
