@@ -450,7 +450,7 @@ def spread_run_cli(args: argparse.Namespace) -> int:
     ``reports/seeds/seed<N>/`` and write the spread of its headline numbers (:mod:`stanet_lib.report.spread`); exit
     code 1 when a seed's run failed or is missing."""
     other = []  # read first: a wrong name fails before any seed runs
-    for name in (x.strip() for x in getattr(args, "pair_with", "").split(",") if x.strip()):
+    for name in (x.strip() for x in args.pair_with.split(",") if x.strip()):
         try:
             other.append(targets_long(pd.read_csv(name)))
         except (OSError, KeyError, ValueError, pd.errors.ParserError) as exc:
@@ -475,9 +475,9 @@ def spread_run_cli(args: argparse.Namespace) -> int:
             failed.append(seed)
     write_spread(per_seed, args.out, args.profile)
     table = write_seed_targets(per_seed_targets, args.out, args.profile)
-    if other:
-        labels = [x.strip() for x in args.labels.split(",")] + ["", ""]
-        write_paired_targets(pd.concat(other, ignore_index=True), targets_long(table), args.out, (labels[0], labels[1]))
+    if other:  # these runs read back from their table, at the 4 decimals the other machine's file has
+        a, _, b = args.labels.partition(",")
+        write_paired_targets(pd.concat(other, ignore_index=True), targets_long(table), args.out, (a.strip(), b.strip()))
         print(f"[spread] wrote {Path(args.out) / 'seed_targets_paired.csv'} and .md")
     print(f"[spread] wrote {Path(args.out) / 'seed_spread.csv'} and seed_targets.csv ({len(per_seed)} seeds)")
     return 1 if failed else 0

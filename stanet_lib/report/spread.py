@@ -159,8 +159,7 @@ def paired_summary(paired: pd.DataFrame) -> pd.DataFrame:
         return {"cases": len(g), "holds a": int(g["holds_a"].sum()), "holds b": int(g["holds_b"].sum()),
                 "flipped": int(g["flipped"].sum()), "median |margin change|": float(change.median()),
                 "largest |margin change|": float(change.max())}
-    order = list(dict.fromkeys(zip(paired["target"], paired["db"])))
-    rows = [{"target": t, "db": d, **row(paired[(paired["target"] == t) & (paired["db"] == d)])} for t, d in order]
+    rows = [{"target": t, "db": d, **row(g)} for (t, d), g in paired.groupby(["target", "db"], sort=False)]
     if len(paired):
         rows.append({"target": "all targets", "db": "", **row(paired)})
     return pd.DataFrame(rows)
@@ -177,8 +176,6 @@ def write_paired_targets(a: pd.DataFrame, b: pd.DataFrame, out: str | Path, labe
     seeds = ", ".join(map(str, sorted(paired["seed"].unique())))
     caption = (f"The demo's targets on seeds {seeds}, run a: {labels[0]}, run b: {labels[1]}: cases held on each, "
                f"verdicts that flip, and how far the margins (value - reference) move")
-    counts = {c: str for c in ("cases", "holds a", "holds b", "flipped")}  # whole numbers, not 3.0000
-    md = (to_markdown(summary.astype(counts).set_index(["target", "db"]), caption, digits=4) if len(summary)
-          else f"{caption}: none\n")
+    md = to_markdown(summary.set_index(["target", "db"]), caption, digits=4) if len(summary) else f"{caption}: none\n"
     write_text(out / "seed_targets_paired.md", md)
     return summary

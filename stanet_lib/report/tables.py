@@ -100,9 +100,9 @@ def ablation_table(ours: pd.DataFrame, published: int | pd.DataFrame | None = No
 
 
 def _fmt(v: object, digits: int = 3) -> str:
-    if isinstance(v, float | int) and not isinstance(v, bool):
-        return "–" if math.isnan(float(v)) else f"{float(v):.{digits}f}"
-    return str(v)
+    if isinstance(v, float):
+        return "–" if math.isnan(v) else f"{v:.{digits}f}"
+    return str(v)  # strings, booleans, whole numbers
 
 
 def flat_columns(df: pd.DataFrame) -> list[str]:
@@ -119,13 +119,14 @@ def _row_labels(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 def to_markdown(df: pd.DataFrame, caption: str = "", digits: int = 3) -> str:
-    """A GitHub Markdown table (index levels as leading columns, NaN as '–')."""
+    """A GitHub Markdown table (index levels as leading columns, NaN as '–'; a whole-number column as whole numbers:
+    rows are read with each column's own type, not upcast to one per row)."""
     names, labels = _row_labels(df)
     header = names + flat_columns(df)
     lines = [f"**{caption}**", ""] if caption else []
     rule = "|" + "|".join(["---"] * len(names) + ["---:"] * df.shape[1]) + "|"
     lines += ["| " + " | ".join(header) + " |", rule]
-    for lab, (_, row) in zip(labels, df.iterrows(), strict=True):
+    for lab, row in zip(labels, df.itertuples(index=False, name=None), strict=True):
         lines.append("| " + " | ".join(lab + [_fmt(v, digits) for v in row]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -158,7 +159,7 @@ def to_latex(df: pd.DataFrame, caption: str = "", digits: int = 3) -> str:
     out.append(" & ".join([_tex(n) for n in names] + [_tex(s) for s in sub]) + r" \\")
     out.append(r"\midrule")
     prev = None
-    for lab, (_, row) in zip(labels, df.iterrows(), strict=True):
+    for lab, row in zip(labels, df.itertuples(index=False, name=None), strict=True):
         if prev is not None and n_idx > 1 and lab[0] != prev:
             out.append(r"\midrule")
         shown = ["" if (n_idx > 1 and k == 0 and lab[0] == prev) else _tex(v) for k, v in enumerate(lab)]

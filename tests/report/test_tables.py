@@ -60,3 +60,9 @@ def test_ablation_table_generic(tmp_path):
     assert "quoted" not in plain["md"].read_text()
     with pytest.raises(ValueError, match="lacks metric columns"):
         T.ablation_table(ours.drop(columns="NSS"))
+
+
+def test_markdown_keeps_whole_number_columns_whole_beside_float_ones():
+    df = pd.DataFrame({"name": ["a", "b"], "cases": [3, 12], "cc": [0.5, float("nan")], "holds": [True, False]})
+    md = T.to_markdown(df.set_index("name"), digits=4)
+    assert "| a | 3 | 0.5000 | True |" in md and "| b | 12 | – | False |" in md
