@@ -96,7 +96,8 @@ def run_targets(reports: str | Path, runs: str | Path) -> pd.DataFrame:
 
 def targets_table(per_seed: dict[int, pd.DataFrame]) -> pd.DataFrame:
     """One row per (target, db): ``seed N`` = "value vs reference" and ``holds N`` for each seed, then ``holds on``
-    ("k of n") and ``smallest margin``."""
+    ("k of n"), ``smallest margin``, and the ``mean margin`` and ``margin sd`` (the sample standard deviation, ddof
+    1) over the seeds: a target whose mean margin is small beside its spread is a near tie that some seeds miss."""
     wide, holds, margins = None, {}, {}
     for seed, df in per_seed.items():
         d = df.set_index(["target", "db"])
@@ -111,7 +112,10 @@ def targets_table(per_seed: dict[int, pd.DataFrame]) -> pd.DataFrame:
     wide = wide.reindex(pd.MultiIndex.from_tuples(order, names=["target", "db"]))  # the targets' own order
     hold = pd.concat(holds, axis=1).reindex(wide.index)
     wide["holds on"] = [f"{int(r.sum())} of {int(r.notna().sum())}" for _, r in hold.iterrows()]
-    wide["smallest margin"] = pd.concat(margins, axis=1).reindex(wide.index).min(axis=1)
+    margin = pd.concat(margins, axis=1).reindex(wide.index)
+    wide["smallest margin"] = margin.min(axis=1)
+    wide["mean margin"] = margin.mean(axis=1)
+    wide["margin sd"] = margin.std(axis=1, ddof=1)  # NaN with one seed
     return wide.reset_index()
 
 

@@ -69,7 +69,19 @@ def test_seed_targets_per_seed_and_how_many_hold(tmp_path):
     t = write_seed_targets(per_seed, tmp_path / "out", "demo").iloc[0]
     assert t["seed 1"] == "0.3400 vs 0.3500" and not t["holds 1"] and t["holds 2"]
     assert t["holds on"] == "2 of 3" and np.isclose(t["smallest margin"], -0.01)
-    assert "seeds 0, 1, 2" in (tmp_path / "out" / "seed_targets.md").read_text()
+    # margins 0.05, -0.01, 0.15: mean 0.0633, sample sd 0.0808
+    assert np.isclose(t["mean margin"], 0.19 / 3) and np.isclose(t["margin sd"], np.std([0.05, -0.01, 0.15], ddof=1))
+    md = (tmp_path / "out" / "seed_targets.md").read_text()
+    assert "seeds 0, 1, 2" in md and "| mean margin | margin sd |" in md and "| 0.0633 | 0.0808 |" in md
+
+
+def test_seed_targets_margin_sd_is_blank_with_one_seed(tmp_path):
+    reports = tmp_path / "s0" / "reports"
+    (reports / "tables").mkdir(parents=True)
+    pd.DataFrame({"target": ["x > y"], "db": ["A"], "value": [0.4], "reference": [0.35], "margin": [0.05],
+                  "holds": [True]}).to_csv(reports / "tables" / "targets.csv", index=False)
+    t = write_seed_targets({0: run_targets(reports, tmp_path / "runs")}, tmp_path / "out", "demo").iloc[0]
+    assert np.isclose(t["mean margin"], 0.05) and np.isnan(t["margin sd"])
 
 
 def _targets(tmp_path, name: str, cases: dict[int, list[tuple[str, float, float]]]):
