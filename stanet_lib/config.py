@@ -63,7 +63,7 @@ class SynthConfig:
     twins: int = 0
     # twins also in the AVE-layout (training) clips; False: only in the STAViS-layout test videos. With a silent
     # twin in every training clip of its class, a GAP classifier can score the class by counting its copies, so
-    # no net needs to tell the played copy from the one at rest (the demo: False; measured: README)
+    # no net needs to tell the played copy from the one at rest (the demo: False; measured: docs/record.md)
     twins_in_ave: bool = True
     # a twin's body half-size: the sounding object's times U(1 - j, 1 + j); 0 = exactly its size. With j = 0.1 the
     # twin had been drawn larger in 4 of the 5 test videos whose pseudo-fixations mostly left the sounding object
@@ -80,7 +80,7 @@ class SynthConfig:
     # noise): nothing on screen sounds, the observers look at the tag's objects, the audio switch should close
     stavis_unrelated_fraction: float = 0.0
     # those videos' audio: True = another category's sound (off-screen) and music-like noise in turn; False = always
-    # another category's sound (an off-screen source, or music of a category). Measured with it off: README "Not yet"
+    # another category's sound (an off-screen source, or music of a category). Measured with it off: docs/record.md
     unrelated_noise: bool = True
     # STAViS-layout test databases: name -> (width, height, fps, videos, frames per video)
     test_dbs: dict = field(
@@ -182,11 +182,11 @@ class ModelConfig:
     # category's class map (nets.sta.ClassAudioAttention: the frozen tagger of train.sta_audio_init times the
     # frozen class maps of the S net of train.sta_encoder_init), only its scale and offset trained. On in the demo,
     # with the switch on it (sta_switch_site="gate"); alone, at the audio site, it made the STA net use the sound
-    # but the switch ordering on the unrelated-audio videos did not improve (README "Not yet")
+    # but the switch ordering on the unrelated-audio videos did not improve (docs/record.md)
     sta_audio_att: str = "concat"
     # with sta_audio_att="class" at sta_switch_site="audio", what a closed switch's attention weighs the categories
     # by: "uniform" = all alike; "picture" = the S net's own posterior of frame t (nets.sta.ClassAudioAttention).
-    # Off in every profile: on the noise videos the closed net still scored below its open gate (README "Not yet")
+    # Off in every profile: on the noise videos the closed net still scored below its open gate (docs/record.md)
     sta_closed_att: str = "uniform"
     # the audio switch: "sa" = the SA net's structure, 2 classes (paper §3.7); "bilinear" = the released
     # SoundSwitch's (G2, audit §3.2): audio and frame embeddings joined by a bilinear layer. The SA gate lets
@@ -202,7 +202,7 @@ class ModelConfig:
     # the last ReLU of the ST / SA fusions and of the STA net's (nets.fusion): ReLU(gate * S + S), as the paper's
     # Eq. 4 and the released code. False: (1 + gate) * S, the same map on the paper's non-negative VGG16 features;
     # on the frozen trunk's PCA-centred, signed features the ReLU drops every negative component the S net sees.
-    # Off in every profile: on the demo it moved no target (README "Not yet")
+    # Off in every profile: on the demo it moved no target (docs/record.md)
     fusion_relu: bool = True
 
 
@@ -240,7 +240,7 @@ class TrainConfig:
     # category's sound from the tag's (open on 0 of val's such frames, was all), and p_switch separates matching
     # from unrelated audio better (AUC val 0.81 -> 0.97, SynthAV_a 0.69 -> 0.93, SynthAV_b 0.91 -> 0.99), but at
     # 0.5 it closes on 17% of val's matching frames: accuracy vs truth 0.917 -> 0.868. The demo: 4, with
-    # switch_prior="labels", switch_init and switch_label_min_p (README "Measured")
+    # switch_prior="labels", switch_init and switch_label_min_p (docs/record.md)
     switch_repairs: int = 0
     # the switch's class weights: "balanced" (each class half the loss) or "labels" (the clips' own share of label 1,
     # whatever mix the re-paired fragments add; stages.classifiers.switch_class_weights)
@@ -448,7 +448,7 @@ def _demo() -> Config:
         # 0.407; 0.217 vs 0.217, held on 1 of the 6 cases before, 2 of 6 with the switch site alone; the coarse ST
         # or SA CAM above the S CAM on 5 of 6 (seed 2's SynthAV_b 0.365 vs 0.389). Measured and left off: the
         # gates' last conv at zero (the warm-started net starting as S exactly): seed 1 lost both switch cases
-        # What makes the audio switch matter (README "Measured", "What the 1af05c1 change did"): the unrelated
+        # What makes the audio switch matter (docs/record.md, "What the 1af05c1 change did"): the unrelated
         # sound's own object on screen at rest (synth.heard_visible), so a sound the STA net follows unswitched
         # leads it to the wrong object; the STA net's attention from the heard category (model.sta_audio_att=
         # "class": the frozen tagger's posterior times the S net's class maps), with the switch on that attention

@@ -132,7 +132,7 @@ class ClassAudioAttention(nn.Module):
     gradient): only gamma and beta train. It is SCAM's tag-selected class map (Eq. 2) with the tag replaced by the
     category the sound says, which the STA net must find without a tag.
 
-    Why (the demo, README "Measured"): Eq. 4's Att, two 1 x 1 convs on [S, A], saturates on the trunk's features
+    Why (the demo, docs/record.md): Eq. 4's Att, two 1 x 1 convs on [S, A], saturates on the trunk's features
     (sigmoid(Att) all but binary over space), so its gradient is near zero and the STA net never learnt to use the
     sound. The switch enters as the G2a code places it, on what the audio says (``site="audio"``: q is taken as
     p * q + (1 - p) / K, so a closed switch weighs every category alike: the objects are attended, none by its
