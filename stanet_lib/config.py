@@ -259,6 +259,13 @@ class TrainConfig:
     # no category (stages.classifiers.switch_labels): the default tagger knows only the dataset's categories, so on
     # silence and noise its top-1 is the tag by chance, where an AudioSet tagger's is "Silence" or "Noise"; 0 = off
     switch_label_min_p: float = 0.0
+    # the default tagger also learns one class of no category, "(background)" (stages.classifiers.BACKGROUND), from
+    # generated fragments of digital silence, a faint hiss and white noise at levels drawn log-uniformly (data.audio.
+    # background_features), this many times one category's share of each fold's training frames; 0 = off (K
+    # classes). An AudioSet or VGGSound tagger, the paper's, answers "Silence" or "White noise" there, which no tag is
+    # identical to; the K-class tagger's posterior on noise overlapped its posterior on some categories' sounds, so
+    # no switch_label_min_p kept both right (measured: README "Not yet"). Off in every profile
+    tagger_background: float = 0.0
     # "S": each stage's ST and SA nets start from that stage's trained S net (encoder, head and classifier; the
     # temporal / audio gate from its own initialisation), so motion and audio refine what S learnt; "" = each net
     # from its own initialisation (the paper does not say)
@@ -577,7 +584,7 @@ RANGES: dict[str, str] = {
     "eval.seed": ">=0", "eval.workers": ">=1",
     "synth.twins": ">=0", "synth.silent_motion": "[0,1]", "synth.mimed_share": "[0,1]", "scam.smoothing_s": ">=0", "synth.silent_level": "[0,1]", "synth.envelope_floor": "[0,1)", "synth.stavis_unrelated_fraction": "[0,1]", "media.window_s": ">=0",
     "model.trunk_reduce": ">=1", "model.head_width": ">0", "train.switch_repairs": ">=0",
-    "train.epochs_classifiers": ">=0", "train.switch_label_min_p": "[0,1]", "train.branch_tune_lr": ">0",
+    "train.epochs_classifiers": ">=0", "train.switch_label_min_p": "[0,1]", "train.tagger_background": ">=0", "train.branch_tune_lr": ">0",
 }  # fmt: skip
 CHOICES: dict[str, tuple] = {
     "profile": PROFILES, "media.on_truncated": ("error", "keep"), "audio.kind": ("logmel", "stft"),

@@ -141,3 +141,30 @@ def feature_shape(cfg: AudioConfig, sr: int = 16000) -> tuple[int, int]:
     w = window_samples(cfg.window_s, sr)
     steps = 1 + w // cfg.hop_length if cfg.center else 1 + (w - cfg.n_fft) // cfg.hop_length
     return cfg.n_mels, steps
+
+
+def background_features(n: int, cfg: AudioConfig, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """Features of ``n`` generated fragments of no category, one frame's window each: in turn digital silence or a
+    faint hiss (white noise at -80 to -50 dB of full scale, half each), and white noise at -50 to -10 dB, the
+    levels drawn log-uniformly. They stand for the classes an AudioSet tagger has for such audio ("Silence",
+    "White noise"; Gemmeke et al., ICASSP 2017), the default tagger's class of no category
+    (``TrainConfig.tagger_background``).
+
+    Returns:
+        (n, F, S) float32, the features :func:`frame_features` gives a frame (``cfg.kind``).
+    """
+    w = window_samples(cfg.window_s if cfg.kind == "logmel" else cfg.stft_window_s, sample_rate)
+    waves = np.zeros((n, w), np.float32)
+    for i in range(n):
+        if i % 2:  # noise
+            db = rng.uniform(-50.0, -10.0)
+        elif rng.random() < 0.5:  # silence
+            continue
+        else:  # a faint hiss
+            db = rng.uniform(-80.0, -50.0)
+        waves[i] = np.clip(rng.normal(0.0, 10.0 ** (db / 20.0), w), -1.0, 1.0)
+    if cfg.kind == "logmel":
+        return logmel(waves, cfg, sample_rate)
+    if cfg.kind == "stft":
+        return stft_features(waves, cfg, sample_rate)
+    raise ValueError(f"unknown AudioConfig.kind {cfg.kind!r} (logmel, stft)")

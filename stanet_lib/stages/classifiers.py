@@ -29,6 +29,7 @@ from torch import Tensor
 
 from ..artefacts import file_fingerprint, run_key, write_npz
 from ..config import Config
+from ..data.audio import background_features
 from ..data.frames import FrameDataset, FrameSet, resized_frames
 from ..data.loaders import make_loader
 from ..nets.classifier import AudioTagger, build_model, switch_probability
@@ -40,11 +41,16 @@ from .pseudo import classifier_dataset
 from .world import World, audio_truth, net_inputs, write_stage_manifest
 
 __all__ = [
-    "Tagger", "switch_labels", "default_tagger_oof", "tagger_fn", "repaired_fragments", "switch_class_weights",
+    "BACKGROUND", "Tagger", "switch_labels", "default_tagger_oof", "tagger_classes", "tagger_fn", "repaired_fragments", "switch_class_weights",
     "SWITCH_INITS", "switch_warm_start",
     "train_switch", "switch_probabilities",
     "train_classifier", "branch_tuned", "separation_auc", "switch_report", "stage_classifiers"
 ]
+
+
+# the default tagger's class of no category (TrainConfig.tagger_background): no tag maps to it, so a fragment whose
+# top-1 it is gets switch label 0, as an AudioSet tagger's "Silence" or "White noise" would
+BACKGROUND = "(background)"
 
 
 @dataclass
@@ -102,12 +108,21 @@ def _tagger_dataset(fs: FrameSet, idx: np.ndarray | None = None) -> FrameDataset
 
 
 def _fit_tagger(fs: FrameSet, train_idx: np.ndarray, val_idx: np.ndarray | None, num_classes: int, cfg: Config,
-                out_dir: Path, seed: int) -> AudioTagger:
+                out_dir: Path, seed: int, background: Tensor | None = None) -> AudioTagger:
+    """One tagger on the frames ``train_idx`` of ``fs``; with ``background`` (M, F, S) features also on those, as
+    class ``num_classes`` (the tagger then has ``num_classes + 1`` classes)."""
     engine.set_seed(seed)
-    model = AudioTagger(num_classes, cfg.model)
-    train = make_loader(_tagger_dataset(fs, train_idx), cfg.train.batch_coarse, True, seed)
+    data = _tagger_dataset(fs, train_idx)
+    classes = num_classes
+    if background is not None and len(background):
+        classes += 1
+        data = FrameDataset("tagger", None, audio=torch.cat([data.audio, background.to(data.audio.dtype)]),
+                            targets=torch.cat([data.targets, torch.full((len(background),), num_classes)]))
+    model = AudioTagger(classes, cfg.model)
+    train = make_loader(data, cfg.train.batch_coarse, True, seed)
     val = (make_loader(_tagger_dataset(fs, val_idx), 256, False, seed) if val_idx is not None else None)
-    key = run_key(cfg, "tagger", num_classes, seed, fs.audio, fs.labels, train_idx, val_idx)
+    key = run_key(cfg, "tagger", num_classes, seed, fs.audio, fs.labels, train_idx, val_idx,
+                  *(() if classes == num_classes else (background,)))
     engine.fit(model, train, val, cfg=cfg.train, out_dir=out_dir, seed=seed, monitor="val_acc" if val else "train_acc",
                mode="max", desc=f"tagger {out_dir.name}", run_key=key)
     return model
@@ -123,11 +138,14 @@ def default_tagger_oof(train: FrameSet, num_classes: int, cfg: Config, out_dir: 
     """Out-of-fold tagger probabilities for every training frame, and the fold models.
 
     Folds are made of whole clips (frames of one clip never straddle train and held-out parts). Audio outside
-    the training split (validation, test) is tagged by the average of the fold models (:func:`tagger_fn`).
+    the training split (validation, test) is tagged by the average of the fold models (:func:`tagger_fn`). With
+    ``cfg.train.tagger_background`` > 0 each fold model also learns a class of no category, :data:`BACKGROUND`
+    (index ``num_classes``), from that many times ``len(fold's training frames) / num_classes`` generated
+    fragments (:func:`~stanet_lib.data.audio.background_features`, drawn from ``seed`` and the fold).
 
     Returns:
-        probs (N, K) for the frames of ``train`` (each from the fold model that did not see its clip) and the
-        ``folds`` models.
+        probs (N, C) for the frames of ``train`` (each from the fold model that did not see its clip; C =
+        ``num_classes``, plus one with the background class) and the ``folds`` models.
     """
     out_dir = Path(out_dir)
     clips = train.meta["clip"].to_numpy()
@@ -135,15 +153,26 @@ def default_tagger_oof(train: FrameSet, num_classes: int, cfg: Config, out_dir: 
     rng = np.random.default_rng(seed)
     fold_of_clip = dict(zip(rng.permutation(uniq), np.arange(len(uniq)) % folds))
     fold = np.array([fold_of_clip[c] for c in clips])
-    probs = np.zeros((len(train), num_classes), np.float32)
+    share = cfg.train.tagger_background
+    probs = np.zeros((len(train), num_classes + (share > 0)), np.float32)
     models = []
     for f in range(folds):
         held = np.flatnonzero(fold == f)
         fit_idx = np.flatnonzero(fold != f)
-        model = _fit_tagger(train, fit_idx, held, num_classes, cfg, out_dir / f"fold{f}", seed + f)
+        bg = None
+        if share > 0:
+            n_bg = max(1, round(share * len(fit_idx) / num_classes))
+            bg = torch.from_numpy(background_features(n_bg, cfg.audio, np.random.default_rng([seed, f, 1])))
+        model = _fit_tagger(train, fit_idx, held, num_classes, cfg, out_dir / f"fold{f}", seed + f, bg)
         probs[held] = _predict_probs(model, _tagger_dataset(train, held))
         models.append(model)
     return probs, models
+
+
+def tagger_classes(categories: Sequence[str], cfg: Config) -> list[str]:
+    """The default tagger's class names: the dataset's categories, then :data:`BACKGROUND` when
+    ``cfg.train.tagger_background`` > 0."""
+    return [*categories, BACKGROUND] if cfg.train.tagger_background > 0 else list(categories)
 
 
 def tagger_fn(models: AudioTagger | list[AudioTagger]) -> Callable[[np.ndarray], np.ndarray]:
@@ -390,7 +419,7 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
     # Audio switch labels (paper §3.7): default tagger, out-of-fold on the training clips.
     log("tagger (out-of-fold) ...")
     oof, taggers = default_tagger_oof(train, world.num_classes, cfg, world.net_dir("tagger"), seed=seed)
-    tg = Tagger(tagger_fn(taggers), world.categories)
+    tg = Tagger(tagger_fn(taggers), tagger_classes(world.categories, cfg))
     match = tg.matches(world.categories)
     min_p = cfg.train.switch_label_min_p
     labels = {"train": switch_labels(oof, train.labels.numpy(), match, min_p),

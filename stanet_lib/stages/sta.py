@@ -198,6 +198,12 @@ def init_class_attention(model: STANet, world: World) -> str:
         raise ValueError(f"model.sta_audio_att='class' needs a trained S net's class maps: set "
                          f"train.sta_encoder_init (e.g. coarse_S), not {visual!r}")
     name, path, state = _audio_state(world)
+    k = world.num_classes
+    if state.get("classifier.weight") is not None and len(state["classifier.weight"]) == k + 1:
+        # a tagger with the class of no category (train.tagger_background, its last class): the attention weighs
+        # the K categories by their posterior given that one of them is heard (the switch says whether one is)
+        state = {**state, "classifier.weight": state["classifier.weight"][:k],
+                 "classifier.bias": state["classifier.bias"][:k]}
     s_path = world.net_dir(visual) / "best.pt"
     s_state = engine.load_checkpoint(s_path).get("model", {})
     att = model.class_att

@@ -116,3 +116,18 @@ def test_every_mel_parameter_comes_from_the_config():
     cfg = dataclasses.replace(AudioConfig(), n_mels=32, hop_length=320, window_s=0.5)
     feats = audio.frame_features(mf.tone(1.0, SR, 500.0), SR, np.array([0.5]), cfg)
     assert feats.shape == (1, 32, 1 + 8000 // 320) == (1, *audio.feature_shape(cfg))
+
+
+@pytest.mark.parametrize("kind", ["logmel", "stft"])
+def test_background_features_are_silence_hiss_and_noise_in_a_frames_shape(kind):
+    cfg = AudioConfig(kind=kind)
+    feats = audio.background_features(40, cfg, np.random.default_rng(0))
+    assert feats.shape == (40, *audio.feature_shape(cfg)) and feats.dtype == np.float32 and np.isfinite(feats).all()
+    again = audio.background_features(40, cfg, np.random.default_rng(0))
+    np.testing.assert_array_equal(feats, again)  # drawn from the generator given, nothing else
+    if kind == "logmel":
+        level = feats.mean(axis=(1, 2))
+        silent = np.isclose(level, np.log(cfg.log_offset))
+        assert 0 < silent.sum() < 20  # some of the even fragments are digital silence, the rest a faint hiss
+        assert level[1::2].min() > level[0::2].max()  # the odd ones are noise, louder than any hiss
+        assert np.ptp(level[1::2]) > 5.0  # at levels spread over tens of dB

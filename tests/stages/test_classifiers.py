@@ -201,3 +201,46 @@ def test_switch_warm_start_takes_the_taggers_audio_and_the_s_nets_frame_parts(tm
     assert any(not torch.equal(before[k], state[k]) for k in copied)  # the copy changed the start
     with pytest.raises(ValueError, match=r"s\.pt: does not fit the switch net \(no audio\.\* weights\)"):
         switch_warm_start(BilinearSwitch(cfg), [(tmp_path / "s.pt", ("audio.",))])
+
+
+def _tone_clips(cfg, n_clips: int = 24, t: int = 4, k: int = 3):
+    """A FrameSet whose clip c is category c % k and sounds a tone of that category's pitch, at a random level:
+    real log-mel features of the config's shape."""
+    from stanet_lib.data.audio import logmel
+    from stanet_lib.data.frames import FrameSet
+
+    rng = np.random.default_rng(0)
+    fs = frameset(n_clips=n_clips, t=t)
+    labels = np.repeat(np.arange(n_clips) % k, t)
+    sr = 16000
+    time = np.arange(int(cfg.audio.window_s * sr)) / sr
+    waves = np.stack([rng.uniform(0.1, 0.6) * np.sin(2 * np.pi * (300.0 * 2.0 ** c) * time) for c in labels])
+    audio = torch.from_numpy(logmel(waves.astype(np.float32), cfg.audio, sr)).half()
+    return FrameSet(fs.frames, audio, torch.as_tensor(labels), fs.prev, fs.next, fs.audio_present, fs.meta), k
+
+
+def test_tagger_background_adds_a_class_of_no_category(tmp_path):
+    """train.tagger_background: each fold's tagger also learns the generated fragments of no category as class K
+    ((background)); the out-of-fold probabilities have K + 1 columns, the tagger names the class, a fragment whose
+    top-1 it is gets switch label 0; off, the tagger has the K categories only."""
+    from stanet_lib.config import load_profile
+    from stanet_lib.data.audio import background_features
+    from stanet_lib.stages.classifiers import BACKGROUND, default_tagger_oof, tagger_classes, tagger_fn
+
+    cfg = load_profile("smoke", **{"train.epochs": 8, "train.lr": 0.05, "train.tagger_background": 1.0,
+                                   "audio.n_mels": 32, "audio.hop_length": 320, "train.progress": False})
+    fs, k = _tone_clips(cfg)
+    probs, models = default_tagger_oof(fs, k, cfg, tmp_path / "bg", seed=0)
+    assert probs.shape == (len(fs), k + 1) and all(m.classifier.out_channels == k + 1 for m in models)
+    assert tagger_classes(["a", "b", "c"], cfg) == ["a", "b", "c", BACKGROUND]
+    tags = fs.labels.numpy()
+    assert np.mean(probs.argmax(1) == tags) > 0.9  # the tones are still their categories, out of fold
+    noise = background_features(20, cfg.audio, np.random.default_rng(5))  # fragments no fold model saw
+    p_noise = tagger_fn(models)(noise)
+    assert np.mean(p_noise.argmax(1) == k) > 0.9
+    match = Tagger(tagger_fn(models), tagger_classes(["a", "b", "c"], cfg)).matches(["a", "b", "c"])
+    assert not match[:, k].any()  # no category maps to the background class
+    assert switch_labels(p_noise, np.zeros(20, int), match).sum() == np.sum(p_noise.argmax(1) == 0)
+    off = cfg.override(**{"train.tagger_background": 0.0})
+    probs0, models0 = default_tagger_oof(fs, k, off, tmp_path / "off", seed=0)
+    assert probs0.shape == (len(fs), k) and tagger_classes(["a"], off) == ["a"]

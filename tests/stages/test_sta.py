@@ -302,3 +302,27 @@ def test_sta_run_key_follows_content_not_file_times_or_location(tmp_path):
     (w.net_dir("tagger/fold0") / "best.pt").write_bytes(b"tagger, retrained")
     key4, named4 = sta._fingerprint(wa, True, 0)
     assert key4 != key3 and [k for k in named3 if named3[k] != named4[k]] == ["audio encoder initialisation"]
+
+
+def test_class_attention_takes_the_categories_of_a_tagger_with_a_background_class(world, tmp_path) -> None:
+    """A tagger with the class of no category (train.tagger_background: K + 1 classes, the last the background):
+    the attention's class layer is its first K rows, so its posterior is over the K categories given one is heard."""
+    cfg = world.cfg.override(**{"model.sta_audio_att": "class", "train.sta_audio_init": "tagger/fold0"})
+    w = dataclasses.replace(world, runs=tmp_path, cfg=cfg)
+    set_seed(4)
+    w.net_dir("tagger/fold0").mkdir(parents=True)
+    tagger = AudioTagger(w.num_classes + 1, cfg.model)
+    with torch.no_grad():
+        tagger.classifier.weight.normal_()
+        tagger.classifier.bias.normal_()
+    torch.save({"model": tagger.state_dict()}, w.net_dir("tagger/fold0") / "best.pt")
+    w.net_dir("coarse_S").mkdir()
+    shutil.copy(world.net_dir("coarse_S") / "best.pt", w.net_dir("coarse_S") / "best.pt")
+    model = STANet(cfg.model, w.num_classes)
+    assert sta.init_audio(model, w) == "tagger/fold0 x coarse_S"
+    got = model.class_att.audio_classifier
+    assert torch.equal(got.weight, tagger.classifier.weight[: w.num_classes])
+    assert torch.equal(got.bias, tagger.classifier.bias[: w.num_classes])
+    audio = torch.randn(2, 1, *world.sets["val"].audio.shape[1:])
+    logits = tagger.classifier(tagger.audio.embed(audio)[:, :, None, None]).flatten(1)[:, : w.num_classes]
+    torch.testing.assert_close(model.class_att.heard(audio), torch.softmax(logits, 1))
