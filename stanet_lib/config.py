@@ -264,7 +264,7 @@ class TrainConfig:
     # background_features), this many times one category's share of each fold's training frames; 0 = off (K
     # classes). An AudioSet or VGGSound tagger, the paper's, answers "Silence" or "White noise" there, which no tag is
     # identical to; the K-class tagger's posterior on noise overlapped its posterior on some categories' sounds, so
-    # no switch_label_min_p kept both right (measured: README "Not yet"). Off in every profile
+    # no switch_label_min_p kept both right (measured: docs/record.md, section 6). On in the demo
     tagger_background: float = 0.0
     # "S": each stage's ST and SA nets start from that stage's trained S net (encoder, head and classifier; the
     # temporal / audio gate from its own initialisation), so motion and audio refine what S learnt; "" = each net
