@@ -116,21 +116,30 @@ def spread_windows(wave: np.ndarray, n: int, long: int) -> np.ndarray:
     return wave[starts[:, None] + np.arange(long)[None, :]]  # (n, long)
 
 
+def feature_window_s(cfg: AudioConfig) -> float:
+    """Seconds of audio one frame's features cover: ``window_s`` (``logmel``) or ``stft_window_s`` (``stft``)."""
+    return cfg.window_s if cfg.kind == "logmel" else cfg.stft_window_s
+
+
+def window_features(windows: np.ndarray, cfg: AudioConfig, sample_rate: int = 16000) -> np.ndarray:
+    """Features of ``cfg.kind`` of windows (T, W) of :func:`feature_window_s` seconds: (T, F, S) float32."""
+    if cfg.kind == "logmel":
+        return logmel(windows, cfg, sample_rate)
+    if cfg.kind == "stft":
+        return stft_features(windows, cfg, sample_rate)
+    raise ValueError(f"unknown AudioConfig.kind {cfg.kind!r} (logmel, stft)")
+
+
 def frame_features(wave: np.ndarray, sr: int, times: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     """Per-frame features of ``cfg.kind``: (T, F, S) float32 (``logmel``: F = n_mels; ``stft``: 257 x 48)."""
     times = np.asarray(times, dtype=np.float64)
-    if cfg.kind == "logmel":
-        return logmel(frame_windows(wave, sr, times, cfg.window_s), cfg, sr)
-    if cfg.kind == "stft":
-        long = window_samples(cfg.stft_window_s, sr)
-        if cfg.stft_placement == "centred":
-            windows = frame_windows(wave, sr, times, cfg.stft_window_s)
-        elif cfg.stft_placement == "spread":
-            windows = spread_windows(wave, len(times), long)
-        else:
+    if cfg.kind == "stft" and cfg.stft_placement != "centred":
+        if cfg.stft_placement != "spread":
             raise ValueError(f"unknown AudioConfig.stft_placement {cfg.stft_placement!r} (centred, spread)")
-        return stft_features(windows, cfg, sr)
-    raise ValueError(f"unknown AudioConfig.kind {cfg.kind!r} (logmel, stft)")
+        windows = spread_windows(wave, len(times), window_samples(cfg.stft_window_s, sr))
+    else:
+        windows = frame_windows(wave, sr, times, feature_window_s(cfg))
+    return window_features(windows, cfg, sr)
 
 
 def feature_shape(cfg: AudioConfig, sr: int = 16000) -> tuple[int, int]:
@@ -153,7 +162,7 @@ def background_features(n: int, cfg: AudioConfig, rng: np.random.Generator, samp
     Returns:
         (n, F, S) float32, the features :func:`frame_features` gives a frame (``cfg.kind``).
     """
-    w = window_samples(cfg.window_s if cfg.kind == "logmel" else cfg.stft_window_s, sample_rate)
+    w = window_samples(feature_window_s(cfg), sample_rate)
     waves = np.zeros((n, w), np.float32)
     for i in range(n):
         if i % 2:  # noise
@@ -163,8 +172,4 @@ def background_features(n: int, cfg: AudioConfig, rng: np.random.Generator, samp
         else:  # a faint hiss
             db = rng.uniform(-80.0, -50.0)
         waves[i] = np.clip(rng.normal(0.0, 10.0 ** (db / 20.0), w), -1.0, 1.0)
-    if cfg.kind == "logmel":
-        return logmel(waves, cfg, sample_rate)
-    if cfg.kind == "stft":
-        return stft_features(waves, cfg, sample_rate)
-    raise ValueError(f"unknown AudioConfig.kind {cfg.kind!r} (logmel, stft)")
+    return window_features(waves, cfg, sample_rate)

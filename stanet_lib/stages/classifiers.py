@@ -113,16 +113,14 @@ def _fit_tagger(fs: FrameSet, train_idx: np.ndarray, val_idx: np.ndarray | None,
     class ``num_classes`` (the tagger then has ``num_classes + 1`` classes)."""
     engine.set_seed(seed)
     data = _tagger_dataset(fs, train_idx)
-    classes = num_classes
-    if background is not None and len(background):
-        classes += 1
+    if background is not None:
         data = FrameDataset("tagger", None, audio=torch.cat([data.audio, background.to(data.audio.dtype)]),
                             targets=torch.cat([data.targets, torch.full((len(background),), num_classes)]))
-    model = AudioTagger(classes, cfg.model)
+    model = AudioTagger(num_classes + (background is not None), cfg.model)
     train = make_loader(data, cfg.train.batch_coarse, True, seed)
     val = (make_loader(_tagger_dataset(fs, val_idx), 256, False, seed) if val_idx is not None else None)
     key = run_key(cfg, "tagger", num_classes, seed, fs.audio, fs.labels, train_idx, val_idx,
-                  *(() if classes == num_classes else (background,)))
+                  *([] if background is None else [background]))
     engine.fit(model, train, val, cfg=cfg.train, out_dir=out_dir, seed=seed, monitor="val_acc" if val else "train_acc",
                mode="max", desc=f"tagger {out_dir.name}", run_key=key)
     return model
