@@ -96,6 +96,10 @@ class SynthConfig:
     # categories per look (body + part): 1 = every category looks unique; 2 = pairs that look alike and differ in
     # sound and rhythm only, so the ST net (the part's pulsing) or the sound must decide between them
     shared_looks: int = 1
+    # where each category's part sits on its body: "category" = one of four places by look (PART_OFFSETS), so two
+    # categories of one body differ also in where the part is, and a class map may rest on the other's empty place;
+    # "shared" = every part at the first place, so only the part's colour and pattern tell them apart
+    part_place: str = "category"
     object_scale: float = 0.2  # sounding object's body half-size / min(H, W)
     # how far objects travel: their tracks' amplitudes as a multiple of the room to the nearer edge (> 1: a track
     # may reach the edge and is held there)
@@ -602,6 +606,7 @@ CHOICES: dict[str, tuple] = {
     "train.lr_schedule": ("constant", "cosine"), "train.switch_prior": ("balanced", "labels"), "train.switch_monitor": ("val_acc", "val_loss"), "train.switch_init": ("", "tagger+S"),
     "model.trunk_layer": ("conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3"),
     "scam.fine_window": ("centre", "own"), "scam.empty_fallback": ("none", "coarse"),
+    "synth.part_place": ("category", "shared"),
 }  # fmt: skip
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict}
 _TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",

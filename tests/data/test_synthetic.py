@@ -370,6 +370,28 @@ def test_shared_looks_pair_categories_that_differ_only_in_sound_and_rhythm() -> 
         synthetic.plan_world(load_profile("smoke", **{"synth.shared_looks": 2}), 0)  # 3 classes: not pairs
 
 
+def test_shared_part_place_puts_every_part_at_one_place_and_keeps_the_rest_of_the_look() -> None:
+    """``synth.part_place="shared"``: every category's part at PART_OFFSETS[0]; colour, pattern, body and sound as in
+    the default world, where the four places differ by look. Rendered: the sounding part's centre sits there."""
+    n = len(synthetic.CATEGORY_NAMES)
+    default = [synthetic.category(i) for i in range(n)]
+    shared = [synthetic.category(i, place="shared") for i in range(n)]
+    assert {c.part_offset for c in default} == set(synthetic.PART_OFFSETS)
+    assert {c.part_offset for c in shared} == {synthetic.PART_OFFSETS[0]}
+    for a, b in zip(default, shared):
+        assert dataclasses.replace(b, part_offset=a.part_offset) == a
+    with pytest.raises(ValueError, match="part place"):
+        synthetic.category(0, place="corner")
+    cfg = load_profile("demo", **{"synth.part_place": "shared"})
+    spec = next(s for s in synthetic.plan_world(cfg, 0)
+                if synthetic.category(s.category).part_offset != synthetic.PART_OFFSETS[0])
+    _, _, truth = synthetic.render_clip(spec, cfg.synth)
+    y0, y1, x0, x1 = truth["box"][0].astype(float)
+    half = (y1 - y0) / 2  # the body's half-size (the part lies inside it at this place)
+    dy, dx = synthetic.PART_OFFSETS[0]
+    assert truth["part_center"][0] == pytest.approx([(y0 + y1) / 2 + dy * half, (x0 + x1) / 2 + dx * half], abs=1.5)
+
+
 def test_silent_level_sets_the_part_of_every_silent_object() -> None:
     """At ``silent_level`` 0 a silent object's part is at rest (gain 0.5, the smallest radius); the sounding
     object's part is never dimmer and is brighter whenever its envelope is up."""
