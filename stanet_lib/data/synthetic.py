@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import ndimage, signal
 
 from .. import artefacts
-from ..config import Config, SynthConfig, load_profile, parse_overrides
+from ..config import CHOICES, Config, SynthConfig, load_profile, parse_overrides
 from ..paths import profile_dirs
 from ..progress import bar as progress_bar
 from . import ave, encode, stavis
@@ -56,7 +56,7 @@ PART_COLOURS = np.array(
 )  # fmt: skip
 PATTERNS = ("solid", "ring", "hstripes", "vstripes")
 PART_OFFSETS = ((0.1, 0.0), (0.4, -0.42), (0.4, 0.42), (-0.35, 0.0))  # (dy, dx) / body half-size
-PART_PLACES = ("category", "shared")  # synth.part_place
+PART_PLACES = CHOICES["synth.part_place"]  # where the parts sit (the config's one list of them)
 BODY_COLOURS = np.array(
     [[150, 140, 130], [110, 120, 135], [160, 150, 110], [120, 100, 90], [140, 155, 140], [100, 105, 110]],
     dtype=np.float32,
