@@ -100,6 +100,10 @@ class SynthConfig:
     # categories of one body differ also in where the part is, and a class map may rest on the other's empty place;
     # "shared" = every part at the first place, so only the part's colour and pattern tell them apart
     part_place: str = "category"
+    # the part's pattern (PATTERNS): "look" = by look, one pattern for the first eight looks (the demo's six
+    # categories all solid); "category" = the four patterns in turn by look, so two categories of one body differ
+    # in pattern as well as colour, and no part is a plain bright disc like the background's blobs
+    part_pattern: str = "look"
     object_scale: float = 0.2  # sounding object's body half-size / min(H, W)
     # how far objects travel: their tracks' amplitudes as a multiple of the room to the nearer edge (> 1: a track
     # may reach the edge and is held there)
@@ -607,6 +611,7 @@ CHOICES: dict[str, tuple] = {
     "model.trunk_layer": ("conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3"),
     "scam.fine_window": ("centre", "own"), "scam.empty_fallback": ("none", "coarse"),
     "synth.part_place": ("category", "shared"),
+    "synth.part_pattern": ("look", "category"),
 }  # fmt: skip
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict}
 _TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",

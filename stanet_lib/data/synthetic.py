@@ -57,6 +57,7 @@ PART_COLOURS = np.array(
 PATTERNS = ("solid", "ring", "hstripes", "vstripes")
 PART_OFFSETS = ((0.1, 0.0), (0.4, -0.42), (0.4, 0.42), (-0.35, 0.0))  # (dy, dx) / body half-size
 PART_PLACES = CHOICES["synth.part_place"]  # where the parts sit (the config's one list of them)
+PART_PATTERNS = CHOICES["synth.part_pattern"]  # how the parts' patterns are dealt (likewise)
 BODY_COLOURS = np.array(
     [[150, 140, 130], [110, 120, 135], [160, 150, 110], [120, 100, 90], [140, 155, 140], [100, 105, 110]],
     dtype=np.float32,
@@ -83,18 +84,23 @@ class Category:
     am_sharpness: float  # envelope exponent: 1 smooth ... 4 percussive
 
 
-def category(i: int, families: int = 3, looks: int = 1, place: str = "category") -> Category:
+def category(i: int, families: int = 3, looks: int = 1, place: str = "category", pattern: str = "look"
+             ) -> Category:
     """Category ``i``: its look (body shape cycling over ``families``, part colour x pattern x place) is unique over
     all 28 when ``looks`` is 1; with ``looks`` = L, categories L*a .. L*a + L - 1 share look ``a`` and differ in their
     sound and its rhythm only (member 0 slow and smooth ... member L - 1 fast and percussive), so a still frame
     names the look, not the category, and the part's pulsing or the sound decides. ``place`` (``synth.part_place``):
-    "category" puts the part at one of :data:`PART_OFFSETS` by look, "shared" every part at the first of them."""
+    "category" puts the part at one of :data:`PART_OFFSETS` by look, "shared" every part at the first of them.
+    ``pattern`` (``synth.part_pattern``): "look" deals :data:`PATTERNS` by eights of looks (one pattern for looks
+    0-7), "category" the four in turn by look (look ``a`` gets pattern ``a % 4``)."""
     if not 0 <= i < len(CATEGORY_NAMES):
         raise ValueError(f"category index {i} outside 0..{len(CATEGORY_NAMES) - 1}")
     if looks < 1:
         raise ValueError(f"looks must be >= 1, got {looks}")
     if place not in PART_PLACES:
         raise ValueError(f"part place must be one of {PART_PLACES}, got {place!r}")
+    if pattern not in PART_PATTERNS:
+        raise ValueError(f"part pattern must be one of {PART_PATTERNS}, got {pattern!r}")
     a, m = divmod(i, looks)
     n_h = 2 + i % 4
     if looks == 1:
@@ -103,7 +109,7 @@ def category(i: int, families: int = 3, looks: int = 1, place: str = "category")
         am_rate, sharpness = 0.6 + 1.1 * m / (looks - 1) + 0.1 * (a % 2), 1.0 + 3.0 * m / (looks - 1)
     return Category(
         index=i, name=CATEGORY_NAMES[i], family=FAMILIES[a % families],
-        part_colour=tuple(float(c) for c in PART_COLOURS[a % 8]), pattern=PATTERNS[(a // 8) % 4],
+        part_colour=tuple(float(c) for c in PART_COLOURS[a % 8]), pattern=PATTERNS[(a // 8 if pattern == "look" else a) % 4],
         part_offset=PART_OFFSETS[a % 4 if place == "category" else 0], f0=180.0 * 2.0 ** (3.0 * ((i * 11) % 28) / 28.0),
         harmonics=tuple(1.0 / h ** (0.5 + 0.5 * (i % 3)) for h in range(1, n_h + 1)),
         am_rate=am_rate, am_sharpness=sharpness,
@@ -291,7 +297,8 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     if synth.heard_visible and spec.audio_category >= 0 and others:  # the heard sound's object on screen, silent
         others[0] = spec.audio_category
     ids = [spec.category] + others + [spec.category] * n_twins
-    cats = {i: category(i, synth.body_families, synth.shared_looks, synth.part_place) for i in {*ids, spec.audio_category} if i >= 0}
+    cats = {i: category(i, synth.body_families, synth.shared_looks, synth.part_place,
+                                 synth.part_pattern) for i in {*ids, spec.audio_category} if i >= 0}
     phase = rng.uniform(0, 2 * np.pi)
     audio = _audio(spec, cats, rng, phase, synth.envelope_floor)
     frames = _background(rng, t, h, w, synth.frame_noise)

@@ -392,6 +392,38 @@ def test_shared_part_place_puts_every_part_at_one_place_and_keeps_the_rest_of_th
     assert truth["part_center"][0] == pytest.approx([(y0 + y1) / 2 + dy * half, (x0 + x1) / 2 + dx * half], abs=1.5)
 
 
+def test_part_pattern_by_category_deals_the_four_patterns_by_look_and_keeps_the_rest() -> None:
+    """``synth.part_pattern="category"``: look ``a`` gets ``PATTERNS[a % 4]``, so the two categories of each body among
+    the demo's six differ in pattern as well as colour; everything else as in the default, where looks 0-7 are all
+    solid. Rendered: the horn's part (vertical stripes) has dark columns beside lit ones, the default's does not."""
+    n = len(synthetic.CATEGORY_NAMES)
+    default = [synthetic.category(i) for i in range(n)]
+    dealt = [synthetic.category(i, pattern="category") for i in range(n)]
+    assert {c.pattern for c in default[:8]} == {"solid"}
+    assert [c.pattern for c in dealt[:8]] == [synthetic.PATTERNS[a % 4] for a in range(8)]
+    for a, b in zip(default, dealt):
+        assert dataclasses.replace(b, pattern=a.pattern) == a
+    six = dealt[:6]
+    for family in {c.family for c in six}:
+        members = [c for c in six if c.family == family]
+        assert len(members) == 2 and members[0].pattern != members[1].pattern
+    with pytest.raises(ValueError, match="part pattern"):
+        synthetic.category(0, pattern="checks")
+
+    def part_columns(pattern: str) -> np.ndarray:
+        cfg = load_profile("demo", **{"synth.part_pattern": pattern})
+        spec = next(s for s in synthetic.plan_world(cfg, 0) if synthetic.CATEGORY_NAMES[s.category] == "horn"
+                    and s.source == "stavis" and s.audio_kind == "tag")
+        frames, _, truth = synthetic.render_clip(spec, cfg.synth)
+        k = int(np.flatnonzero(truth["sounding"])[0])
+        (py, px), r = np.round(truth["part_center"][k]).astype(int), int(truth["part_radius"] * 0.7)
+        return frames[k, py, px - r : px + r + 1].astype(float).sum(1)  # the row through the part's centre
+
+    striped, solid = part_columns("category"), part_columns("look")
+    assert striped.min() < 0.5 * striped.max()  # a dark stripe beside a lit one
+    assert solid.min() > 0.8 * solid.max()
+
+
 def test_silent_level_sets_the_part_of_every_silent_object() -> None:
     """At ``silent_level`` 0 a silent object's part is at rest (gain 0.5, the smallest radius); the sounding
     object's part is never dimmer and is brighter whenever its envelope is up."""
