@@ -102,7 +102,8 @@ class SynthConfig:
     part_place: str = "category"
     # the part's pattern (PATTERNS): "look" = by look, one pattern for the first eight looks (the demo's six
     # categories all solid); "category" = the four patterns in turn by look, so two categories of one body differ
-    # in pattern as well as colour, and no part is a plain bright disc like the background's blobs
+    # in pattern as well as colour (among the demo's six the bell and the guitar stay solid; the horn's yellow part,
+    # the brightest, is striped instead of a plain bright disc like the background's blobs)
     part_pattern: str = "look"
     object_scale: float = 0.2  # sounding object's body half-size / min(H, W)
     # how far objects travel: their tracks' amplitudes as a multiple of the room to the nearer edge (> 1: a track

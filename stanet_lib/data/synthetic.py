@@ -297,8 +297,8 @@ def render_clip(spec: ClipSpec, synth: SynthConfig) -> tuple[np.ndarray, np.ndar
     if synth.heard_visible and spec.audio_category >= 0 and others:  # the heard sound's object on screen, silent
         others[0] = spec.audio_category
     ids = [spec.category] + others + [spec.category] * n_twins
-    cats = {i: category(i, synth.body_families, synth.shared_looks, synth.part_place,
-                                 synth.part_pattern) for i in {*ids, spec.audio_category} if i >= 0}
+    cats = {i: category(i, synth.body_families, synth.shared_looks, synth.part_place, synth.part_pattern)
+            for i in {*ids, spec.audio_category} if i >= 0}
     phase = rng.uniform(0, 2 * np.pi)
     audio = _audio(spec, cats, rng, phase, synth.envelope_floor)
     frames = _background(rng, t, h, w, synth.frame_noise)
