@@ -290,6 +290,8 @@ class TrainConfig:
     lr_schedule: str = "constant"
     # epochs of the classification nets S, ST and SA (coarse and fine stages) when > 0; 0 = ``epochs``
     epochs_classifiers: int = 0
+    # epochs of the STA nets (stage 05, with and without the switch) when > 0; 0 = ``epochs``
+    epochs_sta: int = 0
 
 
 @dataclass(frozen=True)
@@ -600,7 +602,7 @@ RANGES: dict[str, str] = {
     "eval.seed": ">=0", "eval.workers": ">=1",
     "synth.twins": ">=0", "synth.silent_motion": "[0,1]", "synth.mimed_share": "[0,1]", "scam.smoothing_s": ">=0", "synth.silent_level": "[0,1]", "synth.envelope_floor": "[0,1)", "synth.stavis_unrelated_fraction": "[0,1]", "media.window_s": ">=0",
     "model.trunk_reduce": ">=1", "model.head_width": ">0", "train.switch_repairs": ">=0",
-    "train.epochs_classifiers": ">=0", "train.switch_label_min_p": "[0,1]", "train.tagger_background": ">=0", "train.branch_tune_lr": ">0",
+    "train.epochs_classifiers": ">=0", "train.epochs_sta": ">=0", "train.switch_label_min_p": "[0,1]", "train.tagger_background": ">=0", "train.branch_tune_lr": ">0",
 }  # fmt: skip
 CHOICES: dict[str, tuple] = {
     "profile": PROFILES, "media.on_truncated": ("error", "keep"), "audio.kind": ("logmel", "stft"),

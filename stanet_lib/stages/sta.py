@@ -14,6 +14,7 @@ random; on the synthetic test sets CC 0.35-0.37 vs 0.25-0.28. ``""`` gives a ran
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -271,7 +272,8 @@ def train_sta(world: World, name: str, use_switch: bool, images: dict[str, Tenso
     init_audio(model, world)
     tl = make_loader(data["train"], cfg.train.batch_sta, True, seed, cfg.train.num_workers)
     vl = make_loader(data["val"], max(64, cfg.train.batch_sta), False, seed, cfg.train.num_workers)
-    fit = engine.fit(model, tl, vl, step_fn=sta_step, cfg=cfg.train, out_dir=out_dir, seed=seed,
+    tcfg = cfg.train if cfg.train.epochs_sta <= 0 else dataclasses.replace(cfg.train, epochs=cfg.train.epochs_sta)
+    fit = engine.fit(model, tl, vl, step_fn=sta_step, cfg=tcfg, out_dir=out_dir, seed=seed,
                      monitor=SELECT_BY[0], mode=SELECT_BY[1], desc=name, run_key=key,
                      inputs=named)
     return model, fit

@@ -162,6 +162,21 @@ def test_rerun_resumes_only_with_the_same_config_and_inputs(world, staged) -> No
     assert fit.resumed_from == 0  # another seed: a fresh run, not a refused resume
 
 
+def test_epochs_sta_sets_the_sta_nets_epochs_alone(world, staged, tmp_path) -> None:
+    """``train.epochs_sta`` > 0: the STA net trains that many epochs on the cosine schedule over them; the run key
+    changes with it, so the nets trained with ``train.epochs`` are not resumed as if finished."""
+    epochs = world.cfg.train.epochs
+    more = world.cfg.override(**{"train.epochs_sta": epochs + 2, "train.lr_schedule": "cosine"})
+    assert more.train.epochs == epochs  # every other net keeps train.epochs
+    shutil.copytree(world.runs, tmp_path / "runs")
+    w = dataclasses.replace(world, cfg=more, runs=tmp_path / "runs")
+    images = {k: resized_frames(fs, w.cfg.model.sta_size) for k, fs in w.sets.items()}
+    _, fit = sta.train_sta(w, "sta", True, images)
+    assert fit.resumed_from == 0 and fit.epochs_done == epochs + 2
+    log = pd.read_csv(w.net_dir("sta") / "log.csv")
+    assert len(log) == epochs + 2 and log["lr"].is_monotonic_decreasing and log["lr"].iloc[0] == more.train.lr
+
+
 def test_encoder_initialisation(world, tmp_path) -> None:
     model = STANet(world.cfg.model)
     assert sta.init_encoder(model, world) == "coarse_S"
