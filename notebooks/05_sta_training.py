@@ -53,7 +53,8 @@ check_parameters(globals())  # an unknown or mistyped parameter stops here
 cfg, world, reports = setup(PROFILE, SMOKE, OVERRIDES, DATA_ROOT, REPORTS_DIR)
 fig_dir = reports / "figures"
 print(f"profile {cfg.profile}: STA input {cfg.model.sta_size} px, width x{cfg.model.width}, decoder "
-      f"{cfg.model.sta_decoder}, batch {cfg.train.batch_sta}, lr {cfg.train.lr}, {cfg.train.epochs} epochs")
+      f"{cfg.model.sta_decoder}, batch {cfg.train.batch_sta}, lr {cfg.train.lr}, "
+      f"{sta.sta_train_config(cfg).epochs} epochs")
 print(world.summary(), "; test data:", world.stavis_root)
 
 # %% [markdown]

@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.utils.data import Subset
 
 from ..artefacts import atomic_path, file_fingerprint, make_manifest, run_key, tensor_digest, write_json
-from ..config import Config, ModelConfig
+from ..config import Config, ModelConfig, TrainConfig
 from ..data.frames import FrameDataset, FrameSet, resized_frames
 from ..data.loaders import make_loader
 from ..data.store import cached_array
@@ -42,8 +42,9 @@ from .maps import load_maps, resumable_pass, same_frames, save_maps, video_frame
 from .world import World, load_switch, net_inputs
 
 __all__ = [
-    "resize_targets", "sta_dataset", "PREDICTION_VARIANTS", "SELECT_BY", "load_targets", "encoder_source",
-    "init_encoder", "init_audio", "init_class_attention", "train_sta", "load_sta", "predict_set_resumable", "stage_sta"
+    "resize_targets", "sta_dataset", "PREDICTION_VARIANTS", "SELECT_BY", "sta_train_config", "load_targets",
+    "encoder_source", "init_encoder", "init_audio", "init_class_attention", "train_sta", "load_sta",
+    "predict_set_resumable", "stage_sta"
 ]
 
 
@@ -240,6 +241,14 @@ def _fingerprint(world: World, use_switch: bool, seed: int) -> tuple[str, dict[s
 SELECT_BY = ("val_cc", "max")
 
 
+def sta_train_config(cfg: Config) -> TrainConfig:
+    """The training settings of the STA nets: ``cfg.train`` with ``epochs = train.epochs_sta`` when that is > 0
+    (the demo trains its STA nets longer than its classification nets), else ``cfg.train`` itself."""
+    if cfg.train.epochs_sta <= 0:
+        return cfg.train
+    return dataclasses.replace(cfg.train, epochs=cfg.train.epochs_sta)
+
+
 def train_sta(world: World, name: str, use_switch: bool, images: dict[str, Tensor], seed: int = 0
               ) -> tuple[STANet, engine.FitResult]:
     """Train one STA net into ``nets/<name>/`` (frames with ``valid == False`` left out).
@@ -272,8 +281,7 @@ def train_sta(world: World, name: str, use_switch: bool, images: dict[str, Tenso
     init_audio(model, world)
     tl = make_loader(data["train"], cfg.train.batch_sta, True, seed, cfg.train.num_workers)
     vl = make_loader(data["val"], max(64, cfg.train.batch_sta), False, seed, cfg.train.num_workers)
-    tcfg = cfg.train if cfg.train.epochs_sta <= 0 else dataclasses.replace(cfg.train, epochs=cfg.train.epochs_sta)
-    fit = engine.fit(model, tl, vl, step_fn=sta_step, cfg=tcfg, out_dir=out_dir, seed=seed,
+    fit = engine.fit(model, tl, vl, step_fn=sta_step, cfg=sta_train_config(cfg), out_dir=out_dir, seed=seed,
                      monitor=SELECT_BY[0], mode=SELECT_BY[1], desc=name, run_key=key,
                      inputs=named)
     return model, fit

@@ -168,6 +168,7 @@ def test_epochs_sta_sets_the_sta_nets_epochs_alone(world, staged, tmp_path) -> N
     epochs = world.cfg.train.epochs
     more = world.cfg.override(**{"train.epochs_sta": epochs + 2, "train.lr_schedule": "cosine"})
     assert more.train.epochs == epochs  # every other net keeps train.epochs
+    assert sta.sta_train_config(more).epochs == epochs + 2 and sta.sta_train_config(world.cfg) is world.cfg.train
     shutil.copytree(world.runs, tmp_path / "runs")
     w = dataclasses.replace(world, cfg=more, runs=tmp_path / "runs")
     images = {k: resized_frames(fs, w.cfg.model.sta_size) for k, fs in w.sets.items()}
