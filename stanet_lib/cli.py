@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EXAMPLES = """examples:
   python -m stanet_lib run                          the whole pipeline on the synthetic world (demo profile)
   python -m stanet_lib run --profile smoke          a tiny run of every stage (about a minute)
-  python -m stanet_lib run --stages 05_sta_training --set train.epochs=8
+  python -m stanet_lib run --stages 05_sta_training --set train.epochs_sta=8
   python -m stanet_lib run --profile paper --ave-root /data/AVE --stavis-root /data/STAViS
   python -m stanet_lib predict clip.mp4 --out clip_maps
   python -m stanet_lib evaluate --stavis-root /data/STAViS --pred-root preds --db AVAD --out avad.csv
