@@ -293,6 +293,11 @@ class TrainConfig:
     # epochs of the STA nets (stage 05, with and without the switch) when > 0; 0 = ``epochs``
     epochs_sta: int = 0
 
+    def with_epochs(self, epochs: int) -> TrainConfig:
+        """These settings with ``epochs`` replaced when it is > 0 (a group's own count: ``epochs_classifiers``,
+        ``epochs_sta``), else these settings themselves (0 = the group keeps ``epochs``)."""
+        return dataclasses.replace(self, epochs=epochs) if epochs > 0 else self
+
 
 @dataclass(frozen=True)
 class ScamConfig:

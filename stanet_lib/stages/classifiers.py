@@ -355,9 +355,7 @@ def train_classifier(kind: str, train: FrameDataset, val: FrameDataset, num_clas
     vl = make_loader(val, max(64, batch_size), False, seed, cfg.train.num_workers)
     key = run_key(cfg, kind, num_classes, batch_size, seed, *train.content(), *val.content(),
                   *([] if init is None else [init]))
-    if tcfg.epochs_classifiers > 0:
-        tcfg = dataclasses.replace(tcfg, epochs=tcfg.epochs_classifiers)
-    engine.fit(model, tl, vl, cfg=tcfg, out_dir=out_dir, seed=seed, monitor="val_acc", mode="max",
+    engine.fit(model, tl, vl, cfg=tcfg.with_epochs(tcfg.epochs_classifiers), out_dir=out_dir, seed=seed, monitor="val_acc", mode="max",
                desc=Path(out_dir).name, run_key=key)
     return model
 

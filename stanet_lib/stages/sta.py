@@ -14,7 +14,6 @@ random; on the synthetic test sets CC 0.35-0.37 vs 0.25-0.28. ``""`` gives a ran
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -244,9 +243,7 @@ SELECT_BY = ("val_cc", "max")
 def sta_train_config(cfg: Config) -> TrainConfig:
     """The training settings of the STA nets: ``cfg.train`` with ``epochs = train.epochs_sta`` when that is > 0
     (the demo trains its STA nets longer than its classification nets), else ``cfg.train`` itself."""
-    if cfg.train.epochs_sta <= 0:
-        return cfg.train
-    return dataclasses.replace(cfg.train, epochs=cfg.train.epochs_sta)
+    return cfg.train.with_epochs(cfg.train.epochs_sta)
 
 
 def train_sta(world: World, name: str, use_switch: bool, images: dict[str, Tensor], seed: int = 0
