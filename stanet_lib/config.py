@@ -292,6 +292,13 @@ class TrainConfig:
     epochs_classifiers: int = 0
     # epochs of the STA nets (stage 05, with and without the switch) when > 0; 0 = ``epochs``
     epochs_sta: int = 0
+    # stage 05 on the CPU: the STA nets with and without the switch train at once in this many worker processes,
+    # one thread each (stages.sta.train_sta_parallel); 1 = one after the other in the stage's own process. A net
+    # trained on one thread is not the same float for float as on two (the kernels split their sums otherwise), so
+    # the setting is part of the run key. Measured on the demo (2-core Intel Xeon, 60 steps each): one STA step
+    # took 111 ms on two threads, 171 ms on one thread with the other net's process beside it, so two nets at
+    # once take 0.77x the time of one after the other. On in the demo
+    parallel_nets: int = 1
 
     def with_epochs(self, epochs: int) -> TrainConfig:
         """These settings with ``epochs`` replaced when it is > 0 (a group's own count: ``epochs_classifiers``,
@@ -532,7 +539,7 @@ def _demo() -> Config:
         train=TrainConfig(lr=0.05, epochs=6, batch_coarse=20, batch_fine=20, batch_sta=20, branch_init="S",
                           lr_schedule="cosine", branch_tune="coarse,fine", branch_tune_lr=0.02,
                           switch_repairs=4, switch_prior="labels", switch_init="tagger+S", switch_label_min_p=0.6,
-                          tagger_background=1.0, epochs_sta=12,
+                          tagger_background=1.0, epochs_sta=12, parallel_nets=2,
                           sta_audio_init="tagger/fold0"),
         # pseudo-fixations smoothed over +/- 0.24 s (scam.smoothing_s: 13 / 7 test frames at 25 / 15 fps; each 4 fps
         # training frame, 0.25 s from the next, keeps its own map, only rescaled to [0, 1] by xi: its peak had been
@@ -625,7 +632,7 @@ RANGES: dict[str, str] = {
     "eval.seed": ">=0", "eval.workers": ">=1",
     "synth.twins": ">=0", "synth.silent_motion": "[0,1]", "synth.mimed_share": "[0,1]", "scam.smoothing_s": ">=0", "synth.silent_level": "[0,1]", "synth.envelope_floor": "[0,1)", "synth.stavis_unrelated_fraction": "[0,1]", "media.window_s": ">=0",
     "model.trunk_reduce": ">=1", "model.head_width": ">0", "train.switch_repairs": ">=0",
-    "train.epochs_classifiers": ">=0", "train.epochs_sta": ">=0", "train.switch_label_min_p": "[0,1]", "train.tagger_background": ">=0", "train.branch_tune_lr": ">0",
+    "train.epochs_classifiers": ">=0", "train.epochs_sta": ">=0", "train.parallel_nets": ">=1", "train.switch_label_min_p": "[0,1]", "train.tagger_background": ">=0", "train.branch_tune_lr": ">0",
 }  # fmt: skip
 CHOICES: dict[str, tuple] = {
     "profile": PROFILES, "media.on_truncated": ("error", "keep"), "audio.kind": ("logmel", "stft"),

@@ -25,10 +25,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..config import Config, load_profile, parse_overrides
 from ..data.audio import feature_shape
-from ..nets.classifier import Classifier
+from ..nets.classifier import build_model
 from ..nets.fusion import TemporalGate
 from ..nets.runtime import select_device
 from ..nets.sta import STANet
+from ..nets.trunk import frozen_trunk, register_projection
 from ..train import engine
 
 # Dense bf16 tensor-core peaks (TFLOP/s), vendor figures: NVIDIA H100 SXM5 datasheet "BF16 Tensor Core 1,979
@@ -46,32 +47,72 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def net_flops(cfg: Any, num_classes: int, audio_shape: tuple[int, int]) -> dict[str, dict[str, float]]:
-    """GFLOPs of each net at the profile's sizes, counted on the ``meta`` device (no arithmetic is run).
+def input_shape(cfg: Config, size: int) -> tuple[int, int, int]:
+    """What a net of the profile takes per frame at ``size`` px in training: the frame (3, s, s), or with a frozen
+    trunk (``model.trunk``) the reduced trunk features the stages cache, (k, s/8, s/8)."""
+    m = cfg.model
+    return (m.trunk_reduce, size // 8, size // 8) if m.trunk else (3, size, size)
 
-    Per net: ``forward_per_frame`` (one output frame, the plain forward: the ST/STA window encodes 3 frames),
-    ``reuse_per_frame`` (encoder once + fusion and head: the features-once inference per frame),
-    ``train_per_sample`` (forward + backward of one training sample).
+
+def random_inputs(n: int, cfg: Config, size: int, seed: int = 0) -> torch.Tensor:
+    """(n, *input_shape) training inputs: random uint8 frames, or random float16 trunk features."""
+    shape = input_shape(cfg, size)
+    if not cfg.model.trunk:
+        return random_frames(n, shape, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(min(n, 256), *shape, generator=g).half()
+    return base[torch.arange(n) % len(base)]
+
+
+def bench_projection(cfg: Config, seed: int = 0) -> None:
+    """With a frozen trunk, register a random orthonormal PCA projection (zero mean) for the nets this process
+    builds, so their encoders lift frames as trained ones do (:func:`stanet_lib.nets.trunk.register_projection`;
+    the stages fit the real one on the training frames). Needs the trunk file (``make weights``)."""
+    m = cfg.model
+    if not m.trunk:
+        return
+    _, channels = frozen_trunk(m.trunk, m.trunk_layer)
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(channels, m.trunk_reduce, generator=g))
+    register_projection(m.trunk, m.trunk_layer, torch.zeros(channels), q.T.contiguous())
+
+
+def net_flops(cfg: Any, num_classes: int, audio_shape: tuple[int, int]) -> dict[str, dict[str, float]]:
+    """GFLOPs of each net at the profile's sizes, counted on the ``meta`` device (no arithmetic is run); with a
+    frozen trunk (``model.trunk``) on the CPU at batch 1, since the shared trunk is a loaded CPU module.
+
+    Per net: ``forward_per_frame`` (one output frame from frames, the plain forward: the ST/STA window encodes 3
+    frames), ``reuse_per_frame`` (encoder once + fusion and head: the features-once inference per frame),
+    ``train_per_sample`` (forward + backward of one training sample, on what training feeds the net: frames, or
+    the cached trunk features, so the frozen trunk is not in it), ``encoder_per_frame`` (with a trunk: its frozen
+    layers and the projection). ``switch`` is counted when the profile's switch is the bilinear one.
     """
     m, out = cfg.model, {}
     specs = [("coarse_S", "S", m.coarse_size), ("coarse_ST", "ST", m.coarse_size), ("coarse_SA", "SA", m.coarse_size),
              ("fine_S", "S", m.fine_size), ("fine_ST", "ST", m.fine_size), ("fine_SA", "SA", m.fine_size),
              ("STA", "STA", m.sta_size)]
-    meta = torch.device("meta")
+    if m.switch_arch == "bilinear":
+        specs.append(("switch", "switch", m.coarse_size))
+    if m.trunk:
+        bench_projection(cfg)
+    dev = torch.device("cpu") if m.trunk else torch.device("meta")
     for name, kind, s in specs:
-        with meta:
-            net = STANet(m, num_classes) if kind == "STA" else Classifier(kind, num_classes, m)
-            b = 2
-            frames = torch.rand(b, 3, 3, s, s) if kind in ("ST", "STA") else torch.rand(b, 3, s, s)
+        with dev:
+            net = STANet(m, num_classes) if kind == "STA" else build_model(kind, num_classes, m, pretrained=False)
+            b = 1 if m.trunk else 2
+            window = kind in ("ST", "STA")
+            frames = torch.rand(b, 3, 3, s, s) if window else torch.rand(b, 3, s, s)
+            fed = torch.rand(b, *((3,) if window else ()), *input_shape(cfg, s))  # what training feeds it
             audio = torch.rand(b, 1, *audio_shape)
             one = torch.rand(1, 3, s, s)
-        kw = {"audio": audio} if kind in ("SA", "STA") else {}
+        kw = {"audio": audio} if kind in ("SA", "STA", "switch") else {}
 
         def forward(net=net, frames=frames, kw=kw) -> Any:
-            return net(frames, **kw)
+            with torch.no_grad():
+                return net(frames, **kw)
 
-        def train(net=net, frames=frames, kw=kw) -> None:
-            net(frames, **kw).logits.float().sum().backward()
+        def train(net=net, fed=fed, kw=kw) -> None:
+            net(fed, **kw).logits.float().sum().backward()
 
         fwd = count_flops(forward) / b
         enc = count_flops(lambda net=net, one=one: net.encoder(one))
@@ -211,6 +252,7 @@ def bench_setup(args: argparse.Namespace) -> tuple[Config, torch.device, bool]:
     """The profile config with ``--set`` overrides, the device and the ``--quick`` flag of a bench run."""
     cfg = load_profile(getattr(args, "profile", "demo"), **parse_overrides(getattr(args, "overrides", None) or []))
     device = select_device(getattr(args, "device", None) or "auto")
+    bench_projection(cfg)  # the nets' trunk encoders (demo) lift frames with a projection
     return cfg, device, bool(getattr(args, "quick", False))
 
 

@@ -17,7 +17,7 @@ from torch.utils.data import Subset
 from ..config import Config
 from ..data.frames import FrameDataset
 from ..data.loaders import make_loader
-from ..nets.classifier import Classifier
+from ..nets.classifier import build_model
 from ..nets.runtime import to_channels_last
 from ..nets.sta import STANet
 from ..train import engine
@@ -37,6 +37,7 @@ from .perf import (
     net_flops,
     peak_memory_mb,
     random_frames,
+    random_inputs,
     rate_fields,
     reset_peak,
     run_flags,
@@ -46,27 +47,34 @@ from .perf import (
 
 
 def net_specs(cfg: Config) -> list[tuple[str, str, int, int]]:
-    """(name, branch, input size, batch) of every trained net at the profile's sizes and batches."""
+    """(name, branch, input size, batch) of every trained net at the profile's sizes and batches; the switch net
+    too when it is the bilinear one (on the demo the net with the most training steps: each frame with its own
+    and four other clips' audio)."""
     m, t = cfg.model, cfg.train
-    return [("coarse_S", "S", m.coarse_size, t.batch_coarse), ("coarse_ST", "ST", m.coarse_size, t.batch_coarse),
-            ("coarse_SA", "SA", m.coarse_size, t.batch_coarse), ("fine_S", "S", m.fine_size, t.batch_fine),
-            ("fine_ST", "ST", m.fine_size, t.batch_fine), ("fine_SA", "SA", m.fine_size, t.batch_fine),
-            ("STA", "STA", m.sta_size, t.batch_sta)]
+    specs = [("coarse_S", "S", m.coarse_size, t.batch_coarse), ("coarse_ST", "ST", m.coarse_size, t.batch_coarse),
+             ("coarse_SA", "SA", m.coarse_size, t.batch_coarse), ("fine_S", "S", m.fine_size, t.batch_fine),
+             ("fine_ST", "ST", m.fine_size, t.batch_fine), ("fine_SA", "SA", m.fine_size, t.batch_fine),
+             ("STA", "STA", m.sta_size, t.batch_sta)]
+    if m.switch_arch == "bilinear":
+        specs.append(("switch", "switch", m.coarse_size, t.batch_coarse))
+    return specs
 
 
-def train_dataset(kind: str, size: int, n_img: int, cfg: Config, length: int):
-    """Random training samples of one net kind at ``size`` px (``n_img`` distinct frames, ``length`` samples)."""
+def train_dataset(kind: str, size: int, n_img: int, cfg: Config, length: int, frames: bool = False):
+    """Random training samples of one net kind at ``size`` px (``n_img`` distinct inputs, ``length`` samples): what
+    the stages feed it (frames, or with a frozen trunk its cached reduced features, :func:`random_inputs`), or
+    with ``frames`` uint8 frames whatever the profile (a trunk encoder then lifts them at every step)."""
     fa = bench_audio_shape(cfg)
     g = torch.Generator().manual_seed(3)
-    images = random_frames(n_img, (3, size, size), seed=4)
-    audio = torch.randn(n_img, *fa, generator=g).half() if kind in ("SA", "STA") else None
+    images = random_frames(n_img, (3, size, size), seed=4) if frames else random_inputs(n_img, cfg, size, seed=4)
+    audio = torch.randn(n_img, *fa, generator=g).half() if kind in ("SA", "STA", "switch") else None
     prev, nxt = clip_neighbours(n_img, 16)
     sw = torch.rand(n_img, generator=g) if kind in ("SA", "STA") else None
     if kind == "STA":
         extra = {"pseudo": torch.rand(n_img, 1, size, size, generator=g).half()}
         ds = FrameDataset("STA", images, audio=audio, prev=prev, next=nxt, switch=sw, extra=extra)
     else:
-        labels = torch.randint(0, bench_classes(cfg), (n_img,), generator=g)
+        labels = torch.randint(0, 2 if kind == "switch" else bench_classes(cfg), (n_img,), generator=g)
         ds = FrameDataset(kind, images, audio=audio, targets=labels, prev=prev, next=nxt, switch=sw)
     return Subset(ds, [i % n_img for i in range(length)])
 
@@ -79,7 +87,8 @@ def train_rate(kind: str, size: int, batch: int, ds, cfg: Config, device: torch.
     ``compile_model``: ``torch.compile`` the net (its warm-up batches include the compilation). ``trace``: after
     the timed epoch, profile that many more steps and keep the top operators (:func:`op_table`)."""
     engine.set_seed(0)
-    net = (STANet(cfg.model, bench_classes(cfg)) if kind == "STA" else Classifier(kind, bench_classes(cfg), cfg.model)).to(device)
+    net = (STANet(cfg.model, bench_classes(cfg)) if kind == "STA"
+           else build_model(kind, bench_classes(cfg), cfg.model, pretrained=False)).to(device)
     if fast and device.type == "cuda":
         to_channels_last(net)
     if not fast:
@@ -154,7 +163,7 @@ def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
     budget, warm = (1.5, 3) if gpu else ((0.3, 1) if quick else (2.0, 1))
     specs = net_specs(cfg)
     if quick:
-        specs = [sp for sp in specs if sp[0] in ("coarse_S", "STA")]
+        specs = [sp for sp in specs if sp[0] in ("coarse_S", "STA", "switch")]
     only = [n for n in (getattr(args, "nets", None) or "").split(",") if n]
     if only:
         unknown = sorted(set(only) - {sp[0] for sp in specs})
@@ -171,7 +180,10 @@ def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
     measures, runs = [], {}
     for name, kind, size, batch in todo:
         ds = train_dataset(kind, size, 128 if gpu else 64, cfg, 4096 if gpu else 512)
-        naive = train_rate(kind, size, 3, ds, cfg, device, False, False, budget, warm)
+        # the naive baseline takes frames: with a frozen trunk it lifts them at every step (no feature cache)
+        naive_ds = train_dataset(kind, size, 128 if gpu else 64, cfg, 4096 if gpu else 512, frames=True) \
+            if cfg.model.trunk else ds
+        naive = train_rate(kind, size, 3, naive_ds, cfg, device, False, False, budget, warm)
         fast = train_rate(kind, size, batch, ds, cfg, device, True, False, budget, warm, trace=trace)
         runs[name] = {"naive": naive, "fast": fast}
         if gpu:
@@ -185,6 +197,9 @@ def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
         print(f"  train {name}: {fast['rate']:.1f} samples/s (batch {batch}) vs naive {naive['rate']:.1f}", flush=True)
         gflop = flops[name]["train_per_sample"]
         opt = "bf16 autocast + channels-last + cuDNN autotuning" if gpu else "fp32 (CPU)"
+        if cfg.model.trunk:
+            opt += (f", on cached {cfg.model.trunk} {cfg.model.trunk_layer} features (PCA to "
+                    f"{cfg.model.trunk_reduce}); baseline on frames, the frozen trunk run at every step")
         measures.append(measure(f"train_{name}_samples_per_s", fast["rate"], "samples/s", naive["rate"],
                                 size=f"{size}x{size}", batch=batch, peak_memory_mb=fast["peak_memory_mb"],
                                 memory_kind=fast["memory_kind"], baseline_peak_memory_mb=naive["peak_memory_mb"],

@@ -84,7 +84,9 @@ def frozen_trunk(name: str, layer: str = "conv4_3") -> tuple[nn.Sequential, int]
         path = trunk_path(name)
         if name in TRUNK_NAMES:
             verify_trunk(path)
-        with torch.random.fork_rng(devices=[]):  # the CPU generator restored on exit (no CUDA state touched)
+        # the CPU generator restored on exit (no CUDA state touched); built on the CPU whatever device context the
+        # caller is in (a net built under ``torch.device("meta")`` must not leave a meta trunk in the cache)
+        with torch.random.fork_rng(devices=[]), torch.device("cpu"):
             enc = load_imagenet(VGG16Encoder(1.0, 8, batch_norm=False), path)
         relus = [i for i, m in enumerate(enc.features) if isinstance(m, nn.ReLU)]
         cut = relus[LAYERS.index(layer)] + 1

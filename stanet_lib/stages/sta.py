@@ -14,8 +14,13 @@ random; on the synthetic test sets CC 0.35-0.37 vs 0.25-0.28. ``""`` gives a ran
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import multiprocessing
+import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,21 +33,23 @@ from torch.utils.data import Subset
 from ..artefacts import atomic_path, file_fingerprint, make_manifest, run_key, tensor_digest, write_json
 from ..config import Config, ModelConfig, TrainConfig
 from ..data.frames import FrameDataset, FrameSet, resized_frames
-from ..data.loaders import make_loader
+from ..data.loaders import is_distributed, make_loader
 from ..data.store import cached_array
 from ..eval.protocol import EvalOptions, eval_splits, evaluate_db, is_scored, scoring_pool, write_results
 from ..nets.encoders import load_imagenet
 from ..nets.runtime import select_device
 from ..nets.sta import STANet
 from ..nets.windows import predict_frames
+from ..paths import profile_dirs
 from ..train import engine
 from ..train.losses import sta_step
 from .maps import load_maps, resumable_pass, same_frames, save_maps, video_frames
-from .world import World, load_switch, net_inputs
+from .world import World, load_switch, net_inputs, open_world
 
 __all__ = [
     "resize_targets", "sta_dataset", "PREDICTION_VARIANTS", "SELECT_BY", "sta_train_config", "load_targets",
-    "encoder_source", "init_encoder", "init_audio", "init_class_attention", "train_sta", "load_sta",
+    "encoder_source", "init_encoder", "init_audio", "init_class_attention", "train_sta", "train_sta_parallel",
+    "load_sta",
     "predict_set_resumable", "stage_sta"
 ]
 
@@ -284,6 +291,39 @@ def train_sta(world: World, name: str, use_switch: bool, images: dict[str, Tenso
     return model, fit
 
 
+def _train_sta_process(cfg: Config, data_root: str, runs: str, name: str, use_switch: bool, seed: int) -> float:
+    """A worker of :func:`train_sta_parallel`: one thread, the world reopened from its data root with the stage's
+    runs folder, one STA net trained by :func:`train_sta` (its own printing silenced); returns its seconds."""
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+        world = dataclasses.replace(open_world(cfg, data_root, build=False, log=lambda *_: None), runs=Path(runs))
+        size = cfg.model.sta_size
+        images = {k: net_inputs(world, f"frames{size}_{k}", resized_frames(world.sets[k], size))
+                  for k in ("train", "val")}
+        train_sta(world, name, use_switch, images, seed)
+    return time.perf_counter() - t0
+
+
+def train_sta_parallel(world: World, nets: list[tuple[str, bool]], seed: int = 0) -> dict[str, float]:
+    """Train the STA nets ``nets`` ((name, use switch) pairs) at once on the CPU, each in a spawned worker process
+    with one thread (``TrainConfig.parallel_nets`` of them), into the folders :func:`train_sta` uses; returns each
+    net's seconds. The stage then calls :func:`train_sta` as always, which finds each finished run (same run key)
+    and trains nothing. Returns ``{}`` and trains nothing when there is nothing to share out: ``parallel_nets``
+    1 or one net, a GPU, a distributed run, or a world whose cache is not under a data root :func:`open_world`
+    can reopen. An error in a worker is raised here with its traceback."""
+    cfg = world.cfg
+    workers = min(cfg.train.parallel_nets, len(nets))
+    root = world.cache.parents[1]
+    if (workers < 2 or select_device().type != "cpu" or is_distributed()
+            or profile_dirs(cfg.profile, root)["cache"] != world.cache):
+        return {}
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = {name: pool.submit(_train_sta_process, cfg, str(root), str(world.runs), name, use_switch, seed)
+                for name, use_switch in nets}
+        return {name: job.result() for name, job in jobs.items()}
+
+
 def load_sta(path: str | Path, cfg: ModelConfig) -> STANet:
     """An STA net with the weights of a ``best.pt`` / ``last.pt`` (clear error when they do not fit ``cfg``)."""
     k = 0
@@ -337,7 +377,11 @@ def stage_sta(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]
               for name, fs in world.sets.items()}  # frames, or the frozen trunk's features of them
     nets: dict[str, STANet] = {}
     train_rows = []
-    for name, use_switch in [("sta", True)] + ([("sta_noswitch", False)] if cfg.train.sta_noswitch else []):
+    todo = [("sta", True)] + ([("sta_noswitch", False)] if cfg.train.sta_noswitch else [])
+    if cfg.train.parallel_nets > 1 and len(todo) > 1:
+        log(f"STA nets {', '.join(n for n, _ in todo)} in up to {cfg.train.parallel_nets} processes ...")
+    seconds = train_sta_parallel(world, todo, seed)  # {} when they train here, one after the other
+    for name, use_switch in todo:
         log(f"STA net {name} ...")
         t1 = time.perf_counter()
         nets[name], fit = train_sta(world, name, use_switch, images, seed)
@@ -347,7 +391,7 @@ def stage_sta(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]
                            "selected_by": SELECT_BY[0], "val_cc": best.get("val_cc", float("nan")),
                            "val_bce": best.get("val_loss", float("nan")),
                            "train_bce": best.get("train_loss", float("nan")),
-                           "seconds": round(time.perf_counter() - t1, 1)})
+                           "seconds": round(seconds.get(name, time.perf_counter() - t1), 1)})
     p_switch = load_switch(world)
     opts = EvalOptions.from_config(cfg.eval)
     rows, per_video = [], []

@@ -9,8 +9,10 @@ import io
 import json
 
 import pytest
+import torch
 
 from stanet_lib.bench import runner
+from stanet_lib.nets.encoders import VGG16Encoder
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
@@ -72,6 +74,34 @@ def test_train_target_with_trace_and_net_subsets(reports, tmp_path) -> None:
     args.nets = "fine_X"
     with pytest.raises(SystemExit, match="unknown"):
         runner.run_cli(args)
+
+
+@pytest.fixture(scope="module")
+def random_trunk(tmp_path_factory) -> str:
+    """A VGG16 state_dict of random weights: a stand-in for the packaged trunk file (not needed here)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("trunk") / "vgg16.pt"
+    torch.save(VGG16Encoder(1.0, 8, batch_norm=False).state_dict(), path)
+    return str(path)
+
+
+def test_model_targets_on_a_frozen_trunk(random_trunk, tmp_path) -> None:
+    """The demo's layout, nets on a shared frozen trunk with the bilinear switch: the fast training runs take the
+    cached trunk features, the naive ones frames lifted at every step; the switch is measured; the FLOP counts
+    have the trunk in the forward from frames and not in training; the sta target runs on frames."""
+    args = cli_args(tmp_path, ["train", "sta"], nets="coarse_S,switch")
+    args.overrides = [f"model.trunk={random_trunk}", "model.trunk_reduce=16", "model.switch_arch=bilinear"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert runner.run_cli(args) == 0
+    train = json.loads((tmp_path / "cpu_train.json").read_text())
+    assert_model_measures(train, "train")
+    assert {m["name"] for m in train["measures"]} == {"train_coarse_S_samples_per_s", "train_switch_samples_per_s"}
+    assert all("cached" in m["note"] for m in train["measures"])
+    fl = train["flops_gflop"]
+    assert {"switch", "STA"} <= set(fl)
+    for name in ("coarse_S", "switch"):
+        assert fl[name]["encoder_per_frame"] > fl[name]["train_per_sample"] > 0, name  # the trunk is not trained
+    assert_model_measures(json.loads((tmp_path / "cpu_sta.json").read_text()), "sta")
 
 
 def test_scam_target(tmp_path) -> None:

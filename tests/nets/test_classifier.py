@@ -15,6 +15,7 @@ from stanet_lib.nets.classifier import (
     AudioTagger,
     BilinearSwitch,
     Classifier,
+    MatmulBilinear,
     audio_switch_net,
     build_model,
     switch_probability,
@@ -98,6 +99,28 @@ def test_sa_switch_gates_the_audio() -> None:
         assert torch.allclose(net(x["frames"], x["audio"]).logits, on.logits)  # None = gate open
         other = net(x["frames"], torch.randn_like(x["audio"]), torch.ones(2))
         assert not torch.allclose(other.logits, on.logits)
+
+
+def test_matmul_bilinear_is_nn_bilinear() -> None:
+    """Same parameters, same outputs and gradients as ``nn.Bilinear`` (up to float rounding); a batch mismatch is
+    a clear error."""
+    torch.manual_seed(0)
+    ref = torch.nn.Bilinear(7, 5, 3)
+    fast = MatmulBilinear(7, 5, 3)
+    fast.load_state_dict(ref.state_dict())
+    assert list(fast.state_dict()) == ["weight", "bias"]
+    a, b = torch.randn(4, 7, requires_grad=True), torch.randn(4, 5, requires_grad=True)
+    y_ref, y = ref(a, b), fast(a, b)
+    torch.testing.assert_close(y, y_ref)
+    g = torch.randn_like(y)
+    grads_ref = torch.autograd.grad(y_ref, [a, b, ref.weight, ref.bias], g)
+    grads = torch.autograd.grad(y, [a, b, fast.weight, fast.bias], g)
+    for got, want in zip(grads, grads_ref):
+        torch.testing.assert_close(got, want)
+    no_bias = MatmulBilinear(7, 5, 3, bias=False)
+    torch.testing.assert_close(no_bias(a, b), torch.einsum("bi,oij,bj->bo", a, no_bias.weight, b))
+    with pytest.raises(ValueError, match="expects"):
+        fast(a, b[:3])
 
 
 def test_bilinear_switch_learns_what_the_sa_gate_cannot() -> None:

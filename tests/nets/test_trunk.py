@@ -166,3 +166,15 @@ def test_a_seeded_net_starts_alike_whether_or_not_the_trunk_was_loaded_before(vg
     assert sorted(first) == sorted(second)
     for k in first:
         assert torch.equal(first[k], second[k]), k
+
+
+def test_a_net_built_on_the_meta_device_leaves_a_real_trunk(vgg_file):
+    """FLOP counts build nets under ``torch.device("meta")``; the shared trunk they load first is still built on
+    the CPU, so a later lift in the process computes real features."""
+    path, enc = vgg_file
+    with torch.device("meta"):
+        frozen_trunk(path, "conv3_2")  # the first load of this cut, inside the meta context
+    trunk, _ = frozen_trunk(path, "conv3_2")
+    assert not any(p.is_meta for p in trunk.parameters())
+    x = torch.rand(1, 3, 32, 32)
+    torch.testing.assert_close(trunk(enc.normalize(x)), enc.features[: len(trunk)](enc.normalize(x)))

@@ -178,6 +178,29 @@ def test_epochs_sta_sets_the_sta_nets_epochs_alone(world, staged, tmp_path) -> N
     assert len(log) == epochs + 2 and log["lr"].is_monotonic_decreasing and log["lr"].iloc[0] == more.train.lr
 
 
+def test_parallel_nets_train_in_one_thread_workers_and_the_stage_finds_them_done(world, staged, tmp_path) -> None:
+    """``train.parallel_nets=2``: both STA nets train at once in spawned one-thread worker processes; each
+    checkpoint is the one a one-thread training in this process writes, and the stage's own call then finds the
+    run finished. With ``parallel_nets=1`` nothing is shared out."""
+    par = world.cfg.override(**{"train.parallel_nets": 2})
+    worlds = {}
+    for tag in ("workers", "here"):
+        shutil.copytree(world.runs, tmp_path / tag, ignore=shutil.ignore_patterns("sta", "sta_noswitch"))
+        worlds[tag] = dataclasses.replace(world, cfg=par, runs=tmp_path / tag)
+    nets = [("sta", True), ("sta_noswitch", False)]
+    seconds = sta.train_sta_parallel(worlds["workers"], nets)
+    assert set(seconds) == {"sta", "sta_noswitch"} and all(v > 0 for v in seconds.values())
+    images = {k: resized_frames(fs, world.cfg.model.sta_size) for k, fs in world.sets.items()}
+    for name, use_switch in nets:
+        _, fit = sta.train_sta(worlds["workers"], name, use_switch, images)
+        assert fit.resumed_from == fit.epochs_done == world.cfg.train.epochs  # trained by its worker
+        _, fit = sta.train_sta(worlds["here"], name, use_switch, images)  # one thread (one_thread fixture)
+        assert fit.resumed_from == 0
+        got, want = (torch.load(w.net_dir(name) / "best.pt", weights_only=True)["model"] for w in worlds.values())
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want), name
+    assert sta.train_sta_parallel(dataclasses.replace(worlds["here"], cfg=world.cfg), nets) == {}
+
+
 def test_encoder_initialisation(world, tmp_path) -> None:
     model = STANet(world.cfg.model)
     assert sta.init_encoder(model, world) == "coarse_S"
