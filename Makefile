@@ -48,7 +48,7 @@ test: $(STAMP) browser lint weights
 lint: $(STAMP)
 	$(PY) -m ruff check stanet_lib tests
 
-bench: $(STAMP)
+bench: $(STAMP) weights
 	$(PY) -m stanet_lib bench
 
 # The notebooks' .ipynb pairs from the tracked jupytext sources (git-ignored; jupytext.toml pairs them).
