@@ -38,12 +38,14 @@ from .perf import (
 
 
 def scam_frameset(n: int, canvas: int, cfg: Config, clip: int = 20):
-    """A random :class:`~stanet_lib.data.frames.FrameSet` of ``n`` frames in clips of ``clip`` at the canvas size."""
+    """A random :class:`~stanet_lib.data.frames.FrameSet` of ``n`` frames in clips of ``clip`` at the canvas size,
+    each frame's ``time`` at the profile's frame rate (the pseudo-fixations' smoothing over seconds reads it)."""
     fa = bench_audio_shape(cfg)
     g = torch.Generator().manual_seed(5)
     prev, nxt = clip_neighbours(n, clip)
-    meta = pd.DataFrame({"clip": (np.arange(n) // clip), "pos": np.arange(n) % clip, "video": "bench",
-                         "db": "", "number": np.arange(n) % clip + 1})
+    pos = np.arange(n) % clip
+    meta = pd.DataFrame({"clip": (np.arange(n) // clip), "pos": pos, "video": "bench", "db": "",
+                         "number": pos + 1, "time": pos / cfg.media.fps})
     return FrameSet(random_frames(n, (canvas, canvas, 3), seed=6), torch.randn(n, *fa, generator=g).half(),
                     torch.randint(0, bench_classes(cfg), (n,), generator=g), prev, nxt,
                     torch.ones(n, dtype=torch.bool), meta)

@@ -88,9 +88,11 @@ def random_trunk(tmp_path_factory) -> str:
 def test_model_targets_on_a_frozen_trunk(random_trunk, tmp_path) -> None:
     """The demo's layout, nets on a shared frozen trunk with the bilinear switch: the fast training runs take the
     cached trunk features, the naive ones frames lifted at every step; the switch is measured; the FLOP counts
-    have the trunk in the forward from frames and not in training; the sta target runs on frames."""
-    args = cli_args(tmp_path, ["train", "sta"], nets="coarse_S,switch")
-    args.overrides = [f"model.trunk={random_trunk}", "model.trunk_reduce=16", "model.switch_arch=bilinear"]
+    have the trunk in the forward from frames and not in training; the sta and scam targets run on frames (scam
+    with the demo's smoothing of the pseudo-fixations over seconds, which reads each frame's time)."""
+    args = cli_args(tmp_path, ["train", "sta", "scam"], nets="coarse_S,switch")
+    args.overrides = [f"model.trunk={random_trunk}", "model.trunk_reduce=16", "model.switch_arch=bilinear",
+                      "scam.smoothing_s=0.24"]
     with contextlib.redirect_stdout(io.StringIO()):
         assert runner.run_cli(args) == 0
     train = json.loads((tmp_path / "cpu_train.json").read_text())
@@ -102,6 +104,7 @@ def test_model_targets_on_a_frozen_trunk(random_trunk, tmp_path) -> None:
     for name in ("coarse_S", "switch"):
         assert fl[name]["encoder_per_frame"] > fl[name]["train_per_sample"] > 0, name  # the trunk is not trained
     assert_model_measures(json.loads((tmp_path / "cpu_sta.json").read_text()), "sta")
+    assert_model_measures(json.loads((tmp_path / "cpu_scam.json").read_text()), "scam")
 
 
 def test_scam_target(tmp_path) -> None:
