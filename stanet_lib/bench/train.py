@@ -178,11 +178,11 @@ def bench_train(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[st
     flops = net_flops(cfg, bench_classes(cfg), bench_audio_shape(cfg))
     peaks = device_peaks(device)
     measures, runs = [], {}
+    n_img, length = (128, 4096) if gpu else (64, 512)
     for name, kind, size, batch in todo:
-        ds = train_dataset(kind, size, 128 if gpu else 64, cfg, 4096 if gpu else 512)
+        ds = train_dataset(kind, size, n_img, cfg, length)
         # the naive baseline takes frames: with a frozen trunk it lifts them at every step (no feature cache)
-        naive_ds = train_dataset(kind, size, 128 if gpu else 64, cfg, 4096 if gpu else 512, frames=True) \
-            if cfg.model.trunk else ds
+        naive_ds = train_dataset(kind, size, n_img, cfg, length, frames=True) if cfg.model.trunk else ds
         naive = train_rate(kind, size, 3, naive_ds, cfg, device, False, False, budget, warm)
         fast = train_rate(kind, size, batch, ds, cfg, device, True, False, budget, warm, trace=trace)
         runs[name] = {"naive": naive, "fast": fast}

@@ -25,8 +25,8 @@ from .fusion import AudioGate, TemporalGate
 from .trunk import make_encoder, make_head
 
 __all__ = [
-    "BRANCHES", "ClassifierOutput", "Classifier", "BilinearSwitch", "MatmulBilinear", "audio_switch_net", "switch_probability",
-    "AudioTagger",
+    "BRANCHES", "ClassifierOutput", "Classifier", "BilinearSwitch", "MatmulBilinear", "audio_switch_net",
+    "switch_probability", "AudioTagger",
     "build_model"
 ]
 
@@ -156,7 +156,8 @@ class BilinearSwitch(nn.Module):
     """The audio switch of the released SoundSwitch (audit §3.2, G2 ``models.py``): frame features (the same
     encoder and head as the classification nets) pooled to a vector, the audio embedding, each linear to ``dim``,
     a bilinear layer (dim, dim) -> dim (``nn.Bilinear``'s function, :class:`MatmulBilinear`), ReLU, linear to 2
-    (0 = audio unrelated to the frame, 1 = related). Called as the SA net is (``frames``, ``audio``; ``switch`` must be None); ``cams`` are the logits as 1 x 1 maps.
+    (0 = audio unrelated to the frame, 1 = related). Called as the SA net is (``frames``, ``audio``; ``switch``
+    must be None); ``cams`` are the logits as 1 x 1 maps.
 
     Example:
         >>> net = BilinearSwitch(ModelConfig(width=1 / 16, audio_channels=8))

@@ -30,15 +30,14 @@ from torch import Tensor
 from ..artefacts import file_fingerprint, run_key, write_npz
 from ..config import Config
 from ..data.audio import background_features
-from ..data.frames import FrameDataset, FrameSet, resized_frames
+from ..data.frames import FrameDataset, FrameSet
 from ..data.loaders import make_loader
 from ..nets.classifier import AudioTagger, build_model, switch_probability
 from ..nets.fusion import neutral_gates
-from ..nets.runtime import select_device
 from ..train import engine
 from ..train.losses import balanced_step
 from .pseudo import classifier_dataset
-from .world import World, audio_truth, net_inputs, write_stage_manifest
+from .world import World, audio_truth, frame_inputs, write_stage_manifest
 
 __all__ = [
     "BACKGROUND", "Tagger", "switch_labels", "default_tagger_oof", "tagger_classes", "tagger_fn", "repaired_fragments", "switch_class_weights",
@@ -355,8 +354,8 @@ def train_classifier(kind: str, train: FrameDataset, val: FrameDataset, num_clas
     vl = make_loader(val, max(64, batch_size), False, seed, cfg.train.num_workers)
     key = run_key(cfg, kind, num_classes, batch_size, seed, *train.content(), *val.content(),
                   *([] if init is None else [init]))
-    engine.fit(model, tl, vl, cfg=tcfg.with_epochs(tcfg.epochs_classifiers), out_dir=out_dir, seed=seed, monitor="val_acc", mode="max",
-               desc=Path(out_dir).name, run_key=key)
+    engine.fit(model, tl, vl, cfg=tcfg.with_epochs(tcfg.epochs_classifiers), out_dir=out_dir, seed=seed,
+               monitor="val_acc", mode="max", desc=Path(out_dir).name, run_key=key)
     return model
 
 
@@ -407,9 +406,7 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
     """Notebook 02: switch labels, switch net, coarse S / ST / SA (+ SA without switch). Returns tables."""
     cfg, t0 = world.cfg, time.perf_counter()
     size = cfg.model.coarse_size
-    dev = select_device()  # resizes and crops run where the nets run
-    images = {name: net_inputs(world, f"frames{size}_{name}", resized_frames(fs, size, device=dev), log)
-              for name, fs in world.sets.items()}  # frames, or the frozen trunk's features of them
+    images = {name: frame_inputs(world, name, size, log) for name in world.sets}
     train, val = world.sets["train"], world.sets["val"]
 
     # Audio switch labels (paper §3.7): default tagger, out-of-fold on the training clips.

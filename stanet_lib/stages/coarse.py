@@ -15,8 +15,7 @@ from torch import Tensor, nn
 
 from ..artefacts import tensor_digest
 from ..config import Config
-from ..data.frames import FrameSet, resized_frames
-from ..nets.runtime import select_device
+from ..data.frames import FrameSet
 from ..progress import bar as progress_bar
 from .maps import load_maps, resumable_pass, save_maps_parts
 from .pseudo import (
@@ -29,7 +28,7 @@ from .pseudo import (
     set_tags,
     stage_nets,
 )
-from .world import World, load_switch, net_inputs, write_stage_manifest
+from .world import World, frame_inputs, load_switch, write_stage_manifest
 
 __all__ = ["coarse_set", "coarse_maps", "coarse_set_resumable", "stage_coarse_scam"]
 
@@ -74,13 +73,12 @@ def stage_coarse_scam(world: World, log=print) -> pd.DataFrame:
     cfg, t0 = world.cfg, time.perf_counter()
     p_switch = load_switch(world)
     rows = []
-    dev = select_device()  # the resizes run where the nets run
     nets = stage_nets(world, "coarse")
     bar = progress_bar(total=sum(len(fs) for fs in world.sets.values()), desc="coarse CAMs, SCAM, boxes",
                        unit="frames")
     for name, fs in world.sets.items():
         size = cfg.model.coarse_size
-        images = net_inputs(world, f"frames{size}_{name}", resized_frames(fs, size, device=dev), log)
+        images = frame_inputs(world, name, size, log)
         tags, tag_source = set_tags(world, name, images)
         log(f"coarse CAMs {name} ({len(fs)} frames) ...")
         parts = world.maps_path("coarse", name).with_suffix(".parts")

@@ -32,7 +32,7 @@ from torch.utils.data import Subset
 
 from ..artefacts import atomic_path, file_fingerprint, make_manifest, run_key, tensor_digest, write_json
 from ..config import Config, ModelConfig, TrainConfig
-from ..data.frames import FrameDataset, FrameSet, resized_frames
+from ..data.frames import FrameDataset, FrameSet
 from ..data.loaders import is_distributed, make_loader
 from ..data.store import cached_array
 from ..eval.protocol import EvalOptions, eval_splits, evaluate_db, is_scored, scoring_pool, write_results
@@ -44,7 +44,7 @@ from ..paths import profile_dirs
 from ..train import engine
 from ..train.losses import sta_step
 from .maps import load_maps, resumable_pass, same_frames, save_maps, video_frames
-from .world import World, load_switch, net_inputs, open_world
+from .world import World, frame_inputs, load_switch, open_world
 
 __all__ = [
     "resize_targets", "sta_dataset", "PREDICTION_VARIANTS", "SELECT_BY", "sta_train_config", "load_targets",
@@ -298,9 +298,7 @@ def _train_sta_process(cfg: Config, data_root: str, runs: str, name: str, use_sw
     t0 = time.perf_counter()
     with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
         world = dataclasses.replace(open_world(cfg, data_root, build=False, log=lambda *_: None), runs=Path(runs))
-        size = cfg.model.sta_size
-        images = {k: net_inputs(world, f"frames{size}_{k}", resized_frames(world.sets[k], size))
-                  for k in ("train", "val")}
+        images = {k: frame_inputs(world, k, cfg.model.sta_size) for k in ("train", "val")}
         train_sta(world, name, use_switch, images, seed)
     return time.perf_counter() - t0
 
@@ -372,15 +370,14 @@ def stage_sta(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame]
     """
     cfg, t0 = world.cfg, time.perf_counter()
     size = cfg.model.sta_size
-    dev = select_device()  # the resize runs where the nets run
-    images = {name: net_inputs(world, f"frames{size}_{name}", resized_frames(fs, size, device=dev), log)
-              for name, fs in world.sets.items()}  # frames, or the frozen trunk's features of them
+    images = {name: frame_inputs(world, name, size, log) for name in world.sets}
     nets: dict[str, STANet] = {}
     train_rows = []
     todo = [("sta", True)] + ([("sta_noswitch", False)] if cfg.train.sta_noswitch else [])
-    if cfg.train.parallel_nets > 1 and len(todo) > 1:
-        log(f"STA nets {', '.join(n for n, _ in todo)} in up to {cfg.train.parallel_nets} processes ...")
     seconds = train_sta_parallel(world, todo, seed)  # {} when they train here, one after the other
+    if seconds:
+        log("STA nets trained side by side, one process each: "
+            + ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items()))
     for name, use_switch in todo:
         log(f"STA net {name} ...")
         t1 = time.perf_counter()

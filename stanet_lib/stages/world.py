@@ -30,7 +30,7 @@ from ..train import engine
 
 __all__ = [
     "World", "open_world", "setup", "source_root", "truth_tags", "audio_truth", "write_stage_manifest", "load_net",
-    "load_switch", "net_inputs"
+    "load_switch", "frame_inputs", "net_inputs"
 ]
 
 
@@ -270,6 +270,14 @@ def _lift_to_store(world: World, name: str, images: Tensor, key: str, projection
 
     arr = torch.from_numpy(cached_array(_features_path(world, name), [key, nhwc], shape, np.float16, fill))
     return arr.permute(0, 3, 1, 2) if nhwc else arr
+
+
+def frame_inputs(world: World, set_name: str, size: int, log=None) -> Tensor:
+    """What the nets take for the frame set ``set_name`` at ``size`` px: its frames resized where the nets run
+    (:func:`~stanet_lib.nets.runtime.select_device`), or the frozen trunk's features of them (:func:`net_inputs`,
+    stored as ``features/frames<size>_<set>.npy``)."""
+    frames = resized_frames(world.sets[set_name], size, device=select_device())
+    return net_inputs(world, f"frames{size}_{set_name}", frames, log)
 
 
 def net_inputs(world: World, name: str, images: Tensor, log=None) -> Tensor:
