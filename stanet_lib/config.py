@@ -207,6 +207,9 @@ class ModelConfig:
     trunk: str = ""
     trunk_layer: str = "conv4_3"
     trunk_reduce: int = 64  # the trunk's features reduced to this many channels by a fixed PCA (fit on train)
+    # the frozen layers' number format: "float32", or "bfloat16" (frames normalised in float32, features returned in
+    # float32; nets/trunk.py has the measured speed and error). Only the frozen trunk: the heads train in float32
+    trunk_dtype: str = "float32"
     head_width: float = 0.125  # head channels = 512 x head_width
     # the last ReLU of the ST / SA fusions and of the STA net's (nets.fusion): ReLU(gate * S + S), as the paper's
     # Eq. 4 and the released code. False: (1 + gate) * S, the same map on the paper's non-negative VGG16 features;
@@ -505,8 +508,11 @@ def _demo() -> Config:
         # the stored runs of seeds 0 and 5-12 (2-core Intel Xeon, one thread, 2026-12-06): the STA net's CC 0.515
         # -> 0.511 on average over the 18 (seed, database) cases (-0.028 to +0.035), its margin with vs without the
         # switch +0.034 on average (larger on 14 of 18), every target as before (283 of 297 both ways)
+        # the frozen trunk in bfloat16 (model.trunk_dtype): its forward passes were about 345 s of the 988 s of a
+        # fresh clone's pipeline in float32 (2-core Intel Xeon, 2026-12-07), and run about 3x faster in bfloat16 on
+        # this CPU's AMX units, the features within 0.53% of float32's (nets/trunk.py)
         model=ModelConfig(trunk="hed_bsds500", coarse_size=128, fine_size=96, sta_size=128, switch_arch="bilinear",
-                          sta_switch_site="gate", sta_audio_att="class"),
+                          sta_switch_site="gate", sta_audio_att="class", trunk_dtype="bfloat16"),
         # the learning rate on a cosine schedule over the 6 epochs (train.lr_schedule): at a constant 0.02 the
         # validation accuracy of the warm-started ST / SA nets jumped by up to 0.31 between epochs (seed 2), so the
         # epoch kept was a matter of chance. Seeds 2 / 3, stages 02-03 on one world each, one thread, the coarse
@@ -642,6 +648,7 @@ CHOICES: dict[str, tuple] = {
     "train.branch_tune": ("", "coarse", "fine", "coarse,fine"),
     "train.lr_schedule": ("constant", "cosine"), "train.switch_prior": ("balanced", "labels"), "train.switch_monitor": ("val_acc", "val_loss"), "train.switch_init": ("", "tagger+S"),
     "model.trunk_layer": ("conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2", "conv4_3"),
+    "model.trunk_dtype": ("float32", "bfloat16"),
     "scam.fine_window": ("centre", "own"), "scam.empty_fallback": ("none", "coarse"),
     "synth.part_place": ("category", "shared"),
     "synth.part_pattern": ("look", "category"),

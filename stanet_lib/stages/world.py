@@ -214,14 +214,14 @@ def _projection(world: World, log=None) -> tuple[Tensor, Tensor]:
     if "projection" in world.memo:
         return world.memo["projection"]
     frames = resized_frames(world.sets["train"], m.coarse_size)
-    key = tensor_digest(m.trunk, m.trunk_layer, m.trunk_reduce, frames)
+    key = tensor_digest(m.trunk, m.trunk_layer, m.trunk_reduce, *_dtype_key(m), frames)
     path = world.runs / "features" / "projection.pt"
     saved = _load_keyed(path, key)
     if saved is None:
         if log is not None:
             log(f"trunk features of train ({len(frames)} frames at {m.coarse_size} px), PCA to {m.trunk_reduce} "
                 f"channels ...")
-        feats = lift(m.trunk, m.trunk_layer, frames, device=select_device())
+        feats = lift(m.trunk, m.trunk_layer, frames, device=select_device(), dtype=m.trunk_dtype)
         mean, axes = fit_projection(feats, m.trunk_reduce, seed=world.cfg.seed)
         saved = {"key": key, "mean": mean, "axes": axes}
         with atomic_path(path) as tmp:
@@ -231,11 +231,18 @@ def _projection(world: World, log=None) -> tuple[Tensor, Tensor]:
         nhwc, shape = stored_layout(reduced)
         data = (reduced.permute(0, 2, 3, 1) if nhwc else reduced).numpy()
         cached_array(_features_path(world, f"frames{m.coarse_size}_train"),
-                     [tensor_digest(m.trunk, m.trunk_layer, mean, axes, frames), nhwc], shape, np.float16,
+                     [tensor_digest(m.trunk, m.trunk_layer, *_dtype_key(m), mean, axes, frames), nhwc], shape,
+                     np.float16,
                      lambda out: out.__setitem__(slice(None), data))
     register_projection(m.trunk, m.trunk_layer, saved["mean"], saved["axes"])
     world.memo["projection"] = (saved["mean"], saved["axes"])
     return world.memo["projection"]
+
+
+def _dtype_key(m) -> tuple[str, ...]:
+    """What the trunk's dtype adds to a features key: nothing for float32 (the keys of features stored before the
+    option stay valid), its name otherwise."""
+    return () if m.trunk_dtype == "float32" else (m.trunk_dtype,)
 
 
 def _features_path(world: World, name: str) -> Path:
@@ -260,13 +267,15 @@ def _lift_to_store(world: World, name: str, images: Tensor, key: str, projection
     is told when they are computed, not when the file is reused)."""
     m = world.cfg.model
     dev = select_device()
-    probe = lift(m.trunk, m.trunk_layer, images[:1], device=dev, projection=projection)  # shape and layout
+    probe = lift(m.trunk, m.trunk_layer, images[:1], device=dev, projection=projection,
+                 dtype=m.trunk_dtype)  # shape and layout
     nhwc, shape = stored_layout(probe, len(images))
 
     def fill(out: np.ndarray) -> None:
         if log is not None:
             log(f"trunk features {name} ({len(images)} frames at {images.shape[-1]} px) ...")
-        lift(m.trunk, m.trunk_layer, images, device=dev, projection=projection, out=out, nhwc=nhwc)
+        lift(m.trunk, m.trunk_layer, images, device=dev, projection=projection, out=out, nhwc=nhwc,
+             dtype=m.trunk_dtype)
 
     arr = torch.from_numpy(cached_array(_features_path(world, name), [key, nhwc], shape, np.float16, fill))
     return arr.permute(0, 3, 1, 2) if nhwc else arr
@@ -289,5 +298,5 @@ def net_inputs(world: World, name: str, images: Tensor, log=None) -> Tensor:
     if not m.trunk:
         return images
     mean, axes = _projection(world, log)
-    key = tensor_digest(m.trunk, m.trunk_layer, mean, axes, images)
+    key = tensor_digest(m.trunk, m.trunk_layer, *_dtype_key(m), mean, axes, images)
     return _lift_to_store(world, name, images, key, (mean, axes), log)

@@ -157,10 +157,10 @@ def test_a_seeded_net_starts_alike_whether_or_not_the_trunk_was_loaded_before(vg
     path.write_bytes(open(vgg_file[0], "rb").read())
     cfg = ModelConfig(trunk=str(path), head_width=0.125, audio_channels=8, trunk_reduce=16)
     register_projection(str(path), "conv4_3", torch.zeros(512), torch.eye(16, 512))
-    assert (str(path), "conv4_3") not in trunk_mod._CACHE
+    assert (str(path), "conv4_3", "float32") not in trunk_mod._CACHE
     torch.manual_seed(3)
     first = STANet(cfg).state_dict()  # loads the trunk
-    assert (str(path), "conv4_3") in trunk_mod._CACHE
+    assert (str(path), "conv4_3", "float32") in trunk_mod._CACHE
     torch.manual_seed(3)
     second = STANet(cfg).state_dict()  # the trunk already loaded
     assert sorted(first) == sorted(second)
@@ -178,3 +178,29 @@ def test_a_net_built_on_the_meta_device_leaves_a_real_trunk(vgg_file):
     assert not any(p.is_meta for p in trunk.parameters())
     x = torch.rand(1, 3, 32, 32)
     torch.testing.assert_close(trunk(enc.normalize(x)), enc.features[: len(trunk)](enc.normalize(x)))
+
+
+def test_bfloat16_trunk_is_the_rounded_float32_trunk(vgg_file):
+    """model.trunk_dtype="bfloat16": a separate cached copy of the float32 weights rounded to bfloat16; features in
+    float32 within bfloat16's rounding of float32's; the encoder, lift and checkpoints agree on the dtype."""
+    path = vgg_file[0]
+    t32, c = frozen_trunk(path, "conv4_3")
+    t16, c16 = frozen_trunk(path, "conv4_3", "bfloat16")
+    assert c16 == c and t16 is not t32 and frozen_trunk(path, "conv4_3", "bfloat16")[0] is t16
+    assert all(p.dtype == torch.bfloat16 and not p.requires_grad for p in t16.parameters())
+    assert all(p.dtype == torch.float32 for p in t32.parameters())  # the float32 copy untouched
+    torch.testing.assert_close(next(t16.parameters()).float(), next(t32.parameters()).bfloat16().float())
+    frames = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    f32 = lift(path, "conv4_3", frames).float()
+    f16 = lift(path, "conv4_3", frames, dtype="bfloat16").float()
+    err = float((f16 - f32).norm() / f32.norm())
+    assert 0 < err < 0.03, err  # rounded, not the float32 result, and close to it
+    proj = projection_of(path)
+    enc = TrunkEncoder(path, "conv4_3", reduce=16, dtype="bfloat16").eval()
+    enc.set_projection(*proj)
+    feats = lift(path, "conv4_3", frames, projection=proj, dtype="bfloat16")
+    torch.testing.assert_close(enc(feats), enc(frames), atol=2e-2, rtol=2e-2)  # float16 storage of the features
+    cfg = ModelConfig(trunk=path, trunk_reduce=16, trunk_dtype="bfloat16")
+    assert make_encoder(cfg).dtype == "bfloat16"
+    with pytest.raises(ValueError, match="trunk_dtype"):
+        frozen_trunk(path, "conv4_3", "float16")

@@ -110,3 +110,31 @@ def test_a_copied_data_folder_reads_its_own_synthetic_world(smoke_data_root, tmp
     # a recorded folder of another layout (real data) is never replaced
     real = {"ave_root": str(tmp_path / "AVE_Dataset"), "inputs": {}}
     assert source_root(real, "ave_root", copy / "synthetic" / "smoke" / "ave") == tmp_path / "AVE_Dataset"
+
+
+def test_trunk_features_are_kept_per_trunk_dtype(smoke_data_root, tmp_path):
+    """model.trunk_dtype is part of the stored features' key (and the projection's): features of the float32 trunk
+    are not read back for the bfloat16 one, but recomputed; each is reused while the dtype stays."""
+    from stanet_lib.nets.encoders import VGG16Encoder
+    from stanet_lib.stages.world import net_inputs
+
+    torch.manual_seed(0)
+    vgg = tmp_path / "vgg16.pt"
+    torch.save(VGG16Encoder(1.0, 8, batch_norm=False).state_dict(), vgg)
+    root = tmp_path / "data"
+    for part in ("synthetic", "cache"):
+        shutil.copytree(smoke_data_root / part, root / part)
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    runs = []
+    for dtype in ("float32", "float32", "bfloat16", "bfloat16"):
+        cfg = load_profile("smoke", **{"model.trunk": str(vgg), "model.trunk_reduce": 8,
+                                       "model.trunk_dtype": dtype})
+        said = []
+        feats = net_inputs(open_world(cfg, root, build=False), "probe", images, log=said.append).clone()
+        runs.append((feats, any(m.startswith("trunk features probe") for m in said),
+                     any("PCA to 8 channels" in m for m in said)))
+    assert [r[1] for r in runs] == [True, False, True, False]  # computed once per dtype, then reused
+    assert [r[2] for r in runs] == [True, False, True, False]  # the projection too
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[2][0], runs[3][0])
+    f32, f16 = runs[0][0].float(), runs[2][0].float()
+    assert not torch.equal(f32, f16) and float((f16 - f32).norm() / f32.norm()) < 0.1
