@@ -12,8 +12,9 @@ The trunk is shared: one frozen copy per (file, layer, dtype) per process (:func
 nets' ``state_dict`` (a checkpoint holds only what was trained). ``ModelConfig.trunk_dtype="bfloat16"`` runs the
 frozen layers in bfloat16 (frames normalised in float32, features back to float32 before the PCA): measured on the
 2-core Intel Xeon with AMX (2026-12-07, batches of 64 channels-last frames, conv1_1-conv4_3) 20 against 65 ms a
-frame at 128 px and 10 against 29 ms at 96 px, the features within 0.53% of float32's (relative L2 norm). Its file is checked against its recorded sha256 when it
-is the packaged HED trunk (:func:`~stanet_lib.nets.pretrained.verify_trunk`).
+frame at 128 px and 10 against 29 ms at 96 px, the features within 0.53% of float32's (relative L2 norm). Its file
+is checked against its recorded sha256 when it is the packaged HED trunk
+(:func:`~stanet_lib.nets.pretrained.verify_trunk`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from .encoders import (
 )
 from .pretrained import TRUNK_PATH, verify_trunk
 
-__all__ = ["TRUNK_NAMES", "LAYERS", "DTYPES", "trunk_forward", "trunk_path", "frozen_trunk", "register_projection", "fit_projection",
-           "project", "lift", "stored_layout", "TrunkEncoder", "TrunkHead", "Passthrough", "make_encoder", "make_head"]
+__all__ = ["TRUNK_NAMES", "LAYERS", "DTYPES", "trunk_forward", "trunk_path", "frozen_trunk", "register_projection",
+           "fit_projection", "project", "lift", "stored_layout", "TrunkEncoder", "TrunkHead", "Passthrough", "make_encoder", "make_head"]
 
 TRUNK_NAMES = {"hed_bsds500": TRUNK_PATH}  # ModelConfig.trunk: a name here or a torchvision vgg16 state_dict path
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # ModelConfig.trunk_dtype
