@@ -39,7 +39,8 @@ from .encoders import (
 from .pretrained import TRUNK_PATH, verify_trunk
 
 __all__ = ["TRUNK_NAMES", "LAYERS", "DTYPES", "trunk_forward", "trunk_path", "frozen_trunk", "register_projection",
-           "fit_projection", "project", "lift", "stored_layout", "TrunkEncoder", "TrunkHead", "Passthrough", "make_encoder", "make_head"]
+           "fit_projection", "project", "lift", "stored_layout", "TrunkEncoder", "TrunkHead", "Passthrough",
+           "make_encoder", "make_head"]
 
 TRUNK_NAMES = {"hed_bsds500": TRUNK_PATH}  # ModelConfig.trunk: a name here or a torchvision vgg16 state_dict path
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # ModelConfig.trunk_dtype
@@ -93,9 +94,7 @@ def frozen_trunk(name: str, layer: str = "conv4_3", dtype: str = "float32") -> t
         return _CACHE[key]
     if dtype != "float32":
         trunk, channels = frozen_trunk(name, layer)
-        with torch.device("cpu"):
-            low = copy.deepcopy(trunk).to(DTYPES[dtype])
-        _CACHE[key] = (low, channels)
+        _CACHE[key] = (copy.deepcopy(trunk).to(DTYPES[dtype]), channels)
     else:
         path = trunk_path(name)
         if name in TRUNK_NAMES:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ..artefacts import atomic_path, file_fingerprint, make_manifest, tensor_digest, write_json
-from ..config import Config, load_profile, parse_overrides
+from ..config import Config, ModelConfig, load_profile, parse_overrides
 from ..data import cache as cache_mod
 from ..data.frames import FrameSet, load_frameset, resized_frames
 from ..data.store import cached_array
@@ -231,18 +231,23 @@ def _projection(world: World, log=None) -> tuple[Tensor, Tensor]:
         nhwc, shape = stored_layout(reduced)
         data = (reduced.permute(0, 2, 3, 1) if nhwc else reduced).numpy()
         cached_array(_features_path(world, f"frames{m.coarse_size}_train"),
-                     [tensor_digest(m.trunk, m.trunk_layer, *_dtype_key(m), mean, axes, frames), nhwc], shape,
-                     np.float16,
+                     [_features_key(m, mean, axes, frames), nhwc], shape, np.float16,
                      lambda out: out.__setitem__(slice(None), data))
     register_projection(m.trunk, m.trunk_layer, saved["mean"], saved["axes"])
     world.memo["projection"] = (saved["mean"], saved["axes"])
     return world.memo["projection"]
 
 
-def _dtype_key(m) -> tuple[str, ...]:
+def _dtype_key(m: ModelConfig) -> tuple[str, ...]:
     """What the trunk's dtype adds to a features key: nothing for float32 (the keys of features stored before the
     option stay valid), its name otherwise."""
     return () if m.trunk_dtype == "float32" else (m.trunk_dtype,)
+
+
+def _features_key(m: ModelConfig, mean: Tensor, axes: Tensor, images: Tensor) -> str:
+    """The key the reduced trunk features of ``images`` are stored under (:func:`net_inputs`, and the training
+    frames' features :func:`_projection` writes as a by-product, which ``net_inputs`` must then find)."""
+    return tensor_digest(m.trunk, m.trunk_layer, *_dtype_key(m), mean, axes, images)
 
 
 def _features_path(world: World, name: str) -> Path:
@@ -298,5 +303,5 @@ def net_inputs(world: World, name: str, images: Tensor, log=None) -> Tensor:
     if not m.trunk:
         return images
     mean, axes = _projection(world, log)
-    key = tensor_digest(m.trunk, m.trunk_layer, *_dtype_key(m), mean, axes, images)
+    key = _features_key(m, mean, axes, images)
     return _lift_to_store(world, name, images, key, (mean, axes), log)
