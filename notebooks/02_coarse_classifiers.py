@@ -63,7 +63,9 @@ tables = classifiers.stage_classifiers(world, seed=SEED)
 # `switch_vs_truth_acc`: the switch net's decision (p > 0.5) against the same truth (chance: the larger of
 # `matching_audio_rate` and its complement: a switch that is always open scores `matching_audio_rate`);
 # `switch_auc`: how well p_switch separates matching from unrelated audio (0.5 = not at all, 1 = perfectly; empty
-# where a set has one kind of audio only).
+# where a set has one kind of audio only). Both are of p_switch as the SA and STA nets get it: under
+# `model.switch_smoothing_s` (the demo: 0.5 s) each frame's p is the mean over its video's frames within that many
+# seconds, and the `*_per_frame` columns score the switch frame by frame, before the averaging.
 
 # %%
 tables["switch"].round(3)

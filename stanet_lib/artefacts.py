@@ -243,7 +243,9 @@ def run_key(cfg: Config, *parts: Any) -> str:
     """Identity of a training run: model and training config (less what does not change the result), plus the
     data and settings in ``parts``. A checkpoint folder of another run key is started over, never resumed."""
     train = {k: v for k, v in dataclasses.asdict(cfg.train).items() if k not in ("progress", "num_workers")}
-    return tensor_digest(dataclasses.asdict(cfg.model), train, *parts)
+    # model.switch_smoothing_s changes p_switch, which reaches a net only as data in ``parts``
+    model = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k != "switch_smoothing_s"}
+    return tensor_digest(model, train, *parts)
 
 
 # --------------------------------------------------------------------------- output folders, partials, locks

@@ -47,7 +47,7 @@ from .data import audio as audio_mod
 from .data import encode, media
 from .data.frames import FrameDataset, frames_for_sta
 from .data.loaders import make_loader
-from .nets.classifier import audio_switch_net, switch_probability
+from .nets.classifier import audio_switch_net, switch_probability, switch_window_mean
 from .nets.runtime import select_device
 from .nets.windows import predict_frames
 from .paths import profile_dirs
@@ -173,7 +173,8 @@ def predict_video(video: str | Path, out: str | Path, checkpoint: str | Path, cf
             "audio features of silence")
         p = np.zeros(t, np.float32)
     elif use_switch:
-        p = _switch_probs(Path(switch_checkpoint), cfg, canvas, feats, dev)
+        p = switch_window_mean(_switch_probs(Path(switch_checkpoint), cfg, canvas, feats, dev), times,
+                               cfg.model.switch_smoothing_s)
     else:
         p = np.ones(t, np.float32)
     pos = torch.arange(t)

@@ -23,9 +23,11 @@ from stanet_lib.artefacts import (
     mark_output,
     open_npz,
     pid_alive,
+    run_key,
     write_npz,
     write_npz_streamed,
 )
+from stanet_lib.config import load_profile
 
 
 def _dead_pid() -> int:
@@ -125,3 +127,12 @@ def test_a_streamed_npz_with_missing_or_misshapen_rows_is_not_written(tmp_path):
     with pytest.raises(ValueError, match=r"a block of shape \(10, 2\)"):
         write_npz_streamed(tmp_path / "x.npz", [("a", a.dtype, a.shape, lambda: iter([a[:, :2]]))])
     assert list(tmp_path.iterdir()) == []  # nothing half-written under the name or beside it
+
+
+def test_run_key_leaves_out_the_switch_smoothing():
+    """model.switch_smoothing_s reaches a net only through its p_switch data (a run key's parts), so a net that
+    takes no p_switch (S, ST, the switch itself) keeps its trained weights when only the smoothing changes."""
+    cfg = load_profile("smoke")
+    assert run_key(cfg, "S", 1) == run_key(cfg.override(**{"model.switch_smoothing_s": 0.5}), "S", 1)
+    assert run_key(cfg, "S", 1) != run_key(cfg.override(**{"model.width": cfg.model.width * 2}), "S", 1)
+    assert run_key(cfg, "S", 1) != run_key(cfg, "S", 2)

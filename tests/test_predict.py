@@ -185,3 +185,19 @@ def test_exit_code_of_the_module_entry_point(tmp_path) -> None:
                           text=True, timeout=120)
     assert proc.returncode != 0 and "missing.pt" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_p_switch_is_averaged_over_the_configs_window(data_root, tmp_path, monkeypatch) -> None:
+    """``model.switch_smoothing_s`` (from the STA net's config.json) averages p_switch as stage 02 does."""
+    video = _video(tmp_path / "clip.mp4", audio=True)
+    ckpt = data_root / "runs" / "smoke" / "nets" / "sta" / "best.pt"
+    switch = data_root / "runs" / "smoke" / "nets" / "switch" / "best.pt"
+    monkeypatch.setattr(predict, "_switch_probs", lambda path, cfg, canvas, feats, dev:
+                        (np.arange(len(canvas)) % 2).astype(np.float32))  # 0, 1, 0, 1, ...: the frames disagree
+    cfg, _ = predict.resolve_config(load_profile("smoke"), ckpt)
+    for h, out in ((0.0, tmp_path / "raw"), (10.0, tmp_path / "mean")):
+        predict.predict_video(video, out, ckpt, cfg.override(**{"model.switch_smoothing_s": h}), switch,
+                              log=lambda m: None)
+    raw, mean = np.load(tmp_path / "raw" / "maps.npz")["p_switch"], np.load(tmp_path / "mean" / "maps.npz")["p_switch"]
+    np.testing.assert_array_equal(raw, np.arange(len(raw)) % 2)
+    np.testing.assert_allclose(mean, np.full(len(raw), raw.mean()), rtol=1e-6)  # 10 s covers the 2 s video

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -26,7 +27,7 @@ from .trunk import make_encoder, make_head
 
 __all__ = [
     "BRANCHES", "ClassifierOutput", "Classifier", "BilinearSwitch", "MatmulBilinear", "audio_switch_net",
-    "switch_probability", "AudioTagger",
+    "switch_probability", "switch_window_mean", "AudioTagger",
     "build_model"
 ]
 
@@ -220,6 +221,34 @@ def switch_probability(out: ClassifierOutput) -> Tensor:
     if out.logits.shape[-1] != 2:
         raise ValueError(f"switch logits must be (B, 2), got {tuple(out.logits.shape)}")
     return torch.softmax(out.logits.float(), dim=-1)[:, 1]
+
+
+def switch_window_mean(p: np.ndarray, times: np.ndarray, half_width_s: float) -> np.ndarray:
+    r"""One video's p_switch averaged over a window in seconds (``ModelConfig.switch_smoothing_s``):
+    :math:`\bar p_t = \mathrm{mean}\{p_u : |\tau_u - \tau_t| \le h\}` over the frames u of the video at times
+    :math:`\tau`, so the window covers the same seconds at any frame rate. The paper's switch is per frame (§3.7);
+    this is our addition, measured in ``docs/record.md``.
+
+    Args:
+        p: (T,) switch probabilities of one video's frames.
+        times: (T,) their times in seconds.
+        half_width_s: h >= 0; 0 returns ``p`` as float32.
+
+    Returns:
+        (T,) float32 in [0, 1].
+
+    Raises:
+        ValueError: p and times differ in length, or h < 0.
+    """
+    p, t = np.asarray(p, np.float64).ravel(), np.asarray(times, np.float64).ravel()
+    if p.shape != t.shape:
+        raise ValueError(f"switch_window_mean: {p.size} probabilities but {t.size} times")
+    if not half_width_s >= 0:
+        raise ValueError(f"switch_window_mean: half_width_s must be >= 0, got {half_width_s}")
+    if half_width_s == 0 or p.size == 0:
+        return p.astype(np.float32)
+    inside = np.abs(t[:, None] - t[None, :]) <= half_width_s + 1e-9  # (T, T), the diagonal always in
+    return (inside @ p / inside.sum(1)).astype(np.float32)
 
 
 class AudioTagger(nn.Module):

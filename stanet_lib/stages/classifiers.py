@@ -32,7 +32,7 @@ from ..config import Config
 from ..data.audio import background_features
 from ..data.frames import FrameDataset, FrameSet
 from ..data.loaders import make_loader
-from ..nets.classifier import AudioTagger, build_model, switch_probability
+from ..nets.classifier import AudioTagger, build_model, switch_probability, switch_window_mean
 from ..nets.fusion import neutral_gates
 from ..train import engine
 from ..train.losses import balanced_step
@@ -42,7 +42,7 @@ from .world import World, audio_truth, frame_inputs, write_stage_manifest
 __all__ = [
     "BACKGROUND", "Tagger", "switch_labels", "default_tagger_oof", "tagger_classes", "tagger_fn", "repaired_fragments", "switch_class_weights",
     "SWITCH_INITS", "switch_warm_start",
-    "train_switch", "switch_probabilities",
+    "train_switch", "switch_probabilities", "smoothed_switch",
     "train_classifier", "branch_tuned", "separation_auc", "switch_report", "stage_classifiers"
 ]
 
@@ -321,6 +321,20 @@ def switch_probabilities(model: torch.nn.Module, fs: FrameSet, images: Tensor, b
     return switch_probability(out).numpy()
 
 
+def smoothed_switch(fs: FrameSet, p: np.ndarray, half_width_s: float) -> np.ndarray:
+    """p_switch of a frame set averaged within each of its videos over +/- ``half_width_s`` seconds
+    (:func:`~stanet_lib.nets.classifier.switch_window_mean`, ``ModelConfig.switch_smoothing_s``); 0 = unchanged."""
+    p = np.asarray(p, np.float32)
+    if len(p) != len(fs):
+        raise ValueError(f"smoothed_switch: {len(p)} probabilities for a set of {len(fs)} frames")
+    if half_width_s == 0:
+        return p
+    times, out = fs.meta["time"].to_numpy(np.float64), p.copy()
+    for _, idx in fs.clips():
+        out[idx] = switch_window_mean(p[idx], times[idx], half_width_s)
+    return out
+
+
 def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
     """Copy the encoder, head and classifier of the trained S net in ``path`` (``best.pt``) into the ST or SA net
     ``model``; its fusion block (temporal or audio gate) keeps its own initialisation. Returns the copied names.
@@ -384,10 +398,13 @@ def separation_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def switch_report(world: World, set_name: str, p_switch: np.ndarray, labels: np.ndarray | None) -> dict:
+def switch_report(world: World, set_name: str, p_switch: np.ndarray, labels: np.ndarray | None,
+                  p_frame: np.ndarray | None = None) -> dict:
     """One row of notebook 02's switch table: the switch net on a frame set against the tagger's labels (train,
     val) and against the generator's truth "the clip's audio matches its tag" (accuracy of p > 0.5, and the AUC
-    with which p_switch separates matching from unrelated audio, NaN when the set has only one kind)."""
+    with which p_switch separates matching from unrelated audio, NaN when the set has only one kind).
+    ``p_frame``: the frame-by-frame p_switch when ``p_switch`` is its time-window mean
+    (``ModelConfig.switch_smoothing_s``); its accuracy and AUC against the truth are added as ``*_per_frame``."""
     row = {"set": set_name, "frames": len(p_switch), "switch_open_rate": float(np.mean(p_switch > 0.5))}
     if labels is not None:
         row["label_positive_rate"] = float(labels.mean())
@@ -399,6 +416,9 @@ def switch_report(world: World, set_name: str, p_switch: np.ndarray, labels: np.
             row["labels_vs_truth_acc"] = float((labels.astype(bool) == truth).mean())
         row["switch_vs_truth_acc"] = float(((p_switch > 0.5) == truth).mean())
         row["switch_auc"] = separation_auc(p_switch, truth)
+        if p_frame is not None:
+            row["switch_vs_truth_acc_per_frame"] = float(((p_frame > 0.5) == truth).mean())
+            row["switch_auc_per_frame"] = separation_auc(p_frame, truth)
     return row
 
 
@@ -418,6 +438,8 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
     labels = {"train": switch_labels(oof, train.labels.numpy(), match, min_p),
               "val": switch_labels(tg.fn(val.audio.float().numpy()), val.labels.numpy(), match, min_p)}
 
+    p_frame: dict[str, np.ndarray] = {}  # frame by frame, when model.switch_smoothing_s averages them
+
     def switch() -> dict[str, np.ndarray]:  # after the S net, which train.switch_init may start it from
         log("switch net ...")
         extra = None
@@ -426,9 +448,14 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
         init = [(world.net_dir(name) / "best.pt", parts) for name, parts in SWITCH_INITS[cfg.train.switch_init]]
         net = train_switch(train, images["train"], labels["train"], val, images["val"], labels["val"], cfg,
                            world.net_dir("switch"), seed, extra, init)
-        p = {name: switch_probabilities(net, fs, images[name]) for name, fs in world.sets.items()}
+        h = cfg.model.switch_smoothing_s
+        raw = {name: switch_probabilities(net, fs, images[name]) for name, fs in world.sets.items()}
+        p = {name: smoothed_switch(fs, raw[name], h) for name, fs in world.sets.items()}
+        if h > 0:
+            p_frame.update(raw)
         write_npz(world.runs / "switch.npz", **{k.replace(":", "__"): v for k, v in p.items()},
-                  **{f"label__{k}": v for k, v in labels.items()})
+                  **{f"label__{k}": v for k, v in labels.items()},
+                  **{f"frame__{k.replace(':', '__')}": v for k, v in p_frame.items()})
         return p
 
     # Coarse classification nets (paper §4.2: 256 px, batch 20; here the profile's sizes). Each net seeds its own
@@ -452,7 +479,8 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
         acc_rows.append({"net": f"coarse {name}", "epochs": len(log_df), "best_epoch": int(best["epoch"]),
                          "train_acc": best["train_acc"], "val_acc": best["val_acc"],
                          "seconds": round(time.perf_counter() - t1, 1)})
-    switch_rows = [switch_report(world, name, p_switch[name], labels.get(name)) for name in world.sets]
+    switch_rows = [switch_report(world, name, p_switch[name], labels.get(name), p_frame.get(name))
+                   for name in world.sets]
     tables = {"switch": pd.DataFrame(switch_rows), "accuracy": pd.DataFrame(acc_rows)}
     write_stage_manifest(world, "stage02", time.perf_counter() - t0, tables={k: v.to_dict("records") for k, v in tables.items()})
     return tables

@@ -198,12 +198,13 @@ def load_net(world: World, name: str, kind: str) -> torch.nn.Module:
 
 
 def load_switch(world: World) -> dict[str, np.ndarray]:
-    """p_switch per frame set from ``switch.npz`` (notebook 02)."""
+    """p_switch per frame set from ``switch.npz`` (notebook 02): the values the nets use (time-window means under
+    ``model.switch_smoothing_s``; the frame-by-frame ones are kept there as ``frame__<set>``)."""
     path = world.runs / "switch.npz"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: run notebook 02 first")
     with np.load(path) as z:
-        return {k.replace("__", ":"): z[k] for k in z.files if not k.startswith("label__")}
+        return {k.replace("__", ":"): z[k] for k in z.files if not k.startswith(("label__", "frame__"))}
 
 
 def _projection(world: World, log=None) -> tuple[Tensor, Tensor]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,6 +20,7 @@ from stanet_lib.nets.classifier import (
     audio_switch_net,
     build_model,
     switch_probability,
+    switch_window_mean,
 )
 from stanet_lib.nets.encoders import AudioEncoder, VGG16Encoder
 
@@ -251,3 +253,30 @@ def test_fusion_relu_reaches_the_st_and_sa_gates() -> None:
         out = sa.forward_features(feats[:, 1], audio, p)
         expected = sa.classifier(sa.head(out.gate * feats[:, 1] + feats[:, 1]))
         torch.testing.assert_close(out.cams, expected)
+
+
+def test_switch_window_mean_averages_the_frames_within_the_seconds():
+    p, times = np.array([1.0, 0.0, 0.0, 1.0]), np.array([0.0, 0.25, 0.5, 0.75])
+    np.testing.assert_allclose(switch_window_mean(p, times, 0.25), [1 / 2, 1 / 3, 1 / 3, 1 / 2], rtol=1e-6)
+    np.testing.assert_array_equal(switch_window_mean(p, times, 0.0), p.astype(np.float32))  # 0: each frame its own
+    np.testing.assert_allclose(switch_window_mean(p, times, 10.0), np.full(4, 0.5))  # the whole video
+    assert switch_window_mean(p, times, 0.25).dtype == np.float32
+
+
+def test_switch_window_mean_covers_the_same_seconds_at_any_frame_rate():
+    def step(fps: float) -> tuple[np.ndarray, np.ndarray]:  # the switch open for the first second, then closed
+        t = np.arange(int(2 * fps)) / fps
+        return (t < 1.0).astype(np.float64), t
+
+    for fps in (4.0, 15.0, 25.0):
+        p, t = step(fps)
+        q = switch_window_mean(p, t, 0.5)
+        assert (q[t <= 0.5 - 1e-9] == 1).all() and (q[t >= 1.5 - 1e-9] == 0).all(), fps  # untouched beyond h
+        assert abs(float(q[np.argmin(np.abs(t - 1.0))]) - 0.5) < 0.15, fps  # the change is spread over +/- 0.5 s
+
+
+def test_switch_window_mean_rejects_bad_input():
+    with pytest.raises(ValueError, match="3 probabilities but 2 times"):
+        switch_window_mean(np.zeros(3), np.zeros(2), 0.5)
+    with pytest.raises(ValueError, match="half_width_s must be >= 0"):
+        switch_window_mean(np.zeros(2), np.zeros(2), -0.1)

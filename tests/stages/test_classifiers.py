@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import torch
 
+from stanet_lib.artefacts import write_npz
 from stanet_lib.stages.classifiers import (
     Tagger,
     repaired_fragments,
     separation_auc,
+    smoothed_switch,
     switch_class_weights,
     switch_labels,
     switch_report,
@@ -244,3 +246,36 @@ def test_tagger_background_adds_a_class_of_no_category(tmp_path):
     off = cfg.override(**{"train.tagger_background": 0.0})
     probs0, models0 = default_tagger_oof(fs, k, off, tmp_path / "off", seed=0)
     assert probs0.shape == (len(fs), k) and tagger_classes(["a"], off) == ["a"]
+
+
+def test_smoothed_switch_averages_within_each_video_only():
+    fs = frameset(n_clips=2, t=3)  # frames at 0, 0.25, 0.5 s in two videos
+    p = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0], np.float32)
+    np.testing.assert_array_equal(smoothed_switch(fs, p, 10.0), p)  # one video's frames never reach the other's
+    q = smoothed_switch(fs, np.array([1.0, 0.0, 0.0, 0.0, 0.0, 1.0], np.float32), 0.25)
+    np.testing.assert_allclose(q, [1 / 2, 1 / 3, 0, 0, 1 / 3, 1 / 2], rtol=1e-6)
+    np.testing.assert_array_equal(smoothed_switch(fs, p, 0.0), p)
+    with pytest.raises(ValueError, match="5 probabilities for a set of 6 frames"):
+        smoothed_switch(fs, p[:5], 0.5)
+
+
+def test_load_switch_returns_the_values_the_nets_use(tmp_path):
+    """switch.npz keeps the frame-by-frame p_switch beside the averaged one; load_switch gives the averaged."""
+    class W:
+        runs = tmp_path
+
+    write_npz(tmp_path / "switch.npz", train=np.full(3, 0.5, np.float32), test__SynthAV_a=np.ones(2, np.float32),
+              label__train=np.ones(3), frame__train=np.array([1, 0, 0.5], np.float32))
+    p = load_switch(W())
+    assert set(p) == {"train", "test:SynthAV_a"}
+    np.testing.assert_array_equal(p["train"], np.full(3, 0.5, np.float32))
+
+
+def test_switch_report_adds_the_per_frame_accuracy(smoke_world):
+    p = load_switch(smoke_world)["val"]
+    truth = audio_truth(smoke_world, "val")
+    frame = np.where(truth, 0.0, 1.0).astype(np.float32)  # every frame wrong before the averaging
+    row = switch_report(smoke_world, "val", p, None, frame)
+    assert row["switch_vs_truth_acc_per_frame"] == 0.0
+    assert row["switch_vs_truth_acc"] == float(((p > 0.5) == truth).mean())
+    assert "switch_vs_truth_acc_per_frame" not in switch_report(smoke_world, "val", p, None)
