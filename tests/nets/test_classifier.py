@@ -261,6 +261,10 @@ def test_switch_window_mean_averages_the_frames_within_the_seconds():
     np.testing.assert_array_equal(switch_window_mean(p, times, 0.0), p.astype(np.float32))  # 0: each frame its own
     np.testing.assert_allclose(switch_window_mean(p, times, 10.0), np.full(4, 0.5))  # the whole video
     assert switch_window_mean(p, times, 0.25).dtype == np.float32
+    one = np.array([1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(switch_window_mean(one, times, 0.25), [1 / 2, 1 / 3, 0, 0], atol=1e-7)
+    rev = switch_window_mean(one[::-1], times[::-1], 0.25)  # frames out of time order: each keeps its own mean
+    np.testing.assert_allclose(rev, [0, 0, 1 / 3, 1 / 2], atol=1e-7)
 
 
 def test_switch_window_mean_covers_the_same_seconds_at_any_frame_rate():
