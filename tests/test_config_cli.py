@@ -102,6 +102,7 @@ def test_top_level_help_lists_commands():
     ("train.nope=1", "--set train.nope: unknown config key; the fields of train are lr,"),
     ("nope.x=1", "--set nope.x: unknown config section 'nope'"),
     ("model=1", "--set model: unknown config key"),
+    ("model.fusion_relu_off=sta", "model.fusion_relu_off: 'sta' is not one of"),
 ])  # fmt: skip
 def test_config_is_validated_when_built(item, named):
     with pytest.raises(ConfigError) as err:
@@ -194,3 +195,17 @@ def test_every_set_option_says_repeatable(command):
 def test_train_help_says_what_coarse_does():
     text = _help("train")
     assert "inference only" not in text and "trains nothing" in text and "CAMs, SCAM and boxes" in text
+
+
+def test_for_stage_turns_the_fusion_relu_off_for_the_listed_stages_only():
+    """``model.fusion_relu_off``: the nets of a listed stage fuse without the ReLU, the others as ``fusion_relu``
+    says; an unlisted or empty stage gets the settings unchanged (the same object)."""
+    m = load_profile("smoke", **{"model.fusion_relu_off": "coarse"}).model
+    assert m.fusion_relu is True
+    assert m.for_stage("coarse").fusion_relu is False
+    assert m.for_stage("coarse").fusion_relu_off == "coarse" and m.for_stage("coarse").width == m.width
+    assert m.for_stage("fine") is m and m.for_stage("") is m and m.for_stage("sta") is m
+    both = load_profile("smoke", **{"model.fusion_relu_off": "coarse,fine"}).model
+    assert both.for_stage("fine").fusion_relu is False and both.for_stage("coarse").fusion_relu is False
+    off = load_profile("smoke", **{"model.fusion_relu": False}).model
+    assert off.for_stage("coarse").fusion_relu is False and off.for_stage("fine").fusion_relu is False

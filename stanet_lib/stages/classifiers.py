@@ -349,13 +349,14 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
 
 def train_classifier(kind: str, train: FrameDataset, val: FrameDataset, num_classes: int, cfg: Config,
                      out_dir: str | Path, batch_size: int, seed: int = 0, init_from: str | Path | None = None,
-                     tune: bool = False) -> torch.nn.Module:
+                     tune: bool = False, stage: str = "") -> torch.nn.Module:
     """Train one S / ST / SA net with the shared loop (cross entropy, SGD, best val accuracy kept). ``init_from``:
     a trained S net's ``best.pt`` whose encoder, head and classifier the net starts from (:func:`warm_start`);
     ``tune`` (with ``init_from``; :func:`branch_tuned`): its gates start neutral (:func:`neutral_gates`) and it
-    trains at ``lr * train.branch_tune_lr``."""
+    trains at ``lr * train.branch_tune_lr``. ``stage`` ("coarse", "fine"): the net is built with that stage's
+    settings (:meth:`~stanet_lib.config.ModelConfig.for_stage`)."""
     engine.set_seed(seed)
-    model = build_model(kind, num_classes, cfg.model)
+    model = build_model(kind, num_classes, cfg.model.for_stage(stage))
     init = None
     tcfg = cfg.train
     if init_from is not None:
@@ -473,7 +474,7 @@ def stage_classifiers(world: World, seed: int = 0, log=print) -> dict[str, pd.Da
         t1 = time.perf_counter()
         train_classifier(kind, tr, va, world.num_classes, cfg, world.net_dir(f"coarse_{name}"),
                          cfg.train.batch_coarse, seed, branch_init(world, "coarse", kind),
-                         branch_tuned(cfg, "coarse"))
+                         branch_tuned(cfg, "coarse"), stage="coarse")
         log_df = pd.read_csv(world.net_dir(f"coarse_{name}") / "log.csv")
         best = log_df.loc[log_df["val_acc"].idxmax()]
         acc_rows.append({"net": f"coarse {name}", "epochs": len(log_df), "best_epoch": int(best["epoch"]),

@@ -141,7 +141,7 @@ def stage_fine(world: World, seed: int = 0, log=print) -> dict[str, pd.DataFrame
         t1 = time.perf_counter()
         train_classifier(kind, ds("train", train), ds("val", val), world.num_classes, cfg,
                          world.net_dir(f"fine_{name}"), cfg.train.batch_fine, seed, branch_init(world, "fine", kind),
-                         branch_tuned(cfg, "fine"))
+                         branch_tuned(cfg, "fine"), stage="fine")
         log_df = pd.read_csv(world.net_dir(f"fine_{name}") / "log.csv")
         best = log_df.loc[log_df["val_acc"].idxmax()]
         acc_rows.append({"net": f"fine {name}", "epochs": len(log_df), "best_epoch": int(best["epoch"]),

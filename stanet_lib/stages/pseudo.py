@@ -149,7 +149,7 @@ SA_VARIANTS = {"SA": True, "SA_noswitch": False}  # net name -> fed with p_switc
 
 def stage_nets(world: World, stage: str) -> dict[str, nn.Module]:
     """The trained nets ``<stage>_S``, ``_ST``, ``_SA``, ``_SA_noswitch`` (``stage``: "coarse" | "fine")."""
-    return {name: load_net(world, f"{stage}_{name}", kind) for name, kind in STAGE_NETS.items()}
+    return {name: load_net(world, f"{stage}_{name}", kind, stage) for name, kind in STAGE_NETS.items()}
 
 
 def set_cams(nets: Mapping[str, nn.Module], fs: FrameSet, images: Tensor, tags: Tensor, p_switch: np.ndarray,
@@ -264,6 +264,6 @@ def set_tags(world: World, set_name: str, images: Tensor) -> tuple[Tensor, str]:
     if tags is not None:
         return tags, "tag"
     fs = world.sets[set_name]
-    net = load_net(world, "coarse_S", "S")
+    net = load_net(world, "coarse_S", "S", "coarse")
     probe = classifier_dataset("S", fs, images, tags=torch.zeros(len(fs), dtype=torch.long))
     return tag_cams(net, probe).top1, "S top-1"

@@ -191,9 +191,11 @@ def write_stage_manifest(world: World, stage: str, seconds: float, **extra) -> N
                make_manifest(world.cfg.to_dict(), {"cache": str(world.cache)}, seconds=seconds, **extra))
 
 
-def load_net(world: World, name: str, kind: str) -> torch.nn.Module:
-    """A trained net from ``nets/<name>/best.pt``."""
-    model = build_model(kind, 2 if kind == "switch" else world.num_classes, world.cfg.model, pretrained=False)
+def load_net(world: World, name: str, kind: str, stage: str = "") -> torch.nn.Module:
+    """A trained net from ``nets/<name>/best.pt``, built with ``stage``'s settings (``"coarse"``, ``"fine"``:
+    :meth:`~stanet_lib.config.ModelConfig.for_stage`) as it was trained."""
+    m = world.cfg.model.for_stage(stage)
+    model = build_model(kind, 2 if kind == "switch" else world.num_classes, m, pretrained=False)
     return engine.load_weights(model, world.net_dir(name) / "best.pt")
 
 

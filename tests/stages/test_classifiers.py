@@ -1,6 +1,8 @@
 """stanet_lib.stages.classifiers (stage 02): the audio-switch labelling (paper §3.7), and the nets and switch
 probabilities the session's smoke pipeline wrote."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -155,6 +157,38 @@ def test_branch_tune_starts_the_gate_neutral_at_a_lower_lr(tmp_path, monkeypatch
                                  tune=classifiers.branch_tuned(cfg, "fine"))
     assert seen["lr"] == pytest.approx(cfg.train.lr * (0.25 if tune else 1.0))
     assert (seen["gate"] == 0.0) is tune
+
+
+@pytest.mark.parametrize("stage, relu", [("coarse", False), ("fine", True), ("", True)])
+def test_train_classifier_and_load_net_build_a_stage_s_fusion(tmp_path, monkeypatch, stage, relu):
+    """``model.fusion_relu_off="coarse"``: the coarse ST and SA nets are trained, and loaded back
+    (:func:`~stanet_lib.stages.world.load_net`), without the fusion's ReLU; the fine ones keep it."""
+    from types import SimpleNamespace
+
+    from stanet_lib.config import load_profile
+    from stanet_lib.data.frames import FrameDataset
+    from stanet_lib.stages import classifiers
+    from stanet_lib.stages.world import load_net
+
+    cfg = load_profile("smoke", **{"model.fusion_relu_off": "coarse"})
+    seen = {}
+
+    def fake_fit(model, train, val, cfg, out_dir, **kw):
+        seen["relu"] = model.temporal.relu
+        torch.save({"model": model.state_dict()}, Path(out_dir) / "best.pt")
+
+    monkeypatch.setattr(classifiers.engine, "fit", fake_fit)
+    n = 6
+    images = torch.randint(0, 255, (n, 3, 32, 32), dtype=torch.uint8)
+    ds = FrameDataset("ST", images, targets=torch.arange(n) % 3, prev=torch.arange(n), next=torch.arange(n))
+    (tmp_path / "nets" / "st").mkdir(parents=True)
+    classifiers.train_classifier("ST", ds, ds, 3, cfg, tmp_path / "nets" / "st", 2, stage=stage)
+    assert seen["relu"] is relu
+    world = SimpleNamespace(cfg=cfg, num_classes=3, net_dir=lambda name: tmp_path / "nets" / name)
+    net = load_net(world, "st", "ST", stage)
+    assert net.temporal.relu is relu
+    saved = torch.load(tmp_path / "nets" / "st" / "best.pt")["model"]
+    assert all(torch.equal(v, saved[k]) for k, v in net.state_dict().items())
 
 
 @pytest.mark.parametrize("monitor, mode", [("val_acc", "max"), ("val_loss", "min")])
