@@ -536,15 +536,15 @@ def _demo() -> Config:
         # 0.924 / 0.944 / 0.948 / 0.969 averaged (docs/record.md, section 13)
         # the coarse ST / SA nets without the fusion's last ReLU (model.fusion_relu_off="coarse"), so that, tuned from
         # the coarse S net, they start from its function. Coarse nets trained again on the stored runs of seeds 0, 1,
-        # 7, 2, 3 (2-core Intel Xeon, 2026-12-08, a scratch script; every other input as stored), the better of the
+        # 7, 2, 3 (2-core AMD EPYC, 2026-12-08, a scratch script; every other input as stored), the better of the
         # coarse ST / SA CAMs minus the coarse S CAM, CC, SynthAV_a / SynthAV_b: with the ReLU -0.0042 / +0.0119,
         # -0.0010 / +0.0252, -0.0055 / +0.0219, +0.0122 / +0.0135, +0.0146 / +0.0127 (7 of 10 above); without
         # +0.0073 / +0.0192, +0.0085 / +0.0072, +0.0093 / +0.0020, +0.0299 / +0.0200, +0.0182 / +0.0072 (10 of 10).
-        # Measured and left off: without it in every stage (model.fusion_relu=false; seed 0): the fine ST / SA CAMs
-        # fell below the fine S CAM on both databases (-0.0054 / -0.0062, were +0.0064 / +0.0161) and the STA net's CC
-        # 0.597 / 0.628 -> 0.576 / 0.589. With the ReLU, on SynthAV_a of seeds 0 / 1 / 7: the tuning lr x 0.01
-        # +0.0005 / +0.0000 / +0.0005, x 0.05 and x 0.1 below the S CAM on all three; only the gates trained (lr x 0.1)
-        # +0.0107 / -0.0111 / +0.0017 (docs/record.md, section 14)
+        # Measured and left off: without it in every stage (model.fusion_relu=false; seed 0, the same machine): the
+        # fine ST / SA CAMs below the fine S CAM on both databases (-0.0054 / -0.0062; +0.0030 / +0.0022 with it in the
+        # fine stage) and the STA net's CC 0.576 / 0.589 (0.597 / 0.621). With the ReLU, on SynthAV_a of seeds 0 / 1 /
+        # 7: the tuning lr x 0.01 +0.0005 / +0.0000 / +0.0005, x 0.05 and x 0.1 below the S CAM on all three; only the
+        # gates trained (lr x 0.1) +0.0107 / -0.0111 / +0.0017 (docs/record.md, section 14)
         model=ModelConfig(trunk="hed_bsds500", coarse_size=128, fine_size=96, sta_size=128, switch_arch="bilinear",
                           sta_switch_site="gate", sta_audio_att="class", trunk_dtype="bfloat16",
                           switch_smoothing_s=0.5, fusion_relu_off="coarse"),
