@@ -26,7 +26,10 @@
 # The SA net is also trained without the switch (gate always open) for the Table 3 analogue.
 # With `train.branch_init="S"` (the demo's; the paper does not say) the ST and SA nets start from the trained S net
 # (encoder, head, classifier; the temporal and audio gates from their own initialisation), so motion and audio
-# refine what S learnt rather than learn the category anew.
+# refine what S learnt rather than learn the category anew. The demo's coarse ST and SA nets fuse without the last
+# ReLU, (1 + gate)⊙S (`model.fusion_relu_off="coarse"`): on the frozen trunk's signed features the ReLU would zero
+# what the S net's head was trained on, so they would not start from the S net (on the paper's VGG16 features, outputs
+# of a ReLU, the two forms are the same map).
 
 # %%
 from IPython.display import Markdown
