@@ -98,7 +98,8 @@ def net_flops(cfg: Any, num_classes: int, audio_shape: tuple[int, int]) -> dict[
     dev = torch.device("cpu") if m.trunk else torch.device("meta")
     for name, kind, s in specs:
         with dev:
-            net = STANet(m, num_classes) if kind == "STA" else build_model(kind, num_classes, m, pretrained=False)
+            stage_m = m.for_stage(name.split("_")[0])  # the coarse / fine nets as their stage builds them
+            net = STANet(m, num_classes) if kind == "STA" else build_model(kind, num_classes, stage_m, pretrained=False)
             b = 1 if m.trunk else 2
             window = kind in ("ST", "STA")
             frames = torch.rand(b, 3, 3, s, s) if window else torch.rand(b, 3, s, s)

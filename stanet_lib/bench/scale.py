@@ -116,13 +116,15 @@ def run_stage(stage: str, root: str, scale: int) -> dict[str, Any]:
                                 world.sets["val"].labels)
         train_classifier("S", tr, va, k, cfg, root_p / "bench_nets" / "S", cfg.train.batch_coarse)
     elif stage == "scam":
-        nets = {n: build_model(kind, k, cfg.model, pretrained=False).eval() for n, kind in STAGE_NETS.items()}
+        m = cfg.model.for_stage("coarse")
+        nets = {n: build_model(kind, k, m, pretrained=False).eval() for n, kind in STAGE_NETS.items()}
         sw = np.full(len(fs), 0.5, np.float32)
         files = coarse_set_resumable(nets, fs, images, fs.labels, sw, cfg, maps_dir / "coarse_train.parts",
                                      collect=False)
         save_maps_parts(maps_dir / "coarse_train.npz", fs, files)
     elif stage == "fine":
-        nets = {n: build_model(kind, k, cfg.model, pretrained=False).eval() for n, kind in STAGE_NETS.items()}
+        m = cfg.model.for_stage("fine")
+        nets = {n: build_model(kind, k, m, pretrained=False).eval() for n, kind in STAGE_NETS.items()}
         sw = np.full(len(fs), 0.5, np.float32)
         c = fs.canvas
         boxes = torch.tensor([[c // 8, c - 1 - c // 8, c // 4, c - 1 - c // 4]]).expand(len(fs), 4).contiguous()

@@ -79,7 +79,7 @@ def bench_scam(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str
     for stage in ("coarse", "fine"):
         for name, kind in STAGE_NETS.items():
             engine.set_seed(len(nets))
-            nets[f"{stage}_{name}"] = Classifier(kind, bench_classes(cfg), cfg.model).eval()
+            nets[f"{stage}_{name}"] = Classifier(kind, bench_classes(cfg), cfg.model.for_stage(stage)).eval()
     fs = scam_frameset(n_fast, cfg.media.cache_size, cfg)
     warm_fs = scam_frameset(20, cfg.media.cache_size, cfg)
     small = scam_frameset(n_slow, cfg.media.cache_size, cfg) if n_slow != n_fast else fs
